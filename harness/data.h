@@ -1,0 +1,46 @@
+// Corpora and windows: byte text (vocab 256), uint16 token files (nanoGPT train.bin
+// layout) and the embedded default. Training draws random windows from the train split
+// with a seeded generator; evaluation reads only the held-out split.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace pebench {
+
+struct Corpus {
+  std::vector<uint16_t> train;
+  std::vector<uint16_t> heldout;
+  int64_t vocab_size = 256;
+  std::string description;  // what was read, for logs and the store
+};
+
+// The embedded default: every file of /usr/share/common-licenses (real English text
+// that every Debian machine carries), symlinks read once, in name order.
+std::string embedded_corpus_text();
+
+// source: text:embedded | text:PATH | tokens:PATH. `origin` names the study file in
+// errors. Throws UserError for a missing, empty or malformed corpus.
+Corpus load_corpus(const std::string& source, double holdout, int64_t vocab_size,
+                   const std::string& origin);
+
+// Random windows of length+1 tokens from `tokens`, reproducible from the seed.
+class BatchSampler {
+ public:
+  BatchSampler(const std::vector<uint16_t>& tokens, int64_t batch, int64_t length, uint64_t seed);
+  torch::Tensor next();  // [batch, length + 1] int64 on CPU
+
+ private:
+  const std::vector<uint16_t>& tokens_;
+  int64_t batch_, length_;
+  std::mt19937_64 generator_;
+};
+
+// Windows of length+1 tokens starting at `starts` → [starts.size(), length + 1] int64.
+torch::Tensor gather_windows(const std::vector<uint16_t>& tokens, const std::vector<int64_t>& starts,
+                             int64_t length);
+
+}  // namespace pebench

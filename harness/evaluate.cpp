@@ -1,0 +1,96 @@
+#include "harness/evaluate.h"
+
+#include <torch/nn/functional/loss.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "harness/data.h"
+
+namespace pebench {
+
+int64_t eval_budget(int64_t heldout_tokens, int64_t requested_tokens, int64_t longest,
+                    const std::string& origin) {
+  const int64_t available = heldout_tokens - 1;  // the last token is only ever a target
+  if (available < longest)
+    throw UserError(origin + ": [data] source: the held-out split has " + std::to_string(heldout_tokens) +
+                    " tokens; the longest eval length " + std::to_string(longest) +
+                    " needs at least " + std::to_string(longest + 1) +
+                    " (use a longer corpus, a larger data.holdout or shorter eval.lengths)");
+  return std::min(requested_tokens, available) / longest * longest;
+}
+
+namespace {
+
+// Per-token losses [windows, length] for windows starting at `starts`, in batches.
+torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens,
+                            const std::vector<int64_t>& starts, int64_t length, int64_t batch_tokens,
+                            torch::Device device) {
+  const int64_t per_batch = std::max<int64_t>(1, batch_tokens / length);
+  std::vector<torch::Tensor> losses;
+  for (size_t first = 0; first < starts.size(); first += per_batch) {
+    const size_t last = std::min(starts.size(), first + per_batch);
+    std::vector<int64_t> chunk(starts.begin() + first, starts.begin() + last);
+    auto windows = gather_windows(tokens, chunk, length).to(device);
+    auto logits = model->forward(windows.slice(1, 0, length));
+    auto loss = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), windows.slice(1, 1, length + 1).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    losses.push_back(loss.view({-1, length}).to(torch::kCPU, torch::kFloat64));
+  }
+  return torch::cat(losses, 0);
+}
+
+}  // namespace
+
+EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
+                          const RunConfig& run, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const auto start = std::chrono::steady_clock::now();
+  EvalResult result;
+  result.lengths = run.eval_lengths();
+  const int64_t longest = result.lengths.back();
+  const int64_t budget = eval_budget(static_cast<int64_t>(heldout.size()), run.integer("eval.tokens"),
+                                     longest, "study");
+  const int64_t batch_tokens = run.integer("eval.batch_tokens");
+  const bool sliding = run.text("eval.protocol") == "sliding";
+  const int64_t stride = run.integer("eval.stride");
+
+  for (int64_t length : result.lengths) {
+    std::vector<int64_t> starts;
+    double loss_sum = 0;
+    int64_t scored = 0;
+    if (!sliding) {
+      for (int64_t s = 0; s + length <= budget; s += length) starts.push_back(s);
+      auto losses = window_losses(model, heldout, starts, length, batch_tokens, device);
+      loss_sum = losses.sum().item<double>();
+      scored = losses.numel();
+      if (length == longest) {
+        auto mean = losses.mean(0).contiguous();
+        result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + length);
+      }
+    } else {
+      // The first window scores every position; each later one only its last `stride`
+      // tokens, which then all see at least length - stride tokens of context.
+      for (int64_t s = 0; s + length <= budget; s += stride) starts.push_back(s);
+      auto losses = window_losses(model, heldout, starts, length, batch_tokens, device);
+      loss_sum = losses[0].sum().item<double>() +
+                 losses.slice(0, 1).slice(1, length - stride).sum().item<double>();
+      scored = length + (losses.size(0) - 1) * stride;
+    }
+    result.ppl.push_back(std::exp(loss_sum / static_cast<double>(scored)));
+    result.tokens.push_back(scored);
+  }
+  if (sliding) {  // the per-position curve always comes from non-overlapping windows
+    std::vector<int64_t> starts;
+    for (int64_t s = 0; s + longest <= budget; s += longest) starts.push_back(s);
+    auto mean = window_losses(model, heldout, starts, longest, batch_tokens, device).mean(0).contiguous();
+    result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  model->train();
+  return result;
+}
+
+}  // namespace pebench

@@ -1,0 +1,29 @@
+// Evaluation on the held-out split: perplexity at every eval length over the same token
+// budget (non-overlapping windows, or sliding windows with a stride), and the mean loss
+// per position at the longest length, which shows where extrapolation breaks.
+#pragma once
+#include <vector>
+
+#include "harness/study.h"
+#include "models/transformer.h"
+
+namespace pebench {
+
+struct EvalResult {
+  std::vector<int64_t> lengths;
+  std::vector<double> ppl;
+  std::vector<int64_t> tokens;         // tokens scored at each length
+  std::vector<double> position_loss;   // [longest length]
+  double seconds = 0;
+};
+
+// Tokens scored at every length: eval.tokens, cut to what the held-out split holds,
+// rounded down to a multiple of the longest length. Throws UserError when the held-out
+// split cannot hold one window of the longest length.
+int64_t eval_budget(int64_t heldout_tokens, int64_t requested_tokens, int64_t longest,
+                    const std::string& origin);
+
+EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
+                          const RunConfig& run, torch::Device device);
+
+}  // namespace pebench

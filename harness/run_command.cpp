@@ -1,0 +1,441 @@
+#include "harness/run_command.h"
+
+#include <sched.h>
+#include <unistd.h>
+#include <torch/cuda.h>
+
+#include <boost/program_options.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+#include <set>
+#include <algorithm>
+#include <sstream>
+#include <thread>
+
+#include "encodings/registry.h"
+#include "harness/data.h"
+#include "harness/evaluate.h"
+#include "harness/scheduler.h"
+#include "harness/study.h"
+#include "harness/train.h"
+#include "models/transformer.h"
+#include "results/compare.h"
+#include "results/store.h"
+
+namespace pebench {
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Invocation {
+  std::string study_path;
+  std::string store_path;
+  bool resume = false;
+  bool dry_run = false;
+  bool verbose = false;
+  int threads_per_rank = 0;  // 0: cores on the node / ranks on the node
+  std::string device = "cpu";
+  std::vector<Override> overrides;
+};
+
+po::options_description invocation_options() {
+  po::options_description options("How this invocation runs (not part of the study)");
+  options.add_options()
+      ("help,h", "show this help")
+      ("store", po::value<std::string>(), "HDF5 store to write (default: STUDY_NAME.h5)")
+      ("resume", po::bool_switch(), "continue an existing store: skip finished runs")
+      ("dry-run", po::bool_switch(), "print the expanded run list and exit")
+      ("threads-per-rank", po::value<int>(), "intra-op threads per rank (default: cores / ranks on the node)")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
+      ("verbose", po::bool_switch(), "print training progress of every run");
+  return options;
+}
+
+po::options_description key_options() {
+  po::options_description options("Study keys (override the study file; `--grid.KEY a,b` adds a grid axis)");
+  for (const auto& key : study_keys())
+    options.add_options()(key.name.c_str(), po::value<std::string>(),
+                          (key.help + " [" + key.allowed + "; default " +
+                           (key.default_value.empty() ? "-" : key.default_value) + "]").c_str());
+  return options;
+}
+
+Invocation parse_invocation(int argc, char** argv) {
+  auto options = invocation_options();
+  auto keys = key_options();
+  po::options_description all;
+  all.add(options).add(keys).add_options()("study", po::value<std::string>());
+  for (const auto& key : study_keys())
+    if (key.name.rfind("study.", 0) != 0) all.add_options()(("grid." + key.name).c_str(), po::value<std::string>());
+  po::positional_options_description positional;
+  positional.add("study", 1);
+  po::variables_map values;
+  po::parsed_options parsed(nullptr);
+  try {
+    parsed = po::command_line_parser(argc - 1, argv + 1)
+                 .options(all)
+                 .positional(positional)
+                 .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+                 .allow_unregistered()
+                 .run();
+    po::store(parsed, values);
+  } catch (const po::error& error) {
+    throw UserError(std::string("command line: ") + error.what());
+  }
+  Invocation invocation;
+  if (values.count("help")) {
+    std::cout << "usage: pebench run STUDY.ini [--store FILE.h5] [--resume] [--dry-run] [--KEY VALUE ...]\n"
+              << "       mpirun -np N pebench run STUDY.ini ...\n\n"
+              << options << "\n" << keys << "\n";
+    throw 0;
+  }
+  for (const auto& option : parsed.options) {
+    if (option.string_key.rfind("grid.", 0) == 0 && !option.unregistered) {
+      invocation.overrides.push_back({option.string_key, option.value.front()});
+      continue;
+    }
+    if (option.unregistered) {
+      throw UserError("command line: unknown option '" + option.original_tokens.front() +
+                      "'; see `pebench run --help` for flags and study keys");
+    }
+    if (option.string_key == "study" || option.position_key >= 0) continue;
+    for (const auto& key : study_keys())
+      if (option.string_key == key.name) invocation.overrides.push_back({key.name, option.value.front()});
+  }
+  if (!values.count("study")) throw UserError("command line: missing STUDY file; usage: pebench run STUDY.ini");
+  invocation.study_path = values["study"].as<std::string>();
+  if (values.count("store")) invocation.store_path = values["store"].as<std::string>();
+  invocation.resume = values["resume"].as<bool>();
+  invocation.dry_run = values["dry-run"].as<bool>();
+  invocation.verbose = values["verbose"].as<bool>();
+  invocation.device = values["device"].as<std::string>();
+  if (invocation.device != "cpu" && invocation.device != "cuda")
+    throw UserError("command line: --device \"" + invocation.device + "\": expected cpu | cuda");
+  if (values.count("threads-per-rank")) {
+    invocation.threads_per_rank = values["threads-per-rank"].as<int>();
+    if (invocation.threads_per_rank < 1)
+      throw UserError("command line: --threads-per-rank \"" + std::to_string(invocation.threads_per_rank) +
+                      "\": expected a positive integer");
+  }
+  return invocation;
+}
+
+EncodingOptions encoding_options(const RunConfig& run) {
+  EncodingOptions options;
+  options.d_model = run.integer("model.d_model");
+  options.heads = run.integer("model.heads");
+  options.train_length = run.integer("train.seq_len");
+  options.max_length = run.eval_lengths().back();
+  options.pe_init_std = run.real("model.pe_init_std");
+  options.rope_base = run.real("encoding.rope_base");
+  options.sinusoid_layout = run.text("encoding.sinusoid_layout");
+  return options;
+}
+
+TransformerLM build_model(const RunConfig& run) {
+  TransformerLMOptions options;
+  options.vocab_size = run.integer("data.vocab_size");
+  options.d_model = run.integer("model.d_model");
+  options.layers = run.integer("model.layers");
+  options.heads = run.integer("model.heads");
+  options.init_gamma = run.real("model.init_gamma");
+  options.scale_embeddings = run.flag("model.scale_embeddings");
+  options.attention_window = run.integer("model.attention_window");
+  options.attention_block = run.integer("eval.attention_block");
+  torch::manual_seed(static_cast<uint64_t>(run.integer("seed")));
+  return TransformerLM(options, find_encoding(run.text("encoding"))->make(encoding_options(run)));
+}
+
+// Relative cost in FLOPs: training plus evaluation, for largest-first scheduling.
+double estimated_cost(const RunConfig& run) {
+  const double d = static_cast<double>(run.integer("model.d_model"));
+  const double layers = static_cast<double>(run.integer("model.layers"));
+  auto per_token = [&](double length) { return layers * (12 * d * d + 2 * length * d); };
+  const double length = static_cast<double>(run.integer("train.seq_len"));
+  double cost = 3 * static_cast<double>(run.integer("train.steps") * run.integer("train.batch")) * length *
+                per_token(length);
+  for (int64_t eval_length : run.eval_lengths())
+    cost += static_cast<double>(run.integer("eval.tokens")) * per_token(static_cast<double>(eval_length));
+  return cost;
+}
+
+RunLayout layout_of(const RunConfig& run) {
+  RunLayout layout;
+  layout.run_id = run.run_id;
+  layout.encoding = run.text("encoding");
+  layout.train_seq_len = run.integer("train.seq_len");
+  layout.seed = run.integer("seed");
+  layout.init_gamma = run.real("model.init_gamma");
+  layout.pe_init_std = run.real("model.pe_init_std");
+  layout.config = run.canonical_text();
+  auto model = build_model(run);
+  layout.params = model->parameter_count();
+  layout.facts = model->encoding().facts();
+  layout.n_logged = static_cast<int64_t>(log_steps(run.integer("train.steps"), run.integer("train.log_every")).size());
+  layout.eval_lengths = run.eval_lengths();
+  layout.eval_protocol = run.text("eval.protocol");
+  layout.eval_stride = run.integer("eval.stride");
+  return layout;
+}
+
+int default_threads(const MpiSession& mpi) {
+  cpu_set_t set;
+  int bound = static_cast<int>(std::thread::hardware_concurrency());
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) bound = CPU_COUNT(&set);
+  const int share = static_cast<int>(std::thread::hardware_concurrency()) / mpi.local_size;
+  return std::max(1, std::min(bound, share));
+}
+
+std::string format_duration(double seconds) {
+  std::ostringstream out;
+  const auto total = static_cast<int64_t>(seconds);
+  if (total >= 3600) out << total / 3600 << "h";
+  if (total >= 60) out << (total % 3600) / 60 << "m";
+  out << total % 60 << "s";
+  return out.str();
+}
+
+// Everything checked before anything is written; identical on every rank.
+struct Prepared {
+  Study study;
+  Corpus corpus;
+  std::string store_path;
+};
+
+Prepared prepare(const Invocation& invocation) {
+  Prepared prepared;
+  prepared.study = load_study(invocation.study_path, invocation.overrides);
+  const auto& runs = prepared.study.runs;
+  const RunConfig& first = runs.front();
+  // Data keys are fixed for the study unless they are grid axes; load each source once.
+  for (const auto& axis : prepared.study.grid_axes)
+    if (axis.rfind("data.", 0) == 0)
+      throw UserError(invocation.study_path + ": [grid] " + axis + ": data keys cannot be grid axes");
+  prepared.corpus = load_corpus(first.text("data.source"), first.real("data.holdout"),
+                                first.integer("data.vocab_size"), invocation.study_path);
+  for (const auto& run : runs) {
+    const int64_t seq_len = run.integer("train.seq_len");
+    if (static_cast<int64_t>(prepared.corpus.train.size()) < seq_len + 2)
+      throw UserError(invocation.study_path + ": [data] source = \"" + run.text("data.source") +
+                      "\": the train split has " + std::to_string(prepared.corpus.train.size()) +
+                      " tokens, too few for train.seq_len " + std::to_string(seq_len));
+    eval_budget(static_cast<int64_t>(prepared.corpus.heldout.size()), run.integer("eval.tokens"),
+                run.eval_lengths().back(), invocation.study_path);
+  }
+  prepared.store_path = invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path;
+  const fs::path store(prepared.store_path);
+  const fs::path folder = store.has_parent_path() ? store.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder) || access(folder.c_str(), W_OK) != 0)
+    throw UserError("command line: --store \"" + prepared.store_path + "\": folder '" + folder.string() +
+                    "' does not exist or is not writable");
+  if (fs::exists(store)) {
+    if (!invocation.resume && !invocation.dry_run)
+      throw UserError("command line: --store \"" + prepared.store_path +
+                      "\": the store exists; pass --resume to continue it, or choose another --store");
+    try {
+      read_index(prepared.store_path);
+    } catch (const StoreError& error) {
+      throw UserError("command line: --store \"" + prepared.store_path + "\": " + error.what());
+    }
+  }
+  return prepared;
+}
+
+void print_dry_run(const Prepared& prepared) {
+  std::cout << "study " << prepared.study.name << ": " << prepared.study.runs.size() << " runs";
+  if (!prepared.study.grid_axes.empty()) {
+    std::cout << " over";
+    for (const auto& axis : prepared.study.grid_axes) std::cout << " " << axis;
+  }
+  std::cout << "; corpus " << prepared.corpus.description << " (" << prepared.corpus.train.size()
+            << " train / " << prepared.corpus.heldout.size() << " held-out tokens); store "
+            << prepared.store_path << "\n";
+  for (const auto& run : prepared.study.runs) {
+    std::cout << "\n" << run.run_id << "\n";
+    std::istringstream lines(run.canonical_text());
+    std::string line;
+    while (std::getline(lines, line)) std::cout << "  " << line << "\n";
+  }
+}
+
+}  // namespace
+
+int run_command(int argc, char** argv) {
+  MpiSession mpi(argc, argv);
+  const bool root = mpi.rank == 0;
+
+  // Bad input: every rank checks the same things; one message, exit 2, nothing written.
+  Invocation invocation;
+  Prepared prepared;
+  std::string error;
+  try {
+    invocation = parse_invocation(argc, argv);
+    prepared = prepare(invocation);
+  } catch (const UserError& failure) {
+    error = failure.what();
+  } catch (int) {
+    return 0;  // --help
+  }
+  error = first_message(mpi.comm, error);
+  if (!error.empty()) {
+    if (root) std::cerr << "pebench: error: " << error << std::endl;
+    return 2;
+  }
+  if (invocation.dry_run) {
+    if (root) print_dry_run(prepared);
+    return 0;
+  }
+
+  const int threads = invocation.threads_per_rank > 0 ? invocation.threads_per_rank : default_threads(mpi);
+  torch::set_num_threads(threads);
+  torch::Device device(torch::kCPU);
+  if (invocation.device == "cuda") {
+    if (!torch::cuda::is_available()) {
+      if (root) std::cerr << "pebench: error: command line: --device \"cuda\": this LibTorch has no CUDA device; expected cpu" << std::endl;
+      return 2;
+    }
+    device = torch::Device(torch::kCUDA, static_cast<int>(mpi.local_rank % torch::cuda::device_count()));
+  }
+
+  const auto& runs = prepared.study.runs;
+  const std::string& store_path = prepared.store_path;
+  std::set<std::string> finished;
+  std::set<std::string> laid_out;
+  const bool exists = fs::exists(store_path);
+  if (exists)
+    for (const auto& row : read_index(store_path)) {
+      laid_out.insert(row.run_id);
+      if (row.status == "done" || row.status == "diverged") finished.insert(row.run_id);
+    }
+  std::vector<RunLayout> new_layouts;
+  for (const auto& run : runs)
+    if (!laid_out.count(run.run_id)) new_layouts.push_back(layout_of(run));
+  gentle_barrier(mpi.comm);  // every rank has read the store before anyone changes it
+
+  // Layout is created on a copy that replaces the store only when complete: a kill
+  // during object creation can corrupt an HDF5 file, a kill during a rename cannot.
+  if (!exists || !new_layouts.empty()) {
+    const std::string partial = store_path + ".partial";
+    if (root) {
+      if (exists) fs::copy_file(store_path, partial, fs::copy_options::overwrite_existing);
+      else fs::remove(partial);
+    }
+    gentle_barrier(mpi.comm);
+    if (!exists) ParallelStore::create(partial, mpi.comm, prepared.study.file_text);
+    {
+      ParallelStore store(partial, mpi.comm);
+      store.add_runs(new_layouts, root);
+      store.flush();
+      store.close();
+    }
+    gentle_barrier(mpi.comm);
+    if (root) fs::rename(partial, store_path);
+    gentle_barrier(mpi.comm);
+  }
+
+  ParallelStore store(store_path, mpi.comm);
+  std::vector<int64_t> order;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (!finished.count(runs[i].run_id)) order.push_back(static_cast<int64_t>(i));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return estimated_cost(runs[a]) > estimated_cost(runs[b]); });
+  if (root)
+    std::cout << "pebench: study " << prepared.study.name << ": " << order.size() << " of " << runs.size()
+              << " runs to do on " << mpi.size << " rank(s) x " << threads << " thread(s); store "
+              << store_path << std::endl;
+
+  const auto study_start = std::chrono::steady_clock::now();
+  size_t reported = 0;
+  bool any_failed = false;
+  auto work = [&](int64_t index) -> RunReport {
+    const RunConfig& run = runs[index];
+    IndexRow row{run.run_id, run.text("encoding"), run.integer("train.seq_len"), run.integer("seed"), "running"};
+    store.write_status(row);
+    RunReport report;
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      auto model = build_model(run);
+      model->to(device);
+      auto log_line = [&](const std::string& line) {
+        if (invocation.verbose) std::cerr << "[rank " << mpi.rank << "] " << run.run_id << " " << line << std::endl;
+      };
+      const TrainLog log = train_model(model, prepared.corpus, run, device, log_line);
+      RunResults results;
+      results.train_step = log.step;
+      results.train_loss = log.loss;
+      results.train_lr = log.lr;
+      const auto lengths = run.eval_lengths();
+      results.eval_ppl.assign(lengths.size(), NAN);
+      results.eval_tokens.assign(lengths.size(), -1);
+      results.position_loss.assign(lengths.back(), NAN);
+      // A diverged run keeps its train curve; its eval stays NaN.
+      EvalResult evaluation;
+      if (log.diverged_step < 0) {
+        evaluation = evaluate_model(model, prepared.corpus.heldout, run, device);
+        results.eval_ppl = evaluation.ppl;
+        results.eval_tokens = evaluation.tokens;
+        results.position_loss = evaluation.position_loss;
+      }
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      results.summary = {wall, log.seconds, evaluation.seconds, log.tokens_per_second, log.final_loss,
+                         log.diverged_step, mpi.rank, mpi.host};
+      // A diverged run stopped early: its unlogged points stay missing.
+      const size_t n_logged = log_steps(run.integer("train.steps"), run.integer("train.log_every")).size();
+      results.train_step.resize(n_logged, -1);
+      results.train_loss.resize(n_logged, NAN);
+      results.train_lr.resize(n_logged, NAN);
+      store.write_results(run.run_id, results);
+      row.status = log.diverged_step < 0 ? "done" : "diverged";
+      store.write_status(row);  // last: the run counts as finished only now
+      report.status = log.diverged_step < 0 ? 0 : 1;
+      if (!results.eval_ppl.empty()) {
+        report.ppl_train = results.eval_ppl[std::find(lengths.begin(), lengths.end(), run.integer("train.seq_len")) - lengths.begin()];
+        report.ppl_longest = results.eval_ppl.back();
+      }
+    } catch (const std::exception& failure) {
+      std::cerr << "pebench: run " << run.run_id << " failed on rank " << mpi.rank << ": "
+                << std::string(failure.what()).substr(0, 2000) << std::endl;
+      row.status = "failed";
+      store.write_status(row);
+      report.status = 2;
+    }
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
+  };
+  auto on_finished = [&](const RunReport& report) {
+    ++reported;
+    if (report.status == 2) any_failed = true;
+    const RunConfig& run = runs[report.index];
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - study_start).count();
+    const double eta = elapsed / static_cast<double>(reported) * static_cast<double>(order.size() - reported);
+    const auto lengths = run.eval_lengths();
+    std::ostringstream line;
+    line.setf(std::ios::fixed);
+    line.precision(3);
+    line << "[" << reported << "/" << order.size() << "] " << run.run_id << " ";
+    if (report.status == 0)
+      line << "done on rank " << report.rank << ": ppl@" << run.integer("train.seq_len") << " " << report.ppl_train
+           << ", ppl@" << lengths.back() << " " << report.ppl_longest;
+    else
+      line << (report.status == 1 ? "DIVERGED" : "FAILED") << " on rank " << report.rank;
+    line.precision(0);
+    line << " (" << report.seconds << " s), ETA " << format_duration(eta);
+    std::cout << line.str() << std::endl;
+  };
+  schedule_dynamic(mpi.comm, order, work, on_finished);
+  gentle_barrier(mpi.comm);
+  store.close();
+  const bool ok = all_ok(mpi.comm, !any_failed);
+  if (root) {
+    std::cout << "\n" << compare_table(read_store(store_path));
+    std::cout << "store: " << store_path << " (pebench inspect " << store_path << ")" << std::endl;
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace pebench

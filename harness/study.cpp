@@ -1,0 +1,414 @@
+#include "harness/study.h"
+
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/parsers.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "encodings/registry.h"
+
+namespace pebench {
+namespace po = boost::program_options;
+
+namespace {
+
+enum class Kind { PositiveInt, NonNegativeInt, Seed, Fraction, PositiveReal, NonNegativeReal,
+                  Bool, Name, Source, Encoding, Choice, LengthList };
+
+struct KeySpec {
+  StudyKey key;
+  Kind kind;
+  std::vector<std::string> choices;  // for Kind::Choice
+};
+
+const std::vector<KeySpec>& key_specs() {
+  static const std::vector<KeySpec> specs = [] {
+    std::vector<KeySpec> s = {
+        {{"study.name", "", "letters, digits, '.', '_', '-'", "study name (default: file name)"}, Kind::Name},
+        {{"data.source", "text:embedded", "text:embedded | text:PATH | tokens:PATH.bin", "training corpus"}, Kind::Source},
+        {{"data.holdout", "0.1", "a fraction in (0, 1)", "last fraction of the corpus held out for eval"}, Kind::Fraction},
+        {{"data.vocab_size", "256", "a positive integer (256 for text sources)", "vocabulary size"}, Kind::PositiveInt},
+        {{"model.d_model", "128", "a positive integer", "model width"}, Kind::PositiveInt},
+        {{"model.layers", "2", "a positive integer", "transformer blocks"}, Kind::PositiveInt},
+        {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads"}, Kind::PositiveInt},
+        {{"model.init_gamma", "0.5", "a positive number", "init rate: weights ~ N(0, fan_in^(-2 gamma))"}, Kind::PositiveReal},
+        {{"model.pe_init_std", "0.02", "a positive number", "std of the learned PE table at init"}, Kind::PositiveReal},
+        {{"model.scale_embeddings", "true", "true | false", "scale token embeddings by sqrt(d_model) for additive PEs"}, Kind::Bool},
+        {{"model.attention_window", "0", "a non-negative integer (0 = unlimited)", "band mask width"}, Kind::NonNegativeInt},
+        {{"encoding", "none", "", "positional encoding"}, Kind::Encoding},
+        {{"encoding.rope_base", "10000", "a positive number", "RoPE base"}, Kind::PositiveReal},
+        {{"encoding.sinusoid_layout", "interleaved", "interleaved | concat", "sinusoid layout"}, Kind::Choice, {"interleaved", "concat"}},
+        {{"seed", "0", "a non-negative integer", "seed of init and data order"}, Kind::Seed},
+        {{"train.seq_len", "64", "a positive integer", "training sequence length"}, Kind::PositiveInt},
+        {{"train.steps", "600", "a positive integer", "optimizer steps"}, Kind::PositiveInt},
+        {{"train.batch", "32", "a positive integer", "sequences per step"}, Kind::PositiveInt},
+        {{"train.lr", "0.001", "a positive number", "peak learning rate"}, Kind::PositiveReal},
+        {{"train.min_lr", "0.0001", "a non-negative number", "learning rate at the end of the cosine"}, Kind::NonNegativeReal},
+        {{"train.warmup", "50", "a non-negative integer", "linear warmup steps"}, Kind::NonNegativeInt},
+        {{"train.weight_decay", "0.1", "a non-negative number", "AdamW decay on matrices"}, Kind::NonNegativeReal},
+        {{"train.beta1", "0.9", "a fraction in (0, 1)", "AdamW beta1"}, Kind::Fraction},
+        {{"train.beta2", "0.95", "a fraction in (0, 1)", "AdamW beta2"}, Kind::Fraction},
+        {{"train.grad_clip", "1.0", "a non-negative number (0 = off)", "gradient-norm clip"}, Kind::NonNegativeReal},
+        {{"train.log_every", "50", "a positive integer", "steps between logged losses"}, Kind::PositiveInt},
+        {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths"}, Kind::LengthList},
+        {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol"}, Kind::Choice, {"nonoverlapping", "sliding"}},
+        {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride"}, Kind::NonNegativeInt},
+        {{"eval.tokens", "32768", "a positive integer", "held-out tokens scored at every length"}, Kind::PositiveInt},
+        {{"eval.batch_tokens", "16384", "a positive integer", "tokens per eval forward"}, Kind::PositiveInt},
+        {{"eval.attention_block", "256", "a positive integer", "queries per attention block at eval"}, Kind::PositiveInt},
+    };
+    for (auto& spec : s)
+      if (spec.kind == Kind::Encoding) spec.key.allowed = encoding_names_joined(" | ");
+    return s;
+  }();
+  return specs;
+}
+
+const KeySpec* find_spec(const std::string& name) {
+  for (const auto& spec : key_specs())
+    if (spec.key.name == name) return &spec;
+  return nullptr;
+}
+
+std::string trim(const std::string& text) {
+  const auto begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return "";
+  const auto end = text.find_last_not_of(" \t\r\n");
+  return text.substr(begin, end - begin + 1);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, separator)) parts.push_back(trim(part));
+  if (!text.empty() && text.back() == separator) parts.push_back("");
+  return parts;
+}
+
+// Where a value came from, for messages: "quickstart.ini: [train] steps" or
+// "command line: --train.steps".
+struct Origin {
+  std::string source;  // file path or "command line"
+  std::string key;
+  bool from_file;
+  std::string describe() const {
+    if (!from_file) return source + ": --" + key;
+    const auto dot = key.find('.');
+    if (dot == std::string::npos) return source + ": " + key;
+    return source + ": [" + key.substr(0, dot) + "] " + key.substr(dot + 1);
+  }
+};
+
+[[noreturn]] void fail(const Origin& origin, const std::string& value, const std::string& why) {
+  throw UserError(origin.describe() + " = \"" + value + "\": " + why);
+}
+
+bool parse_integer(const std::string& text, int64_t& out) {
+  if (text.empty()) return false;
+  size_t used = 0;
+  try {
+    out = std::stoll(text, &used);
+  } catch (...) {
+    return false;
+  }
+  return used == text.size();
+}
+
+bool parse_real(const std::string& text, double& out) {
+  if (text.empty()) return false;
+  size_t used = 0;
+  try {
+    out = std::stod(text, &used);
+  } catch (...) {
+    return false;
+  }
+  return used == text.size() && std::isfinite(out);
+}
+
+std::string format_real(double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+// Checks one value against its key and returns it in canonical form.
+std::string canonical_value(const KeySpec& spec, const std::string& raw, const Origin& origin) {
+  const std::string value = trim(raw);
+  int64_t integer = 0;
+  double real = 0;
+  switch (spec.kind) {
+    case Kind::PositiveInt:
+      if (!parse_integer(value, integer) || integer <= 0) fail(origin, value, "expected " + spec.key.allowed);
+      return std::to_string(integer);
+    case Kind::NonNegativeInt:
+    case Kind::Seed:
+      if (!parse_integer(value, integer) || integer < 0) fail(origin, value, "expected " + spec.key.allowed);
+      return std::to_string(integer);
+    case Kind::Fraction:
+      if (!parse_real(value, real) || real <= 0 || real >= 1) fail(origin, value, "expected " + spec.key.allowed);
+      return format_real(real);
+    case Kind::PositiveReal:
+      if (!parse_real(value, real) || real <= 0) fail(origin, value, "expected " + spec.key.allowed);
+      return format_real(real);
+    case Kind::NonNegativeReal:
+      if (!parse_real(value, real) || real < 0) fail(origin, value, "expected " + spec.key.allowed);
+      return format_real(real);
+    case Kind::Bool:
+      if (value == "true" || value == "1" || value == "yes") return "true";
+      if (value == "false" || value == "0" || value == "no") return "false";
+      fail(origin, value, "expected true | false");
+    case Kind::Name:
+      if (value.empty() || value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos || value[0] == '.')
+        fail(origin, value, "expected " + spec.key.allowed + " (no path separators)");
+      return value;
+    case Kind::Source:
+      if (value == "text:embedded") return value;
+      if ((value.rfind("text:", 0) == 0 && value.size() > 5) || (value.rfind("tokens:", 0) == 0 && value.size() > 7))
+        return value;
+      fail(origin, value, "expected " + spec.key.allowed);
+    case Kind::Encoding:
+      if (!find_encoding(value)) fail(origin, value, "unknown encoding; allowed: " + spec.key.allowed);
+      return value;
+    case Kind::Choice:
+      if (std::find(spec.choices.begin(), spec.choices.end(), value) == spec.choices.end())
+        fail(origin, value, "expected " + spec.key.allowed);
+      return value;
+    case Kind::LengthList: {
+      std::string joined;
+      for (const auto& part : split(value, ',')) {
+        if (!parse_integer(part, integer) || integer <= 0) fail(origin, value, "expected " + spec.key.allowed);
+        joined += (joined.empty() ? "" : ",") + std::to_string(integer);
+      }
+      return joined;
+    }
+  }
+  return value;
+}
+
+// Strips `;` and `#` comments (Boost's parser only knows `#`).
+std::string strip_comments(const std::string& text) {
+  std::string out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto cut = line.find_first_of(";#");
+    out += (cut == std::string::npos ? line : line.substr(0, cut)) + "\n";
+  }
+  return out;
+}
+
+std::string section_list() {
+  return "study, data, model, encoding, train, eval, grid (and bare keys encoding, seed)";
+}
+
+}  // namespace
+
+const std::vector<StudyKey>& study_keys() {
+  static const std::vector<StudyKey> keys = [] {
+    std::vector<StudyKey> out;
+    for (const auto& spec : key_specs()) out.push_back(spec.key);
+    return out;
+  }();
+  return keys;
+}
+
+std::string fnv1a_hex(const std::string& text, int digits) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  std::ostringstream out;
+  out << std::hex;
+  out.width(16);
+  out.fill('0');
+  out << hash;
+  return out.str().substr(0, digits);
+}
+
+const std::string& RunConfig::text(const std::string& key) const {
+  auto found = values.find(key);
+  if (found == values.end()) throw std::logic_error("run config has no key " + key);
+  return found->second;
+}
+int64_t RunConfig::integer(const std::string& key) const { return std::stoll(text(key)); }
+double RunConfig::real(const std::string& key) const { return std::stod(text(key)); }
+bool RunConfig::flag(const std::string& key) const { return text(key) == "true"; }
+std::vector<int64_t> RunConfig::integers(const std::string& key) const {
+  std::vector<int64_t> out;
+  for (const auto& part : split(text(key), ',')) out.push_back(std::stoll(part));
+  return out;
+}
+std::string RunConfig::canonical_text() const {
+  std::string out;
+  for (const auto& [key, value] : values)
+    if (key.rfind("study.", 0) != 0) out += key + " = " + value + "\n";
+  return out;
+}
+std::vector<int64_t> RunConfig::eval_lengths() const {
+  auto lengths = integers("eval.lengths");
+  lengths.push_back(integer("train.seq_len"));
+  std::sort(lengths.begin(), lengths.end());
+  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+  return lengths;
+}
+
+namespace {
+
+// Checks that involve several keys of one resolved run.
+void validate_run(const RunConfig& run, const std::map<std::string, Origin>& origins) {
+  auto origin_of = [&](const std::string& key) {
+    auto found = origins.find(key);
+    return found != origins.end() ? found->second : Origin{"defaults", key, true};
+  };
+  const int64_t seq_len = run.integer("train.seq_len");
+  for (int64_t length : run.integers("eval.lengths"))
+    if (length < seq_len)
+      fail(origin_of("eval.lengths"), run.text("eval.lengths"),
+           "eval length " + std::to_string(length) + " is shorter than train.seq_len " +
+               std::to_string(seq_len) + "; every eval length must be >= train.seq_len");
+  const int64_t d_model = run.integer("model.d_model"), heads = run.integer("model.heads");
+  if (d_model % heads != 0)
+    fail(origin_of("model.heads"), run.text("model.heads"),
+         "must divide model.d_model = " + std::to_string(d_model));
+  if (run.text("encoding") == "rope" && (d_model / heads) % 2 != 0)
+    fail(origin_of("model.heads"), run.text("model.heads"),
+         "rope needs an even head size; d_model/heads = " + std::to_string(d_model / heads));
+  if (run.text("encoding") == "sinusoidal" && d_model % 2 != 0)
+    fail(origin_of("model.d_model"), run.text("model.d_model"), "sinusoidal needs an even d_model");
+  const bool text_source = run.text("data.source").rfind("text:", 0) == 0;
+  if (text_source && run.integer("data.vocab_size") != 256)
+    fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "text sources are bytes: expected 256");
+  if (run.integer("data.vocab_size") > 65536)
+    fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "token files are uint16: expected at most 65536");
+  const auto lengths = run.eval_lengths();
+  if (run.integer("eval.tokens") < lengths.back())
+    fail(origin_of("eval.tokens"), run.text("eval.tokens"),
+         "must be at least the longest eval length " + std::to_string(lengths.back()));
+  if (run.text("eval.protocol") == "sliding") {
+    const int64_t stride = run.integer("eval.stride");
+    if (stride < 1 || stride > lengths.front())
+      fail(origin_of("eval.stride"), run.text("eval.stride"),
+           "the sliding protocol needs 1 <= eval.stride <= the shortest eval length " +
+               std::to_string(lengths.front()));
+  }
+}
+
+}  // namespace
+
+Study parse_study(const std::string& path, const std::string& file_text,
+                  const std::vector<Override>& overrides) {
+  po::options_description nothing;
+  po::parsed_options parsed(&nothing);
+  try {
+    std::istringstream stream(strip_comments(file_text));
+    parsed = po::parse_config_file(stream, nothing, /*allow_unregistered=*/true);
+  } catch (const po::error& error) {
+    throw UserError(path + ": " + error.what());
+  }
+
+  std::map<std::string, std::string> fixed;
+  std::map<std::string, Origin> origins;
+  std::vector<std::string> axes;
+  std::map<std::string, std::vector<std::string>> axis_values;
+  std::set<std::string> seen;
+
+  auto set_value = [&](const std::string& key, const std::string& raw, const Origin& origin,
+                       bool grid) {
+    if (grid) {
+      const KeySpec* spec = find_spec(key);
+      if (!spec || key.rfind("study.", 0) == 0)
+        fail(origin, raw, "unknown grid axis '" + key + "'; a grid axis is any study key but study.*");
+      if (spec->kind == Kind::LengthList)
+        fail(origin, raw, key + " is a list and cannot be a grid axis");
+      std::vector<std::string> values;
+      for (const auto& part : split(raw, ',')) values.push_back(canonical_value(*spec, part, origin));
+      if (std::find(axes.begin(), axes.end(), key) == axes.end()) axes.push_back(key);
+      axis_values[key] = values;
+      fixed.erase(key);
+    } else {
+      const KeySpec* spec = find_spec(key);
+      if (!spec) {
+        throw UserError(origin.describe() + ": unknown key '" + key + "'; sections are " +
+                        section_list() + "; `pebench run --help` lists every key");
+      }
+      fixed[key] = canonical_value(*spec, raw, origin);
+      axes.erase(std::remove(axes.begin(), axes.end(), key), axes.end());
+      axis_values.erase(key);
+    }
+    origins[key] = origin;
+  };
+
+  for (const auto& option : parsed.options) {
+    const std::string& key = option.string_key;
+    const std::string raw = option.value.empty() ? "" : option.value.front();
+    if (!seen.insert(key).second) throw UserError(path + ": key '" + key + "' is given twice");
+    const bool grid = key.rfind("grid.", 0) == 0;
+    set_value(grid ? key.substr(5) : key, raw, Origin{path, key, true}, grid);
+  }
+  for (const auto& override_value : overrides) {
+    std::string key = override_value.key;
+    const bool grid = key.rfind("grid.", 0) == 0;
+    if (grid) key = key.substr(5);
+    const Origin origin{"command line", override_value.key, false};
+    // A command-line value of a grid axis replaces the axis (a comma list stays an axis).
+    const bool axis = std::find(axes.begin(), axes.end(), key) != axes.end();
+    const bool list = override_value.value.find(',') != std::string::npos;
+    const KeySpec* spec = find_spec(key);
+    set_value(key, override_value.value, origin,
+              grid || (axis && list && spec && spec->kind != Kind::LengthList));
+  }
+
+  Study study;
+  study.path = path;
+  study.file_text = file_text;
+  study.grid_axes = axes;
+  std::string stem = path.substr(path.find_last_of('/') + 1);
+  stem = stem.substr(0, stem.rfind('.'));
+  if (!fixed.count("study.name")) {
+    const KeySpec* spec = find_spec("study.name");
+    fixed["study.name"] = canonical_value(*spec, stem, Origin{path, "study.name", true});
+  }
+  study.name = fixed["study.name"];
+
+  RunConfig base;
+  for (const auto& spec : key_specs()) base.values[spec.key.name] = spec.key.default_value;
+  for (const auto& [key, value] : fixed) base.values[key] = value;
+
+  std::vector<RunConfig> runs{base};
+  for (const auto& axis : axes) {
+    std::vector<RunConfig> expanded;
+    for (const auto& run : runs)
+      for (const auto& value : axis_values[axis]) {
+        RunConfig next = run;
+        next.values[axis] = value;
+        expanded.push_back(next);
+      }
+    runs = expanded;
+  }
+  std::set<std::string> ids;
+  for (auto& run : runs) {
+    validate_run(run, origins);
+    run.run_id = run.text("encoding") + "-L" + run.text("train.seq_len") + "-s" + run.text("seed") +
+                 "-" + fnv1a_hex(run.canonical_text(), 8);
+    if (ids.insert(run.run_id).second) study.runs.push_back(run);  // a repeated grid value is one run
+  }
+  return study;
+}
+
+Study load_study(const std::string& path, const std::vector<Override>& overrides) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw UserError(path + ": study file not found or not readable");
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_study(path, text.str(), overrides);
+}
+
+}  // namespace pebench

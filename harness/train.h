@@ -1,0 +1,34 @@
+// Training loop: AdamW, linear warmup + cosine decay, grad-norm clip, logging every
+// train.log_every steps. Deterministic: a run's curves depend only on its config.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness/data.h"
+#include "harness/study.h"
+#include "models/transformer.h"
+
+namespace pebench {
+
+struct TrainLog {
+  std::vector<int64_t> step;
+  std::vector<double> loss;  // mean loss over the steps since the previous log point
+  std::vector<double> lr;
+  double final_loss = 0;
+  int64_t diverged_step = -1;  // first step with a non-finite loss, -1 if none
+  double seconds = 0;
+  double tokens_per_second = 0;
+};
+
+// Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
+double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, double min_lr);
+
+// Steps at which the loss is logged: every log_every, and always the last.
+std::vector<int64_t> log_steps(int64_t steps, int64_t log_every);
+
+TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
+                     torch::Device device,
+                     const std::function<void(const std::string&)>& progress = nullptr);
+
+}  // namespace pebench

@@ -1,0 +1,143 @@
+#include "models/transformer.h"
+
+#include <torch/nn/functional/activation.h>
+
+#include <cmath>
+#include <limits>
+
+namespace pebench {
+
+CausalSelfAttentionImpl::CausalSelfAttentionImpl(int64_t d_model, int64_t heads)
+    : heads_(heads) {
+  qkv = register_module("qkv", torch::nn::Linear(d_model, 3 * d_model));
+  out = register_module("out", torch::nn::Linear(d_model, d_model));
+}
+
+torch::Tensor logit_offset(PositionalEncodingImpl& encoding, const torch::Tensor& positions,
+                           int64_t query_begin, int64_t query_end, int64_t key_end,
+                           int64_t attention_window) {
+  auto index_options = torch::TensorOptions().dtype(torch::kLong).device(positions.device());
+  auto query_index = torch::arange(query_begin, query_end, index_options).unsqueeze(1);
+  auto key_index = torch::arange(0, key_end, index_options).unsqueeze(0);
+  auto forbidden = key_index > query_index;  // causal: by token order, not position value
+  if (attention_window > 0) forbidden = forbidden | (query_index - key_index >= attention_window);
+
+  auto bias = encoding.bias(positions.slice(0, query_begin, query_end),
+                            positions.slice(0, 0, key_end));
+  auto offset = bias.defined() ? bias.clone()
+                               : torch::zeros({1, query_end - query_begin, key_end},
+                                              positions.options().dtype(torch::kFloat32));
+  return offset.masked_fill_(forbidden.unsqueeze(0), -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
+                                               const torch::Tensor& positions,
+                                               PositionalEncodingImpl& encoding,
+                                               const torch::Tensor& offset,
+                                               const TransformerLMOptions& options) {
+  const int64_t batch = x.size(0), length = x.size(1), d_model = x.size(2);
+  const int64_t d_head = d_model / heads_;
+  auto qkv_heads = qkv->forward(x).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4});
+  auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];  // [B, H, T, d_head]
+  encoding.rotate(q, k, positions);
+  // Scaling q before the product is the same as scaling the logits, and cheaper.
+  q = q * (1.0 / std::sqrt(static_cast<double>(d_head)));
+
+  torch::Tensor attended;
+  if (offset.defined()) {
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) + offset;
+    attended = torch::matmul(torch::softmax(scores, -1), v);
+  } else {
+    // Query blocks: each block attends to keys up to its last query (causal).
+    const int64_t block = options.attention_block;
+    std::vector<torch::Tensor> outputs;
+    for (int64_t begin = 0; begin < length; begin += block) {
+      const int64_t end = std::min(length, begin + block);
+      auto block_offset = logit_offset(encoding, positions, begin, end, end, options.attention_window);
+      auto scores = torch::matmul(q.slice(2, begin, end), k.slice(2, 0, end).transpose(-2, -1)) +
+                    block_offset;
+      outputs.push_back(torch::matmul(torch::softmax(scores, -1), v.slice(2, 0, end)));
+    }
+    attended = torch::cat(outputs, 2);
+  }
+  return out->forward(attended.transpose(1, 2).reshape({batch, length, d_model}));
+}
+
+BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
+  norm_attention = register_module("norm_attention",
+                                   torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
+  attention = register_module("attention", CausalSelfAttention(d_model, heads));
+  norm_mlp = register_module("norm_mlp", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
+  mlp_in = register_module("mlp_in", torch::nn::Linear(d_model, 4 * d_model));
+  mlp_out = register_module("mlp_out", torch::nn::Linear(4 * d_model, d_model));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& positions,
+                                 PositionalEncodingImpl& encoding, const torch::Tensor& offset,
+                                 const TransformerLMOptions& options) {
+  auto h = x + attention->forward(norm_attention->forward(x), positions, encoding, offset, options);
+  return h + mlp_out->forward(torch::gelu(mlp_in->forward(norm_mlp->forward(h))));
+}
+
+TransformerLMImpl::TransformerLMImpl(const TransformerLMOptions& options,
+                                     std::shared_ptr<PositionalEncodingImpl> encoding)
+    : options_(options), encoding_(std::move(encoding)) {
+  TORCH_CHECK(options.d_model % options.heads == 0, "d_model must be divisible by heads");
+  token_embedding = register_module("token_embedding",
+                                    torch::nn::Embedding(options.vocab_size, options.d_model));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t layer = 0; layer < options.layers; ++layer)
+    blocks->push_back(Block(options.d_model, options.heads));
+  final_norm = register_module("final_norm",
+                               torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.d_model})));
+  register_module("encoding", encoding_);
+  initialize_weights();
+}
+
+void TransformerLMImpl::initialize_weights() {
+  torch::NoGradGuard no_grad;
+  auto normal_by_fan_in = [&](torch::Tensor& weight, int64_t fan_in) {
+    weight.normal_(0.0, std::pow(static_cast<double>(fan_in), -options_.init_gamma));
+  };
+  // The tied embedding is also the output projection, whose fan-in is d_model.
+  normal_by_fan_in(token_embedding->weight, options_.d_model);
+  for (auto& module : blocks->children()) {
+    auto& block = *module->as<BlockImpl>();
+    for (torch::nn::LinearImpl* linear : {block.attention->qkv.get(), block.attention->out.get(),
+                         block.mlp_in.get(), block.mlp_out.get()}) {
+      normal_by_fan_in(linear->weight, linear->weight.size(1));
+      linear->bias.zero_();
+    }
+  }
+}
+
+torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Tensor positions) {
+  const int64_t length = tokens.size(1);
+  if (!positions.defined())
+    positions = torch::arange(length, tokens.options().dtype(torch::kLong));
+
+  auto x = token_embedding->forward(tokens);
+  if (encoding_->is_additive() && options_.scale_embeddings)
+    x = x * std::sqrt(static_cast<double>(options_.d_model));
+  x = encoding_->embed(x, positions);
+
+  // One offset (bias + mask) per forward, shared by every layer; outside training,
+  // long inputs are attended in query blocks instead, built per block.
+  const bool blocked = !is_training() && options_.attention_block > 0 &&
+                       length > options_.attention_block;
+  torch::Tensor offset;
+  if (!blocked) offset = logit_offset(*encoding_, positions, 0, length, length, options_.attention_window);
+
+  for (auto& module : blocks->children())
+    x = module->as<BlockImpl>()->forward(x, positions, *encoding_, offset, options_);
+  x = final_norm->forward(x);
+  return torch::matmul(x, token_embedding->weight.t());
+}
+
+int64_t TransformerLMImpl::parameter_count() const {
+  int64_t count = 0;
+  for (const auto& parameter : parameters()) count += parameter.numel();
+  return count;
+}
+
+}  // namespace pebench

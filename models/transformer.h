@@ -1,0 +1,90 @@
+// Decoder-only pre-LayerNorm transformer LM with explicit causal attention
+// (DESIGN.md §3). The positional encoding is a module handed in; the model knows
+// nothing of ranks, files or encoding names.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include "encodings/encoding.h"
+
+namespace pebench {
+
+struct TransformerLMOptions {
+  int64_t vocab_size = 256;
+  int64_t d_model = 128;
+  int64_t layers = 2;
+  int64_t heads = 4;
+  // Every weight ~ N(0, fan_in^(-2·init_gamma)) (Zhang et al. 2024); 0.5 is 1/sqrt(fan_in).
+  double init_gamma = 0.5;
+  // Multiply token embeddings by sqrt(d_model) when the encoding adds a table
+  // (Vaswani et al.; fairseq), so a unit-amplitude table does not swamp them.
+  bool scale_embeddings = true;
+  // Band mask: a query sees only its last `attention_window` keys; 0 = unlimited.
+  int64_t attention_window = 0;
+  // Queries per attention block outside training; memory O(heads·block·T). 0 = one block.
+  int64_t attention_block = 0;
+};
+
+class CausalSelfAttentionImpl : public torch::nn::Module {
+ public:
+  CausalSelfAttentionImpl(int64_t d_model, int64_t heads);
+  // x [B, T, d]; logit_offset [heads or 1, T, T] (bias + mask) or blocked mode when undefined.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
+                        PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
+                        const TransformerLMOptions& options);
+
+  torch::nn::Linear qkv{nullptr}, out{nullptr};
+
+ private:
+  int64_t heads_;
+};
+TORCH_MODULE(CausalSelfAttention);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(int64_t d_model, int64_t heads);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
+                        PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
+                        const TransformerLMOptions& options);
+
+  torch::nn::LayerNorm norm_attention{nullptr}, norm_mlp{nullptr};
+  CausalSelfAttention attention{nullptr};
+  torch::nn::Linear mlp_in{nullptr}, mlp_out{nullptr};
+};
+TORCH_MODULE(Block);
+
+// Additive logit offset for queries [query_begin, query_end) over keys [0, key_end):
+// the encoding's bias (if any) plus -inf where the causal/band mask forbids.
+torch::Tensor logit_offset(PositionalEncodingImpl& encoding, const torch::Tensor& positions,
+                           int64_t query_begin, int64_t query_end, int64_t key_end,
+                           int64_t attention_window);
+
+class TransformerLMImpl : public torch::nn::Module {
+ public:
+  TransformerLMImpl(const TransformerLMOptions& options,
+                    std::shared_ptr<PositionalEncodingImpl> encoding);
+  // tokens [B, T] int64; positions [T] int64 (default 0..T-1) → logits [B, T, vocab].
+  torch::Tensor forward(const torch::Tensor& tokens, torch::Tensor positions = {});
+
+  const TransformerLMOptions& options() const { return options_; }
+  TransformerLMOptions& options() { return options_; }
+  PositionalEncodingImpl& encoding() { return *encoding_; }
+  int64_t parameter_count() const;
+
+  torch::nn::Embedding token_embedding{nullptr};
+  torch::nn::ModuleList blocks;
+  torch::nn::LayerNorm final_norm{nullptr};
+
+ private:
+  void initialize_weights();
+
+  TransformerLMOptions options_;
+  std::shared_ptr<PositionalEncodingImpl> encoding_;
+};
+TORCH_MODULE(TransformerLM);
+
+}  // namespace pebench

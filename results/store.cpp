@@ -1,0 +1,452 @@
+#include "results/store.h"
+
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace pebench {
+namespace {
+
+constexpr size_t kIdLength = 64, kEncodingLength = 32, kStatusLength = 16, kHostLength = 64;
+
+// The /index row and the summary as they lie in the file (fixed-length strings:
+// parallel HDF5 cannot write variable-length data independently).
+struct IndexRecord {
+  char run_id[kIdLength];
+  char encoding[kEncodingLength];
+  int64_t train_seq_len;
+  int64_t seed;
+  char status[kStatusLength];
+};
+struct SummaryRecord {
+  double wall_seconds, train_seconds, eval_seconds, train_tokens_per_second, final_train_loss;
+  int64_t diverged_step, rank;
+  char host[kHostLength];
+};
+
+// The innermost message of the current HDF5 error stack.
+std::string hdf5_message() {
+  std::string message;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD,
+           [](unsigned, const H5E_error2_t* error, void* out) -> herr_t {
+             auto* text = static_cast<std::string*>(out);
+             if (text->empty() && error->desc) *text = error->desc;
+             return 0;
+           },
+           &message);
+  H5Eclear2(H5E_DEFAULT);
+  return message.empty() ? "HDF5 error" : message;
+}
+
+// HDF5 prints its own error stacks unless told not to; we throw instead.
+void quiet_hdf5() {
+  static const bool once = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)once;
+}
+
+template <typename T>
+T check(T status, const std::string& what, const std::string& path) {
+  if (status < 0) throw StoreError(what + " '" + path + "': " + hdf5_message());
+  return status;
+}
+
+// An HDF5 identifier that closes itself.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(hid_t id, herr_t (*closer)(hid_t), const std::string& what, const std::string& path)
+      : id_(check(id, what, path)), closer_(closer) {}
+  Handle(Handle&& other) noexcept : id_(other.id_), closer_(other.closer_) { other.id_ = -1; }
+  Handle& operator=(Handle&& other) noexcept {
+    reset();
+    std::swap(id_, other.id_);
+    std::swap(closer_, other.closer_);
+    return *this;
+  }
+  ~Handle() { reset(); }
+  operator hid_t() const { return id_; }
+  void reset() {
+    if (id_ >= 0) closer_(id_);
+    id_ = -1;
+  }
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*closer_)(hid_t) = nullptr;
+};
+
+Handle string_type(size_t length) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "copy string type", "");
+  H5Tset_size(type, std::max<size_t>(1, length));
+  H5Tset_strpad(type, H5T_STR_NULLPAD);
+  return type;
+}
+
+Handle index_type() {
+  Handle type(H5Tcreate(H5T_COMPOUND, sizeof(IndexRecord)), H5Tclose, "create type", "/index");
+  H5Tinsert(type, "run_id", HOFFSET(IndexRecord, run_id), string_type(kIdLength));
+  H5Tinsert(type, "encoding", HOFFSET(IndexRecord, encoding), string_type(kEncodingLength));
+  H5Tinsert(type, "train_seq_len", HOFFSET(IndexRecord, train_seq_len), H5T_NATIVE_INT64);
+  H5Tinsert(type, "seed", HOFFSET(IndexRecord, seed), H5T_NATIVE_INT64);
+  H5Tinsert(type, "status", HOFFSET(IndexRecord, status), string_type(kStatusLength));
+  return type;
+}
+
+Handle summary_type() {
+  Handle type(H5Tcreate(H5T_COMPOUND, sizeof(SummaryRecord)), H5Tclose, "create type", "summary");
+  H5Tinsert(type, "wall_seconds", HOFFSET(SummaryRecord, wall_seconds), H5T_NATIVE_DOUBLE);
+  H5Tinsert(type, "train_seconds", HOFFSET(SummaryRecord, train_seconds), H5T_NATIVE_DOUBLE);
+  H5Tinsert(type, "eval_seconds", HOFFSET(SummaryRecord, eval_seconds), H5T_NATIVE_DOUBLE);
+  H5Tinsert(type, "train_tokens_per_second", HOFFSET(SummaryRecord, train_tokens_per_second), H5T_NATIVE_DOUBLE);
+  H5Tinsert(type, "final_train_loss", HOFFSET(SummaryRecord, final_train_loss), H5T_NATIVE_DOUBLE);
+  H5Tinsert(type, "diverged_step", HOFFSET(SummaryRecord, diverged_step), H5T_NATIVE_INT64);
+  H5Tinsert(type, "rank", HOFFSET(SummaryRecord, rank), H5T_NATIVE_INT64);
+  H5Tinsert(type, "host", HOFFSET(SummaryRecord, host), string_type(kHostLength));
+  return type;
+}
+
+template <size_t N>
+void copy_string(char (&field)[N], const std::string& text) {
+  std::memset(field, 0, N);
+  std::memcpy(field, text.data(), std::min(N, text.size()));
+}
+template <size_t N>
+std::string read_string(const char (&field)[N]) {
+  return std::string(field, strnlen(field, N));
+}
+
+IndexRecord to_record(const IndexRow& row) {
+  IndexRecord record{};
+  copy_string(record.run_id, row.run_id);
+  copy_string(record.encoding, row.encoding);
+  record.train_seq_len = row.train_seq_len;
+  record.seed = row.seed;
+  copy_string(record.status, row.status);
+  return record;
+}
+IndexRow from_record(const IndexRecord& record) {
+  return {read_string(record.run_id), read_string(record.encoding), record.train_seq_len,
+          record.seed, read_string(record.status)};
+}
+
+// ---- attributes ------------------------------------------------------------------
+
+Handle scalar_space() { return Handle(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace", ""); }
+
+void write_attribute(hid_t object, const std::string& name, const std::string& value,
+                     const std::string& path) {
+  Handle type = string_type(value.size());
+  Handle attribute(H5Acreate2(object, name.c_str(), type, scalar_space(), H5P_DEFAULT, H5P_DEFAULT),
+                   H5Aclose, "create attribute " + name + " of", path);
+  check(H5Awrite(attribute, type, value.c_str()), "write attribute " + name + " of", path);
+}
+void write_attribute(hid_t object, const std::string& name, int64_t value, const std::string& path) {
+  Handle attribute(H5Acreate2(object, name.c_str(), H5T_NATIVE_INT64, scalar_space(), H5P_DEFAULT, H5P_DEFAULT),
+                   H5Aclose, "create attribute " + name + " of", path);
+  check(H5Awrite(attribute, H5T_NATIVE_INT64, &value), "write attribute " + name + " of", path);
+}
+void write_attribute(hid_t object, const std::string& name, double value, const std::string& path) {
+  Handle attribute(H5Acreate2(object, name.c_str(), H5T_NATIVE_DOUBLE, scalar_space(), H5P_DEFAULT, H5P_DEFAULT),
+                   H5Aclose, "create attribute " + name + " of", path);
+  check(H5Awrite(attribute, H5T_NATIVE_DOUBLE, &value), "write attribute " + name + " of", path);
+}
+
+std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path) {
+  Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name + " of", path);
+  Handle file_type(H5Aget_type(attribute), H5Tclose, "type of attribute " + name + " of", path);
+  if (H5Tget_class(file_type) != H5T_STRING || H5Tis_variable_str(file_type) > 0)
+    throw StoreError("attribute " + name + " of '" + path + "' is not a fixed-length string");
+  const size_t size = H5Tget_size(file_type);
+  std::string value(size, '\0');
+  Handle memory_type = string_type(size);
+  check(H5Aread(attribute, memory_type, value.data()), "read attribute " + name + " of", path);
+  value.resize(strnlen(value.data(), size));
+  return value;
+}
+int64_t read_int_attribute(hid_t object, const std::string& name, const std::string& path) {
+  Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name + " of", path);
+  int64_t value = 0;
+  check(H5Aread(attribute, H5T_NATIVE_INT64, &value), "read attribute " + name + " of", path);
+  return value;
+}
+
+// ---- datasets --------------------------------------------------------------------
+
+// A 1-D or 2-D dataset whose space is allocated and filled at creation: nothing about
+// it changes while runs write into it.
+void create_dataset(hid_t parent, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
+                    const void* fill, const std::string& path) {
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,
+               "create dataspace for", path + "/" + name);
+  Handle create_properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", path);
+  H5Pset_fill_value(create_properties, type, fill);
+  H5Pset_fill_time(create_properties, H5D_FILL_TIME_ALLOC);
+  H5Pset_alloc_time(create_properties, H5D_ALLOC_TIME_EARLY);
+  Handle link_properties(H5Pcreate(H5P_LINK_CREATE), H5Pclose, "property list", path);
+  H5Pset_create_intermediate_group(link_properties, 1);
+  Handle dataset(H5Dcreate2(parent, name.c_str(), type, space, link_properties, create_properties, H5P_DEFAULT),
+                 H5Dclose, "create dataset", path + "/" + name);
+}
+
+const double kNaN = std::nan("");
+const int64_t kMissing = -1;
+
+template <typename T>
+hid_t native_type();
+template <>
+hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <>
+hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
+
+template <typename T>
+void write_vector(hid_t parent, const std::string& name, const std::vector<T>& values, const std::string& path) {
+  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
+  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
+  const auto stored = H5Sget_simple_extent_npoints(space);
+  if (stored != static_cast<hssize_t>(values.size()))
+    throw StoreError("dataset '" + path + "/" + name + "' holds " + std::to_string(stored) + " values, not " +
+                     std::to_string(values.size()));
+  check(H5Dwrite(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "write dataset",
+        path + "/" + name);
+}
+
+template <typename T>
+std::vector<T> read_vector(hid_t parent, const std::string& name, const std::string& path) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return {};
+  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
+  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
+  std::vector<T> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+  check(H5Dread(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "read dataset",
+        path + "/" + name);
+  return values;
+}
+
+Handle open_group(hid_t parent, const std::string& path) {
+  return Handle(H5Gopen2(parent, path.c_str(), H5P_DEFAULT), H5Gclose, "open group", path);
+}
+
+// Opens `path` read-only with the default driver and checks the schema attributes.
+Handle open_store_serial(const std::string& path) {
+  quiet_hdf5();
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw StoreError("'" + path + "' is not an HDF5 file (missing, truncated or corrupted)");
+  }
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open store", path);
+  if (H5Aexists(file, "schema") <= 0 || read_string_attribute(file, "schema", path) != "pebench-store")
+    throw StoreError("'" + path + "' is an HDF5 file but not a pebench store (no schema = pebench-store)");
+  const int64_t version = read_int_attribute(file, "schema_version", path);
+  if (version > kStoreSchemaVersion)
+    throw StoreError("'" + path + "' has store schema version " + std::to_string(version) +
+                     "; this pebench reads versions up to " + std::to_string(kStoreSchemaVersion));
+  return file;
+}
+
+std::vector<IndexRow> read_index_rows(hid_t file, const std::string& path) {
+  Handle dataset(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
+  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + ":/index");
+  std::vector<IndexRecord> records(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+  if (!records.empty())
+    check(H5Dread(dataset, index_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, records.data()), "read", path + ":/index");
+  std::vector<IndexRow> rows;
+  for (const auto& record : records) rows.push_back(from_record(record));
+  return rows;
+}
+
+}  // namespace
+
+std::vector<IndexRow> read_index(const std::string& path) {
+  Handle file = open_store_serial(path);
+  return read_index_rows(file, path);
+}
+
+StoreContents read_store(const std::string& path) {
+  Handle file = open_store_serial(path);
+  StoreContents contents;
+  contents.study_text = read_string_attribute(file, "study", path);
+  contents.pebench_version = read_string_attribute(file, "pebench_version", path);
+  for (const auto& row : read_index_rows(file, path)) {
+    StoredRun run;
+    run.row = row;
+    const std::string group_path = "/runs/" + row.run_id;
+    Handle group = open_group(file, group_path);
+    run.config = read_string_attribute(group, "config", group_path);
+    run.params = read_int_attribute(group, "params", group_path);
+    {
+      Handle dataset(H5Dopen2(group, "summary", H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/summary");
+      SummaryRecord record{};
+      check(H5Dread(dataset, summary_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &record), "read", group_path + "/summary");
+      run.summary = {record.wall_seconds, record.train_seconds, record.eval_seconds,
+                     record.train_tokens_per_second, record.final_train_loss, record.diverged_step,
+                     record.rank, read_string(record.host)};
+    }
+    run.train_step = read_vector<int64_t>(group, "train/step", group_path);
+    run.train_loss = read_vector<double>(group, "train/loss", group_path);
+    run.eval_lengths = read_vector<int64_t>(group, "eval/lengths", group_path);
+    run.eval_ppl = read_vector<double>(group, "eval/ppl", group_path);
+    run.eval_tokens = read_vector<int64_t>(group, "eval/tokens", group_path);
+    run.position_loss = read_vector<double>(group, "eval/position_loss", group_path);
+    contents.runs.push_back(std::move(run));
+  }
+  return contents;
+}
+
+// ---- parallel store --------------------------------------------------------------
+
+struct ParallelStore::Impl {
+  std::string path;
+  Handle file;
+  std::map<std::string, hsize_t> rows;  // run id → /index row
+
+  void load_rows() {
+    rows.clear();
+    const auto index = read_index_rows(file, path);
+    for (size_t row = 0; row < index.size(); ++row) rows[index[row].run_id] = row;
+  }
+};
+
+namespace {
+
+Handle mpio_access(MPI_Comm comm, const std::string& path) {
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "property list", path);
+  check(H5Pset_fapl_mpio(access, comm, MPI_INFO_NULL), "set MPI-IO driver for", path);
+  return access;
+}
+
+}  // namespace
+
+void ParallelStore::create(const std::string& path, MPI_Comm comm, const std::string& study_text) {
+  quiet_hdf5();
+  Handle access = mpio_access(comm, path);
+  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), H5Fclose, "create store", path);
+  write_attribute(file, "schema", std::string("pebench-store"), path);
+  write_attribute(file, "schema_version", static_cast<int64_t>(kStoreSchemaVersion), path);
+  write_attribute(file, "pebench_version", std::string(PEBENCH_VERSION), path);
+  write_attribute(file, "study", study_text, path);
+  // /index grows when a study's grid grows: chunked, unlimited rows.
+  const hsize_t dims[1] = {0}, max_dims[1] = {H5S_UNLIMITED}, chunk[1] = {64};
+  Handle space(H5Screate_simple(1, dims, max_dims), H5Sclose, "create dataspace", path + ":/index");
+  Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", path);
+  H5Pset_chunk(properties, 1, chunk);
+  H5Pset_alloc_time(properties, H5D_ALLOC_TIME_EARLY);
+  Handle index(H5Dcreate2(file, "index", index_type(), space, H5P_DEFAULT, properties, H5P_DEFAULT),
+               H5Dclose, "create dataset", path + ":/index");
+  Handle runs(H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group",
+              path + ":/runs");
+}
+
+ParallelStore::ParallelStore(const std::string& path, MPI_Comm comm) : impl_(std::make_unique<Impl>()) {
+  quiet_hdf5();
+  impl_->path = path;
+  Handle access = mpio_access(comm, path);
+  impl_->file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, access), H5Fclose, "open store", path);
+  impl_->load_rows();
+}
+
+ParallelStore::~ParallelStore() = default;
+
+void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writer) {
+  const std::string& path = impl_->path;
+  hid_t file = impl_->file;
+  Handle index(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
+  const hsize_t old_rows = impl_->rows.size();
+  const hsize_t new_rows[1] = {old_rows + layouts.size()};
+  check(H5Dset_extent(index, new_rows), "extend", path + ":/index");
+
+  SummaryRecord empty_summary{kNaN, kNaN, kNaN, kNaN, kNaN, kMissing, kMissing, {}};
+  Handle summary_file_type = summary_type();
+  for (const auto& layout : layouts) {
+    const std::string group_path = "/runs/" + layout.run_id;
+    Handle group(H5Gcreate2(file, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                 "create group", group_path);
+    write_attribute(group, "encoding", layout.encoding, group_path);
+    write_attribute(group, "train_seq_len", layout.train_seq_len, group_path);
+    write_attribute(group, "seed", layout.seed, group_path);
+    write_attribute(group, "init_gamma", layout.init_gamma, group_path);
+    write_attribute(group, "pe_init_std", layout.pe_init_std, group_path);
+    write_attribute(group, "config", layout.config, group_path);
+    write_attribute(group, "params", layout.params, group_path);
+    for (const auto& [name, value] : layout.facts) write_attribute(group, name, value, group_path);
+
+    {
+      Handle space = scalar_space();
+      Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", group_path);
+      H5Pset_fill_value(properties, summary_file_type, &empty_summary);
+      H5Pset_fill_time(properties, H5D_FILL_TIME_ALLOC);
+      H5Pset_alloc_time(properties, H5D_ALLOC_TIME_EARLY);
+      Handle summary(H5Dcreate2(group, "summary", summary_file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT),
+                     H5Dclose, "create dataset", group_path + "/summary");
+    }
+    const auto logged = static_cast<hsize_t>(layout.n_logged);
+    const auto lengths = static_cast<hsize_t>(layout.eval_lengths.size());
+    const auto longest = static_cast<hsize_t>(layout.eval_lengths.back());
+    create_dataset(group, "train/step", H5T_NATIVE_INT64, {logged}, &kMissing, group_path);
+    create_dataset(group, "train/loss", H5T_NATIVE_DOUBLE, {logged}, &kNaN, group_path);
+    create_dataset(group, "train/lr", H5T_NATIVE_DOUBLE, {logged}, &kNaN, group_path);
+    create_dataset(group, "eval/lengths", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
+    create_dataset(group, "eval/ppl", H5T_NATIVE_DOUBLE, {lengths}, &kNaN, group_path);
+    create_dataset(group, "eval/tokens", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
+    create_dataset(group, "eval/position_loss", H5T_NATIVE_DOUBLE, {longest}, &kNaN, group_path);
+    Handle eval = open_group(group, "eval");
+    write_attribute(eval, "protocol", layout.eval_protocol, group_path + "/eval");
+    write_attribute(eval, "stride", layout.eval_stride, group_path + "/eval");
+  }
+  // Constant data of the new runs: one rank writes it (raw data only).
+  if (is_writer) {
+    for (size_t i = 0; i < layouts.size(); ++i) {
+      const auto& layout = layouts[i];
+      const std::string group_path = "/runs/" + layout.run_id;
+      Handle group = open_group(file, group_path);
+      write_vector(group, "eval/lengths", layout.eval_lengths, group_path);
+      IndexRow row{layout.run_id, layout.encoding, layout.train_seq_len, layout.seed, "pending"};
+      impl_->rows[layout.run_id] = old_rows + i;
+      write_status(row);
+    }
+  }
+  for (size_t i = 0; i < layouts.size(); ++i) impl_->rows[layouts[i].run_id] = old_rows + i;
+}
+
+void ParallelStore::write_results(const std::string& run_id, const RunResults& results) {
+  const std::string group_path = "/runs/" + run_id;
+  Handle group = open_group(impl_->file, group_path);
+  write_vector(group, "train/step", results.train_step, group_path);
+  write_vector(group, "train/loss", results.train_loss, group_path);
+  write_vector(group, "train/lr", results.train_lr, group_path);
+  write_vector(group, "eval/ppl", results.eval_ppl, group_path);
+  write_vector(group, "eval/tokens", results.eval_tokens, group_path);
+  write_vector(group, "eval/position_loss", results.position_loss, group_path);
+  const auto& s = results.summary;
+  SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,
+                       s.final_train_loss, s.diverged_step, s.rank, {}};
+  copy_string(record.host, s.host);
+  Handle summary(H5Dopen2(group, "summary", H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/summary");
+  check(H5Dwrite(summary, summary_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &record), "write", group_path + "/summary");
+}
+
+void ParallelStore::write_status(const IndexRow& row) {
+  const std::string where = impl_->path + ":/index";
+  auto found = impl_->rows.find(row.run_id);
+  if (found == impl_->rows.end()) throw StoreError("run " + row.run_id + " has no row in " + where);
+  Handle index(H5Dopen2(impl_->file, "index", H5P_DEFAULT), H5Dclose, "open dataset", where);
+  Handle file_space(H5Dget_space(index), H5Sclose, "dataspace of", where);
+  const hsize_t start[1] = {found->second}, count[1] = {1};
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), "select row of", where);
+  Handle memory_space(H5Screate_simple(1, count, nullptr), H5Sclose, "create dataspace", where);
+  const IndexRecord record = to_record(row);
+  check(H5Dwrite(index, index_type(), memory_space, file_space, H5P_DEFAULT, &record), "write row of", where);
+}
+
+void ParallelStore::flush() {
+  check(H5Fflush(impl_->file, H5F_SCOPE_GLOBAL), "flush", impl_->path);
+}
+
+void ParallelStore::close() {
+  impl_->file.reset();
+}
+
+}  // namespace pebench

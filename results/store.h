@@ -1,0 +1,117 @@
+// The results store (DESIGN.md §5, schema version 1): one HDF5 file per study. Every
+// run's layout is created collectively up front (fill value NaN); during runs a rank
+// writes only raw data into its own runs' datasets and its /index row, status last.
+// Documented for users in results/README.md.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pebench {
+
+constexpr int kStoreSchemaVersion = 1;
+
+// Any HDF5 failure, with the object's path.
+struct StoreError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Everything about a run that is known before it trains: shapes and attributes.
+struct RunLayout {
+  std::string run_id;
+  std::string encoding;
+  int64_t train_seq_len = 0;
+  int64_t seed = 0;
+  double init_gamma = 0;
+  double pe_init_std = 0;
+  std::string config;   // canonical config text
+  int64_t params = 0;
+  std::vector<std::pair<std::string, int64_t>> facts;  // encoding facts, as int attributes
+  int64_t n_logged = 0;
+  std::vector<int64_t> eval_lengths;
+  std::string eval_protocol;
+  int64_t eval_stride = 0;
+};
+
+struct RunSummary {
+  double wall_seconds = 0;
+  double train_seconds = 0;
+  double eval_seconds = 0;
+  double train_tokens_per_second = 0;
+  double final_train_loss = 0;
+  int64_t diverged_step = -1;
+  int64_t rank = -1;
+  std::string host;
+};
+
+struct RunResults {
+  RunSummary summary;
+  std::vector<int64_t> train_step;
+  std::vector<double> train_loss, train_lr;
+  std::vector<double> eval_ppl;
+  std::vector<int64_t> eval_tokens;
+  std::vector<double> position_loss;
+};
+
+// pending | running | done | diverged | failed
+struct IndexRow {
+  std::string run_id;
+  std::string encoding;
+  int64_t train_seq_len = 0;
+  int64_t seed = 0;
+  std::string status;
+};
+
+// Serial, read-only access (compare, inspect, resume decisions).
+struct StoredRun {
+  IndexRow row;
+  std::string config;
+  int64_t params = 0;
+  RunSummary summary;
+  std::vector<int64_t> train_step;
+  std::vector<double> train_loss;
+  std::vector<int64_t> eval_lengths;
+  std::vector<double> eval_ppl;
+  std::vector<int64_t> eval_tokens;
+  std::vector<double> position_loss;
+};
+struct StoreContents {
+  std::string study_text;
+  std::string pebench_version;
+  std::vector<StoredRun> runs;
+};
+
+// Throws StoreError when `path` is not a readable pebench store of a known schema.
+std::vector<IndexRow> read_index(const std::string& path);
+StoreContents read_store(const std::string& path);
+
+// Opened by every rank of `comm` together (MPI-IO driver).
+class ParallelStore {
+ public:
+  // Collective: a new, empty store at `path`.
+  static void create(const std::string& path, MPI_Comm comm, const std::string& study_text);
+  ParallelStore(const std::string& path, MPI_Comm comm);  // collective open, read-write
+  ~ParallelStore();
+  ParallelStore(const ParallelStore&) = delete;
+  ParallelStore& operator=(const ParallelStore&) = delete;
+
+  // Collective: groups, datasets, attributes and /index rows of new runs (identical
+  // arguments on every rank), then their constant data, written by rank `writer`.
+  void add_runs(const std::vector<RunLayout>& layouts, bool is_writer);
+  // Independent: this rank's run. Results first, then the status cell.
+  void write_results(const std::string& run_id, const RunResults& results);
+  void write_status(const IndexRow& row);
+  void flush();  // collective
+  void close();  // collective
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pebench
