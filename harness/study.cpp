@@ -220,7 +220,7 @@ const std::vector<StudyKey>& study_keys() {
 }
 
 std::string fnv1a_hex(const std::string& text, int digits) {
-  uint64_t hash = 1469598103934665603ull;
+  uint64_t hash = 14695981039346656037ull;
   for (unsigned char c : text) {
     hash ^= c;
     hash *= 1099511628211ull;

@@ -46,9 +46,13 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   const double grad_clip = run.real("train.grad_clip");
   const auto logged = log_steps(steps, run.integer("train.log_every"));
 
-  // Decay matrices only (weights, embeddings, tables); not biases or norms.
+  // Decay weight matrices only: not biases, norms, or the encoding's parameters (a
+  // learned table's rows past the train length must keep their init, DESIGN.md §2).
   std::vector<torch::Tensor> decayed, plain;
-  for (const auto& p : model->parameters()) (p.dim() >= 2 ? decayed : plain).push_back(p);
+  for (const auto& p : model->named_parameters()) {
+    const bool encoding = p.key().rfind("encoding.", 0) == 0;
+    (p.value().dim() >= 2 && !encoding ? decayed : plain).push_back(p.value());
+  }
   auto options = torch::optim::AdamWOptions(lr)
                      .betas({run.real("train.beta1"), run.real("train.beta2")})
                      .weight_decay(run.real("train.weight_decay"));

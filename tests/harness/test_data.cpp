@@ -1,1 +1,166 @@
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "encodings/registry.h"
+#include "harness/data.h"
+#include "harness/evaluate.h"
+#include "harness/study.h"
+#include "harness/train.h"
+
+namespace pebench {
+namespace {
+
+std::string temp_file(const std::string& name, const std::string& bytes) {
+  const auto path = std::filesystem::temp_directory_path() / ("pebench_test_" + name);
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path.string();
+}
+
+std::string message_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const UserError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(Data, TextIsBytesWithTheLastFractionHeldOut) {
+  const auto path = temp_file("text.txt", "abcdefghij");
+  const Corpus corpus = load_corpus("text:" + path, 0.2, 256, "s.ini");
+  EXPECT_EQ(corpus.vocab_size, 256);
+  EXPECT_EQ(corpus.train, (std::vector<uint16_t>{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}));
+  EXPECT_EQ(corpus.heldout, (std::vector<uint16_t>{'i', 'j'}));
+}
+
+TEST(Data, TokenFilesAreLittleEndianUint16) {
+  const std::string bytes = {'\x01', '\x00', '\x02', '\x01', '\x10', '\x00', '\x05', '\x00'};
+  const Corpus corpus = load_corpus("tokens:" + temp_file("tokens.bin", bytes), 0.25, 300, "s.ini");
+  EXPECT_EQ(corpus.train, (std::vector<uint16_t>{1, 258, 16}));
+  EXPECT_EQ(corpus.heldout, (std::vector<uint16_t>{5}));
+}
+
+TEST(Data, BadCorporaAreUserErrorsNamingFileAndKey) {
+  EXPECT_NE(message_of([] { load_corpus("text:/nonexistent/x.txt", 0.1, 256, "s.ini"); }).find("s.ini: [data] source"), std::string::npos);
+  EXPECT_NE(message_of([] { load_corpus("text:" + temp_file("empty.txt", ""), 0.1, 256, "s.ini"); }).find("corpus is empty"), std::string::npos);
+  EXPECT_NE(message_of([] { load_corpus("tokens:" + temp_file("odd.bin", "abc"), 0.1, 256, "s.ini"); }).find("odd byte count"), std::string::npos);
+  const std::string big = {'\x00', '\x02', '\x01', '\x00'};  // ids 512 and 1
+  EXPECT_NE(message_of([&] { load_corpus("tokens:" + temp_file("big.bin", big), 0.1, 300, "s.ini"); }).find("holds id 512"), std::string::npos);
+}
+
+TEST(Data, EmbeddedCorpusIsRealEnglishText) {
+  const std::string text = embedded_corpus_text();
+  EXPECT_GT(text.size(), 100000u);
+  EXPECT_NE(text.find("GNU GENERAL PUBLIC LICENSE"), std::string::npos);
+}
+
+TEST(Data, BatchesAreSeededContiguousWindowsOfTheCorpus) {
+  std::vector<uint16_t> tokens(5000);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>(i);
+  BatchSampler a(tokens, 8, 16, 42), b(tokens, 8, 16, 42), c(tokens, 8, 16, 43);
+  auto batch = a.next();
+  EXPECT_EQ(batch.sizes(), (std::vector<int64_t>{8, 17}));
+  EXPECT_TRUE(torch::equal(batch, b.next()));
+  EXPECT_FALSE(torch::equal(batch, c.next()));
+  for (int64_t row = 0; row < 8; ++row)
+    for (int64_t t = 1; t < 17; ++t) EXPECT_EQ(batch[row][t].item<int64_t>(), batch[row][0].item<int64_t>() + t);
+}
+
+TEST(Data, EvalBudgetIsTheSameMultipleOfTheLongestLength) {
+  EXPECT_EQ(eval_budget(10000, 4096, 1024, "s.ini"), 4096);
+  EXPECT_EQ(eval_budget(3000, 32768, 1024, "s.ini"), 2048);
+  EXPECT_NE(message_of([] { eval_budget(1000, 4096, 1024, "s.ini"); }).find("the held-out split has 1000 tokens"), std::string::npos);
+}
+
+RunConfig tiny_run(const std::string& extra = "") {
+  return parse_study("tiny.ini",
+                     "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\nsteps = 8\n"
+                     "batch = 4\nseq_len = 16\nlog_every = 4\nwarmup = 2\n[eval]\nlengths = 16,64\ntokens = 256\n" + extra,
+                     {}).runs.front();
+}
+
+TransformerLM tiny_model(const RunConfig& run) {
+  EncodingOptions encoding_options;
+  encoding_options.d_model = 32;
+  encoding_options.heads = 2;
+  encoding_options.max_length = 64;
+  TransformerLMOptions options;
+  options.d_model = 32;
+  options.heads = 2;
+  options.layers = 1;
+  options.attention_block = 16;
+  torch::manual_seed(run.integer("seed"));
+  return TransformerLM(options, find_encoding(run.text("encoding"))->make(encoding_options));
+}
+
+Corpus tiny_corpus() {
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(i) + ". ";
+  return load_corpus("text:" + temp_file("fox.txt", text), 0.1, 256, "tiny.ini");
+}
+
+TEST(Train, SameRunGivesTheSameCurvesBitForBit) {
+  const RunConfig run = tiny_run();
+  const Corpus corpus = tiny_corpus();
+  auto first = tiny_model(run), second = tiny_model(run);
+  const TrainLog a = train_model(first, corpus, run, torch::kCPU);
+  const TrainLog b = train_model(second, corpus, run, torch::kCPU);
+  EXPECT_EQ(a.step, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(a.loss, b.loss);
+  EXPECT_LT(a.loss.back(), a.loss.front());
+  EXPECT_EQ(a.diverged_step, -1);
+  const EvalResult ea = evaluate_model(first, corpus.heldout, run, torch::kCPU);
+  const EvalResult eb = evaluate_model(second, corpus.heldout, run, torch::kCPU);
+  EXPECT_EQ(ea.ppl, eb.ppl);
+}
+
+// Weight decay must not shrink the rows of a learned table that training never reaches.
+TEST(Train, LearnedRowsPastTrainLengthKeepTheirInitThroughTheOptimizer) {
+  const RunConfig run = tiny_run("[grid]\nencoding = learned\n");
+  auto model = tiny_model(run);
+  auto table = model->named_parameters()["encoding.table"];
+  auto initial = table.detach().clone();
+  train_model(model, tiny_corpus(), run, torch::kCPU);
+  EXPECT_FALSE(torch::equal(table.slice(0, 0, 16), initial.slice(0, 0, 16)));
+  EXPECT_TRUE(torch::equal(table.slice(0, 16), initial.slice(0, 16)));
+}
+
+TEST(Train, NonFiniteLossMarksTheRunDivergedAtItsStep) {
+  const RunConfig run = tiny_run();
+  auto model = tiny_model(run);
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["final_norm.weight"].fill_(NAN);
+  }
+  const TrainLog log = train_model(model, tiny_corpus(), run, torch::kCPU);
+  EXPECT_EQ(log.diverged_step, 1);
+  EXPECT_EQ(log.step, (std::vector<int64_t>{4}));  // stops at the log point that saw it
+}
+
+TEST(Evaluate, EveryLengthScoresTheSameTokenBudget) {
+  const RunConfig run = tiny_run();
+  const Corpus corpus = tiny_corpus();
+  auto model = tiny_model(run);
+  const EvalResult result = evaluate_model(model, corpus.heldout, run, torch::kCPU);
+  EXPECT_EQ(result.lengths, (std::vector<int64_t>{16, 64}));
+  EXPECT_EQ(result.tokens, (std::vector<int64_t>{256, 256}));
+  EXPECT_EQ(result.position_loss.size(), 64u);
+  for (double ppl : result.ppl) EXPECT_TRUE(std::isfinite(ppl) && ppl > 1);
+  // The per-position curve averages to the longest length's loss.
+  double mean = 0;
+  for (double loss : result.position_loss) mean += loss / 64;
+  EXPECT_NEAR(std::exp(mean), result.ppl.back(), 1e-9 * result.ppl.back());
+
+  const RunConfig sliding = tiny_run("protocol = sliding\nstride = 8\n");
+  const EvalResult slid = evaluate_model(model, corpus.heldout, sliding, torch::kCPU);
+  EXPECT_EQ(slid.tokens, (std::vector<int64_t>{256, 256}));
+  // Length 64 with stride 8: every scored token after the first window has >= 56
+  // tokens of context, so a trained-at-16 model's ppl differs from non-overlapping.
+  EXPECT_NE(slid.ppl.back(), result.ppl.back());
+}
+
+}  // namespace
+}  // namespace pebench

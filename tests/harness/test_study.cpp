@@ -1,3 +1,156 @@
 #include <gtest/gtest.h>
+
+#include <set>
+
 #include "harness/study.h"
-TEST(Study, Placeholder) { SUCCEED(); }
+#include "harness/train.h"
+
+namespace pebench {
+namespace {
+
+const char* kStudy = R"(; a study
+[study]
+name = demo
+[data]
+source = text:embedded      ; comment after a value
+[model]
+d_model = 64
+heads = 4
+[train]
+steps = 10
+[eval]
+lengths = 64,128
+[grid]
+encoding = none,alibi,rope
+seed = 0,1
+)";
+
+// Runs `parse_study` and returns the UserError message ("" when it parsed).
+std::string error_of(const std::string& text, const std::vector<Override>& overrides = {}) {
+  try {
+    parse_study("bad.ini", text, overrides);
+  } catch (const UserError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(Study, GridExpandsToTheProductOfAxes) {
+  const Study study = parse_study("demo.ini", kStudy, {});
+  EXPECT_EQ(study.name, "demo");
+  EXPECT_EQ(study.grid_axes, (std::vector<std::string>{"encoding", "seed"}));
+  ASSERT_EQ(study.runs.size(), 6u);
+  std::set<std::string> ids;
+  for (const auto& run : study.runs) {
+    ids.insert(run.run_id);
+    EXPECT_EQ(run.integer("model.d_model"), 64);
+    EXPECT_EQ(run.text("data.source"), "text:embedded");  // the comment is gone
+    EXPECT_EQ(run.integer("train.batch"), 32);           // default
+  }
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(study.runs[0].text("encoding"), "none");
+  EXPECT_EQ(study.runs[1].text("seed"), "1");
+  EXPECT_EQ(study.runs[1].run_id.substr(0, 12), "none-L64-s1-");
+}
+
+TEST(Study, RunIdsAreStableAndDependOnlyOnTheResolvedConfig) {
+  const auto first = parse_study("a.ini", kStudy, {}).runs;
+  // The same config spelled differently (order, whitespace, defaults written out, name).
+  const char* respelled = R"(
+encoding = none
+seed = 0
+[train]
+batch = 32
+steps=10
+[model]
+heads = 4
+d_model = 64
+[eval]
+lengths = 64, 128
+[study]
+name = other
+)";
+  const auto second = parse_study("b.ini", respelled, {}).runs;
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].run_id, first[0].run_id);
+  // Pinned: a change of the canonical form would orphan every existing store.
+  EXPECT_EQ(first[0].run_id, "none-L64-s0-" + fnv1a_hex(first[0].canonical_text(), 8));
+  EXPECT_EQ(fnv1a_hex("", 16), "cbf29ce484222325");
+  EXPECT_EQ(fnv1a_hex("a", 16), "af63dc4c8601ec8c");
+}
+
+TEST(Study, CommandLineOverridesTheFile) {
+  const auto runs = parse_study("a.ini", kStudy, {{"train.steps", "50"}, {"seed", "7"}}).runs;
+  ASSERT_EQ(runs.size(), 3u);  // seed is no longer an axis
+  EXPECT_EQ(runs[0].integer("train.steps"), 50);
+  EXPECT_EQ(runs[0].integer("seed"), 7);
+  const auto more = parse_study("a.ini", kStudy, {{"grid.model.init_gamma", "0.3,0.5"}}).runs;
+  EXPECT_EQ(more.size(), 12u);
+  const auto listed = parse_study("a.ini", kStudy, {{"seed", "0,1,2"}}).runs;
+  EXPECT_EQ(listed.size(), 9u);
+}
+
+TEST(Study, EvalLengthsIncludeTheTrainLength) {
+  const auto runs = parse_study("a.ini", "[train]\nseq_len = 32\n[eval]\nlengths = 256,64\n", {}).runs;
+  EXPECT_EQ(runs[0].eval_lengths(), (std::vector<int64_t>{32, 64, 256}));
+}
+
+struct BadInput {
+  std::string text;
+  std::vector<Override> overrides;
+  std::vector<std::string> expected;  // every piece must be in the one-line message
+};
+
+TEST(Study, BadInputNamesFileKeyValueAndWhatIsAllowed) {
+  const std::vector<BadInput> cases = {
+      {"[train]\nstepz = 5\n", {}, {"bad.ini", "train.stepz", "unknown key", "sections are"}},
+      {"[trian]\nsteps = 5\n", {}, {"bad.ini", "trian.steps", "unknown key"}},
+      {"[train]\nsteps = abc\n", {}, {"bad.ini", "[train] steps", "\"abc\"", "positive integer"}},
+      {"[train]\nsteps = -3\n", {}, {"[train] steps", "\"-3\"", "positive integer"}},
+      {"[train]\nlr = fast\n", {}, {"[train] lr", "\"fast\"", "positive number"}},
+      {"[data]\nholdout = 1.5\n", {}, {"[data] holdout", "(0, 1)"}},
+      {"[train]\nseq_len = 128\n[eval]\nlengths = 64,256\n", {}, {"[eval] lengths", "64", "shorter than train.seq_len 128"}},
+      {"encoding = transformerxl\n", {}, {"bad.ini: encoding", "transformerxl", "unknown encoding", "alibi"}},
+      {"[grid]\nencoding = rope,xyz\n", {}, {"[grid] encoding", "\"xyz\"", "unknown encoding"}},
+      {"[model]\nd_model = 100\nheads = 3\n", {}, {"[model] heads", "\"3\"", "must divide model.d_model = 100"}},
+      {"encoding = rope\n[model]\nd_model = 12\nheads = 4\n", {}, {"rope needs an even head size"}},
+      {"[study]\nname = ../evil\n", {}, {"[study] name", "../evil", "no path separators"}},
+      {"[grid]\nwidth = 1,2\n", {}, {"[grid] width", "unknown grid axis"}},
+      {"[grid]\neval.lengths = 64,128\n", {}, {"eval.lengths is a list"}},
+      {"[train]\nsteps = 5\nsteps = 6\n", {}, {"bad.ini", "given twice"}},
+      {"[eval]\nprotocol = strided\n", {}, {"[eval] protocol", "nonoverlapping | sliding"}},
+      {"[eval]\nprotocol = sliding\n", {}, {"[eval] stride", "1 <= eval.stride"}},
+      {"[data]\nsource = http://x\n", {}, {"[data] source", "text:embedded | text:PATH | tokens:PATH.bin"}},
+      {"[data]\nvocab_size = 100\n", {}, {"[data] vocab_size", "expected 256"}},
+      {"[model]\nscale_embeddings = maybe\n", {}, {"[model] scale_embeddings", "true | false"}},
+      {"[eval]\ntokens = 10\n", {}, {"[eval] tokens", "at least the longest eval length"}},
+      {"", {{"train.steps", "x"}}, {"command line: --train.steps", "\"x\"", "positive integer"}},
+      {"", {{"encoding", "nope"}}, {"command line: --encoding", "unknown encoding"}},
+  };
+  for (const auto& bad : cases) {
+    const std::string message = error_of(bad.text, bad.overrides);
+    ASSERT_FALSE(message.empty()) << "accepted: " << bad.text;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    for (const auto& piece : bad.expected) EXPECT_NE(message.find(piece), std::string::npos) << message << " lacks " << piece;
+  }
+}
+
+TEST(Study, MissingStudyFileIsAUserError) {
+  EXPECT_THROW(load_study("/nonexistent/study.ini", {}), UserError);
+}
+
+TEST(Train, LearningRateWarmsUpLinearlyThenFollowsTheCosine) {
+  EXPECT_DOUBLE_EQ(learning_rate(5, 100, 10, 1.0, 0.1), 0.5);
+  EXPECT_DOUBLE_EQ(learning_rate(10, 100, 10, 1.0, 0.1), 1.0);
+  EXPECT_NEAR(learning_rate(55, 100, 10, 1.0, 0.1), 0.55, 1e-12);  // halfway: mean of lr and min_lr
+  EXPECT_NEAR(learning_rate(100, 100, 10, 1.0, 0.1), 0.1, 1e-12);
+}
+
+TEST(Train, LogStepsEndAtTheLastStep) {
+  EXPECT_EQ(log_steps(120, 50), (std::vector<int64_t>{50, 100, 120}));
+  EXPECT_EQ(log_steps(100, 50), (std::vector<int64_t>{50, 100}));
+  EXPECT_EQ(log_steps(7, 50), (std::vector<int64_t>{7}));
+}
+
+}  // namespace
+}  // namespace pebench

@@ -1,1 +1,117 @@
 #include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "encodings/registry.h"
+#include "models/transformer.h"
+
+namespace pebench {
+namespace {
+
+TransformerLM make_model(const std::string& encoding, int64_t max_length = 128, double init_gamma = 0.5) {
+  EncodingOptions encoding_options;
+  encoding_options.d_model = 32;
+  encoding_options.heads = 4;
+  encoding_options.train_length = 16;
+  encoding_options.max_length = max_length;
+  TransformerLMOptions options;
+  options.d_model = 32;
+  options.heads = 4;
+  options.layers = 2;
+  options.init_gamma = init_gamma;
+  torch::manual_seed(3);
+  return TransformerLM(options, find_encoding(encoding)->make(encoding_options));
+}
+
+TEST(TransformerLM, LogitsHaveBatchLengthVocabShape) {
+  auto model = make_model("rope");
+  auto logits = model->forward(torch::randint(0, 256, {3, 17}, torch::kLong));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{3, 17, 256}));
+}
+
+TEST(TransformerLM, TiedEmbeddingIsTheOutputProjection) {
+  auto model = make_model("none");
+  int64_t embeddings = 0;
+  for (const auto& parameter : model->named_parameters())
+    if (parameter.value().sizes() == torch::IntArrayRef({256, 32})) ++embeddings;
+  EXPECT_EQ(embeddings, 1);
+}
+
+// Query-blocked attention (eval) computes the same function as one full block.
+TEST(TransformerLM, BlockedAttentionEqualsFullAttention) {
+  for (const auto& info : encoding_registry()) {
+    auto model = make_model(info.name);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    auto tokens = torch::randint(0, 256, {2, 100}, torch::kLong);
+    model->options().attention_block = 0;
+    auto full = model->forward(tokens);
+    model->options().attention_block = 16;
+    auto blocked = model->forward(tokens);
+    EXPECT_TRUE(torch::allclose(full, blocked, 1e-4, 1e-5)) << info.name;
+  }
+}
+
+TEST(TransformerLM, BandMaskLimitsWhatAQuerySees) {
+  auto model = make_model("none");
+  model->options().attention_window = 4;
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto tokens = torch::randint(0, 256, {1, 30}, torch::kLong);
+  auto changed = tokens.clone();
+  changed[0][2] = (tokens[0][2].item<int64_t>() + 1) % 256;
+  auto before = model->forward(tokens), after = model->forward(changed);
+  // Two layers of width 4 see back 2·(4-1) = 6 tokens: position 2 reaches up to 8.
+  EXPECT_FALSE(torch::allclose(before[0][8], after[0][8]));
+  EXPECT_TRUE(torch::equal(before.slice(1, 9), after.slice(1, 9)));
+}
+
+TEST(TransformerLM, WeightsFollowTheInitRate) {
+  for (double gamma : {0.3, 0.5, 0.8}) {
+    auto model = make_model("none", 128, gamma);
+    auto params = model->named_parameters();
+    const double mlp_in = params["blocks.0.mlp_in.weight"].std().item<double>();   // fan-in 32
+    const double mlp_out = params["blocks.0.mlp_out.weight"].std().item<double>(); // fan-in 128
+    EXPECT_NEAR(mlp_in, std::pow(32.0, -gamma), 0.05 * std::pow(32.0, -gamma)) << gamma;
+    EXPECT_NEAR(mlp_out, std::pow(128.0, -gamma), 0.05 * std::pow(128.0, -gamma)) << gamma;
+    EXPECT_EQ(params["blocks.0.mlp_in.bias"].abs().sum().item<double>(), 0.0);
+  }
+}
+
+// Rows of the learned table past the train length are never reached in training and
+// keep their init; eval past the train length still works.
+TEST(TransformerLM, LearnedRowsPastTrainLengthKeepTheirInit) {
+  auto model = make_model("learned", 64);
+  auto table = model->named_parameters()["encoding.table"];
+  auto initial = table.detach().clone();
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(0));
+  for (int step = 0; step < 3; ++step) {
+    auto tokens = torch::randint(0, 256, {4, 17}, torch::kLong);
+    auto logits = model->forward(tokens.slice(1, 0, 16));
+    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, 256}), tokens.slice(1, 1).reshape({-1}));
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+  }
+  EXPECT_FALSE(torch::equal(table.slice(0, 0, 16), initial.slice(0, 0, 16)));
+  EXPECT_TRUE(torch::equal(table.slice(0, 16), initial.slice(0, 16)));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(model->forward(torch::randint(0, 256, {1, 64}, torch::kLong)).size(1), 64);
+}
+
+TEST(TransformerLM, ScalesTokenEmbeddingsOnlyForAdditiveEncodings) {
+  for (const char* name : {"none", "sinusoidal"}) {
+    auto model = make_model(name);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    auto tokens = torch::randint(0, 256, {1, 8}, torch::kLong);
+    auto scaled = model->forward(tokens);
+    model->options().scale_embeddings = false;
+    auto unscaled = model->forward(tokens);
+    EXPECT_EQ(torch::equal(scaled, unscaled), std::string(name) == "none") << name;
+  }
+}
+
+}  // namespace
+}  // namespace pebench

@@ -1,1 +1,172 @@
+// Every store write against a read-back, and the errors for files that are not stores.
 #include <gtest/gtest.h>
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "results/compare.h"
+#include "results/store.h"
+
+namespace pebench {
+namespace {
+
+class MpiEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) MPI_Init(nullptr, nullptr);
+  }
+  void TearDown() override { MPI_Finalize(); }
+};
+const auto* const kMpi = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
+
+std::string temp_path(const std::string& name) {
+  const auto path = std::filesystem::temp_directory_path() / ("pebench_store_test_" + name);
+  std::filesystem::remove(path);
+  return path.string();
+}
+
+RunLayout layout(const std::string& id, const std::string& encoding, int64_t seed) {
+  RunLayout l;
+  l.run_id = id;
+  l.encoding = encoding;
+  l.train_seq_len = 16;
+  l.seed = seed;
+  l.init_gamma = 0.5;
+  l.pe_init_std = 0.02;
+  l.config = "encoding = " + encoding + "\nseed = " + std::to_string(seed) + "\ntrain.seq_len = 16\n";
+  l.params = 1234;
+  l.facts = {{"pe_table_rows", 64}};
+  l.n_logged = 3;
+  l.eval_lengths = {16, 32, 64};
+  l.eval_protocol = "nonoverlapping";
+  return l;
+}
+
+TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
+  const std::string path = temp_path("roundtrip.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, "[study]\nname = t\n");
+  RunResults results;
+  results.summary = {12.5, 10.0, 2.5, 3000.0, 1.75, -1, 0, "node7"};
+  results.train_step = {50, 100, 120};
+  results.train_loss = {3.0, 2.0, 1.75};
+  results.train_lr = {1e-3, 5e-4, 1e-4};
+  results.eval_ppl = {5.5, 5.6, 7.25};
+  results.eval_tokens = {4096, 4096, 4096};
+  results.position_loss.assign(64, 0.0);
+  for (int i = 0; i < 64; ++i) results.position_loss[i] = 0.01 * i;
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({layout("a-1", "alibi", 0), layout("r-2", "rope", 1)}, true);
+    store.flush();
+    store.write_results("a-1", results);
+    store.write_status({"a-1", "alibi", 16, 0, "done"});
+    store.close();
+  }
+  const StoreContents contents = read_store(path);
+  EXPECT_EQ(contents.study_text, "[study]\nname = t\n");
+  ASSERT_EQ(contents.runs.size(), 2u);
+  const StoredRun& a = contents.runs[0];
+  EXPECT_EQ(a.row.run_id, "a-1");
+  EXPECT_EQ(a.row.encoding, "alibi");
+  EXPECT_EQ(a.row.status, "done");
+  EXPECT_EQ(a.row.train_seq_len, 16);
+  EXPECT_EQ(a.config, layout("a-1", "alibi", 0).config);
+  EXPECT_EQ(a.params, 1234);
+  EXPECT_EQ(a.summary.wall_seconds, 12.5);
+  EXPECT_EQ(a.summary.train_tokens_per_second, 3000.0);
+  EXPECT_EQ(a.summary.host, "node7");
+  EXPECT_EQ(a.summary.diverged_step, -1);
+  EXPECT_EQ(a.train_step, results.train_step);
+  EXPECT_EQ(a.train_loss, results.train_loss);
+  EXPECT_EQ(a.eval_lengths, (std::vector<int64_t>{16, 32, 64}));
+  EXPECT_EQ(a.eval_ppl, results.eval_ppl);
+  EXPECT_EQ(a.eval_tokens, results.eval_tokens);
+  EXPECT_EQ(a.position_loss, results.position_loss);
+
+  const StoredRun& r = contents.runs[1];
+  EXPECT_EQ(r.row.status, "pending");
+  EXPECT_EQ(r.row.seed, 1);
+  EXPECT_EQ(r.eval_lengths, (std::vector<int64_t>{16, 32, 64}));  // constant data at layout time
+  ASSERT_EQ(r.eval_ppl.size(), 3u);
+  for (double ppl : r.eval_ppl) EXPECT_TRUE(std::isnan(ppl));
+  EXPECT_TRUE(std::isnan(r.summary.wall_seconds));
+  EXPECT_EQ(r.train_step, (std::vector<int64_t>{-1, -1, -1}));
+
+  const std::string table = compare_table(contents);
+  EXPECT_NE(table.find("alibi"), std::string::npos);
+  EXPECT_NE(table.find("7.250"), std::string::npos);
+  EXPECT_NE(table.find("1.32"), std::string::npos);  // 7.25 / 5.5
+  EXPECT_NE(table.find("0 +1 unfinished"), std::string::npos);
+  EXPECT_NE(inspect_table(contents).find("1 done, 1 pending"), std::string::npos);
+}
+
+TEST(Store, GrowsWhenRunsAreAdded) {
+  const std::string path = temp_path("grow.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({layout("a-1", "alibi", 0)}, true);
+    store.close();
+  }
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({layout("a-2", "alibi", 1), layout("a-3", "alibi", 2)}, true);
+    store.write_status({"a-3", "alibi", 16, 2, "failed"});
+    store.close();
+  }
+  const auto rows = read_index(path);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].run_id, "a-1");
+  EXPECT_EQ(rows[2].run_id, "a-3");
+  EXPECT_EQ(rows[2].status, "failed");
+}
+
+TEST(Store, FilesThatAreNotStoresAreRefusedWithTheirPath) {
+  const std::string text = temp_path("text.h5");
+  std::ofstream(text) << "not hdf5";
+  try {
+    read_index(text);
+    FAIL() << "opened a text file";
+  } catch (const StoreError& error) {
+    EXPECT_NE(std::string(error.what()).find(text), std::string::npos);
+  }
+
+  const std::string truncated = temp_path("truncated.h5");
+  ParallelStore::create(truncated, MPI_COMM_WORLD, "");
+  std::filesystem::resize_file(truncated, 700);
+  EXPECT_THROW(read_store(truncated), StoreError);
+
+  const std::string foreign = temp_path("foreign.h5");
+  H5Fclose(H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  try {
+    read_index(foreign);
+    FAIL() << "opened a foreign HDF5 file";
+  } catch (const StoreError& error) {
+    EXPECT_NE(std::string(error.what()).find("not a pebench store"), std::string::npos);
+  }
+
+  const std::string newer = temp_path("newer.h5");
+  ParallelStore::create(newer, MPI_COMM_WORLD, "");
+  {
+    hid_t file = H5Fopen(newer.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t attribute = H5Aopen(file, "schema_version", H5P_DEFAULT);
+    const int64_t version = 2;
+    H5Awrite(attribute, H5T_NATIVE_INT64, &version);
+    H5Aclose(attribute);
+    H5Fclose(file);
+  }
+  try {
+    read_index(newer);
+    FAIL() << "opened a newer schema";
+  } catch (const StoreError& error) {
+    EXPECT_NE(std::string(error.what()).find("schema version 2"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace pebench
