@@ -17,7 +17,7 @@ struct EncodingOptions {
   int64_t heads = 4;
   int64_t train_length = 64;     // train.seq_len: the longest position seen in training
   int64_t max_length = 1024;     // largest eval length: learned tables are sized to it
-  double pe_init_std = 0.02;     // learned table init (Ito et al. 2024)
+  double pe_init_std = 1.0;      // learned table init (Ito et al. 2024 study smaller ones)
   double rope_base = 10000.0;
   std::string sinusoid_layout = "interleaved";  // interleaved (Vaswani) | concat (fairseq)
 };

@@ -37,7 +37,9 @@ const std::vector<KeySpec>& key_specs() {
         {{"model.layers", "2", "a positive integer", "transformer blocks"}, Kind::PositiveInt},
         {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads"}, Kind::PositiveInt},
         {{"model.init_gamma", "0.5", "a positive number", "init rate: weights ~ N(0, fan_in^(-2 gamma))"}, Kind::PositiveReal},
-        {{"model.pe_init_std", "0.02", "a positive number", "std of the learned PE table at init"}, Kind::PositiveReal},
+        // 1.0: the scale of the sqrt(d)-scaled token embeddings (nn.Embedding's N(0,1)); small
+        // values make unreached rows near-zero (Ito et al. 2024): a study axis, not the default.
+        {{"model.pe_init_std", "1.0", "a positive number", "std of the learned PE table at init"}, Kind::PositiveReal},
         {{"model.scale_embeddings", "true", "true | false", "scale token embeddings by sqrt(d_model) for additive PEs"}, Kind::Bool},
         {{"model.attention_window", "0", "a non-negative integer (0 = unlimited)", "band mask width"}, Kind::NonNegativeInt},
         {{"encoding", "none", "", "positional encoding"}, Kind::Encoding},
