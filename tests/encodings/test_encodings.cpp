@@ -7,7 +7,7 @@
 
 #include "encodings/formulas.h"
 #include "encodings/registry.h"
-#include "models/transformer.h"
+#include "tests/tiny_model.h"
 
 namespace pebench {
 namespace {
@@ -146,16 +146,11 @@ TEST(Registry, NamesAreUniqueAndEveryEntryIsDocumented) {
 // Changing token t never changes the outputs before t, for every encoding.
 TEST(Registry, EveryEncodingIsCausal) {
   for (const auto& info : encoding_registry()) {
-    EncodingOptions encoding_options;
-    encoding_options.d_model = 32;
-    encoding_options.heads = 4;
-    encoding_options.max_length = 64;
-    TransformerLMOptions options;
-    options.d_model = 32;
-    options.heads = 4;
-    options.layers = 2;
-    torch::manual_seed(1);
-    TransformerLM model(options, info.make(encoding_options));
+    TinyModel tiny;
+    tiny.encoding = info.name;
+    tiny.max_length = 64;
+    tiny.seed = 1;
+    auto model = tiny.build();
     model->eval();
     torch::NoGradGuard no_grad;
     auto tokens = torch::randint(0, 256, {2, 24}, torch::kLong);

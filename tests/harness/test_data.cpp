@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "encodings/registry.h"
+#include "tests/tiny_model.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
 #include "harness/study.h"
@@ -83,17 +83,14 @@ RunConfig tiny_run(const std::string& extra = "") {
 }
 
 TransformerLM tiny_model(const RunConfig& run) {
-  EncodingOptions encoding_options;
-  encoding_options.d_model = 32;
-  encoding_options.heads = 2;
-  encoding_options.max_length = 64;
-  TransformerLMOptions options;
-  options.d_model = 32;
-  options.heads = 2;
-  options.layers = 1;
-  options.attention_block = 16;
-  torch::manual_seed(run.integer("seed"));
-  return TransformerLM(options, find_encoding(run.text("encoding"))->make(encoding_options));
+  TinyModel tiny;
+  tiny.encoding = run.text("encoding");
+  tiny.heads = 2;
+  tiny.layers = 1;
+  tiny.max_length = 64;
+  tiny.attention_block = 16;
+  tiny.seed = static_cast<uint64_t>(run.integer("seed"));
+  return tiny.build();
 }
 
 Corpus tiny_corpus() {

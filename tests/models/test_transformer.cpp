@@ -3,24 +3,17 @@
 #include <cmath>
 
 #include "encodings/registry.h"
-#include "models/transformer.h"
+#include "tests/tiny_model.h"
 
 namespace pebench {
 namespace {
 
 TransformerLM make_model(const std::string& encoding, int64_t max_length = 128, double init_gamma = 0.5) {
-  EncodingOptions encoding_options;
-  encoding_options.d_model = 32;
-  encoding_options.heads = 4;
-  encoding_options.train_length = 16;
-  encoding_options.max_length = max_length;
-  TransformerLMOptions options;
-  options.d_model = 32;
-  options.heads = 4;
-  options.layers = 2;
-  options.init_gamma = init_gamma;
-  torch::manual_seed(3);
-  return TransformerLM(options, find_encoding(encoding)->make(encoding_options));
+  TinyModel tiny;
+  tiny.encoding = encoding;
+  tiny.max_length = max_length;
+  tiny.init_gamma = init_gamma;
+  return tiny.build();
 }
 
 TEST(TransformerLM, LogitsHaveBatchLengthVocabShape) {
