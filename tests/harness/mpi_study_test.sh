@@ -53,7 +53,7 @@ for row in index:
     assert np.all(np.isfinite(run["train/loss"][:])) and np.all(run["train/lr"][:] > 0)
     assert list(run["eval/lengths"][:]) == [32, 64, 128]
     assert np.all(np.isfinite(run["eval/ppl"][:])) and np.all(run["eval/ppl"][:] > 1)
-    assert list(run["eval/tokens"][:]) == [1920, 1920, 1920], run["eval/tokens"][:]  # 2048 cut to the held-out split, a multiple of 128
+    assert list(run["eval/tokens"][:]) == [2048, 2048, 2048], run["eval/tokens"][:]  # eval.tokens, a multiple of 128
     assert run["eval"].attrs["protocol"] == b"nonoverlapping"
     assert run["eval/position_loss"].shape == (128,) and np.all(np.isfinite(run["eval/position_loss"][:]))
     summary = run["summary"][()]
