@@ -22,10 +22,12 @@ int64_t eval_budget(int64_t heldout_tokens, int64_t requested_tokens, int64_t lo
 
 namespace {
 
-// Per-token losses [windows, length] for windows starting at `starts`, in batches.
-torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens,
-                            const std::vector<int64_t>& starts, int64_t length, int64_t batch_tokens,
-                            torch::Device device) {
+// Per-token losses [windows, length] of the windows starting at 0, step, 2·step, …
+// that fit in the first `budget` tokens, computed in batches.
+torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
+                            int64_t length, int64_t step, int64_t batch_tokens, torch::Device device) {
+  std::vector<int64_t> starts;
+  for (int64_t s = 0; s + length <= budget; s += step) starts.push_back(s);
   const int64_t per_batch = std::max<int64_t>(1, batch_tokens / length);
   std::vector<torch::Tensor> losses;
   for (size_t first = 0; first < starts.size(); first += per_batch) {
@@ -57,24 +59,27 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
   const bool sliding = run.text("eval.protocol") == "sliding";
   const int64_t stride = run.integer("eval.stride");
 
+  auto non_overlapping = [&](int64_t length) {
+    return window_losses(model, heldout, budget, length, length, batch_tokens, device);
+  };
+  // Mean loss at each position of the longest length's non-overlapping windows.
+  auto keep_position_loss = [&](const torch::Tensor& losses) {
+    auto mean = losses.mean(0).contiguous();
+    result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
+  };
+
   for (int64_t length : result.lengths) {
-    std::vector<int64_t> starts;
     double loss_sum = 0;
     int64_t scored = 0;
     if (!sliding) {
-      for (int64_t s = 0; s + length <= budget; s += length) starts.push_back(s);
-      auto losses = window_losses(model, heldout, starts, length, batch_tokens, device);
+      auto losses = non_overlapping(length);
       loss_sum = losses.sum().item<double>();
       scored = losses.numel();
-      if (length == longest) {
-        auto mean = losses.mean(0).contiguous();
-        result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + length);
-      }
+      if (length == longest) keep_position_loss(losses);
     } else {
       // The first window scores every position; each later one only its last `stride`
       // tokens, which then all see at least length - stride tokens of context.
-      for (int64_t s = 0; s + length <= budget; s += stride) starts.push_back(s);
-      auto losses = window_losses(model, heldout, starts, length, batch_tokens, device);
+      auto losses = window_losses(model, heldout, budget, length, stride, batch_tokens, device);
       loss_sum = losses[0].sum().item<double>() +
                  losses.slice(0, 1).slice(1, length - stride).sum().item<double>();
       scored = length + (losses.size(0) - 1) * stride;
@@ -82,12 +87,8 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
     result.ppl.push_back(std::exp(loss_sum / static_cast<double>(scored)));
     result.tokens.push_back(scored);
   }
-  if (sliding) {  // the per-position curve always comes from non-overlapping windows
-    std::vector<int64_t> starts;
-    for (int64_t s = 0; s + longest <= budget; s += longest) starts.push_back(s);
-    auto mean = window_losses(model, heldout, starts, longest, batch_tokens, device).mean(0).contiguous();
-    result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
-  }
+  // The per-position curve always comes from non-overlapping windows.
+  if (sliding) keep_position_loss(non_overlapping(longest));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   model->train();
   return result;

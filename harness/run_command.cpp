@@ -340,10 +340,12 @@ int run_command(int argc, char** argv) {
 
   ParallelStore store(store_path, mpi.comm);
   std::vector<int64_t> order;
-  for (size_t i = 0; i < runs.size(); ++i)
+  std::vector<double> cost(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    cost[i] = estimated_cost(runs[i]);
     if (!finished.count(runs[i].run_id)) order.push_back(static_cast<int64_t>(i));
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return estimated_cost(runs[a]) > estimated_cost(runs[b]); });
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cost[a] > cost[b]; });
   if (root)
     std::cout << "pebench: study " << prepared.study.name << ": " << order.size() << " of " << runs.size()
               << " runs to do on " << mpi.size << " rank(s) x " << threads << " thread(s); store "

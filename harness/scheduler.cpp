@@ -12,12 +12,12 @@ namespace {
 constexpr int kRequestTag = 11, kReplyTag = 12;
 constexpr auto kPoll = std::chrono::milliseconds(5);
 
-void wait_gently(MPI_Request& request) {
+void wait_gently(MPI_Request& request, MPI_Status* status = MPI_STATUS_IGNORE) {
   int done = 0;
-  MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+  MPI_Test(&request, &done, status);
   while (!done) {
     std::this_thread::sleep_for(kPoll);
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    MPI_Test(&request, &done, status);
   }
 }
 
@@ -104,11 +104,7 @@ void schedule_dynamic(MPI_Comm comm, const std::vector<int64_t>& order,
         MPI_Request request;
         MPI_Status status;
         MPI_Irecv(message, 6, MPI_DOUBLE, MPI_ANY_SOURCE, kRequestTag, requests, &request);
-        int done = 0;
-        while (!done) {
-          MPI_Test(&request, &done, &status);
-          if (!done) std::this_thread::sleep_for(kPoll);
-        }
+        wait_gently(request, &status);
         if (message[0] >= 0)
           report({static_cast<int64_t>(message[0]), static_cast<int>(message[1]), message[2], message[3],
                   message[4], static_cast<int>(message[5])});

@@ -396,19 +396,15 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     write_attribute(eval, "protocol", layout.eval_protocol, group_path + "/eval");
     write_attribute(eval, "stride", layout.eval_stride, group_path + "/eval");
   }
-  // Constant data of the new runs: one rank writes it (raw data only).
-  if (is_writer) {
-    for (size_t i = 0; i < layouts.size(); ++i) {
-      const auto& layout = layouts[i];
-      const std::string group_path = "/runs/" + layout.run_id;
-      Handle group = open_group(file, group_path);
-      write_vector(group, "eval/lengths", layout.eval_lengths, group_path);
-      IndexRow row{layout.run_id, layout.encoding, layout.train_seq_len, layout.seed, "pending"};
-      impl_->rows[layout.run_id] = old_rows + i;
-      write_status(row);
-    }
-  }
   for (size_t i = 0; i < layouts.size(); ++i) impl_->rows[layouts[i].run_id] = old_rows + i;
+  // Constant data of the new runs: one rank writes it (raw data only).
+  if (!is_writer) return;
+  for (const auto& layout : layouts) {
+    const std::string group_path = "/runs/" + layout.run_id;
+    Handle group = open_group(file, group_path);
+    write_vector(group, "eval/lengths", layout.eval_lengths, group_path);
+    write_status({layout.run_id, layout.encoding, layout.train_seq_len, layout.seed, "pending"});
+  }
 }
 
 void ParallelStore::write_results(const std::string& run_id, const RunResults& results) {
