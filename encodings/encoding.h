@@ -15,11 +15,22 @@ namespace pebench {
 struct EncodingOptions {
   int64_t d_model = 128;
   int64_t heads = 4;
+  int64_t layers = 2;
   int64_t train_length = 64;     // train.seq_len: the longest position seen in training
   int64_t max_length = 1024;     // largest eval length: learned tables are sized to it
+  uint64_t seed = 0;             // for encodings that sample (randomized positions)
   double pe_init_std = 1.0;      // learned table init (Ito et al. 2024 study smaller ones)
   double rope_base = 10000.0;
   std::string sinusoid_layout = "interleaved";  // interleaved (Vaswani) | concat (fairseq)
+  // Learned biases: one set of parameters for all layers (gpt-neox, KERPLE) or one per layer.
+  bool share_across_layers = true;
+  int64_t t5_buckets = 32;
+  int64_t t5_max_distance = 128;
+  int64_t sandwich_dim = 128;    // d' of Sandwich's sinusoid inner product
+  int64_t xpos_scale_base = 512;
+  std::vector<std::string> rope_scaling;  // eval-time variants of rope: pi, ntk, yarn
+  int64_t random_max_position = 0;        // randomized: positions drawn from [0, this)
+  bool random_eval_positions = true;      // randomized: eval on sampled positions too
 };
 
 class PositionalEncodingImpl : public torch::nn::Module {
@@ -32,11 +43,23 @@ class PositionalEncodingImpl : public torch::nn::Module {
   // q, k [B, H, T, d_head], transformed in place (per layer).
   virtual void rotate(torch::Tensor& /*q*/, torch::Tensor& /*k*/,
                       const torch::Tensor& /*positions*/) {}
-  // [heads, Tq, Tk] added to the scaled logits; undefined when the encoding has none.
+  // [heads, Tq, Tk] added to the scaled logits, or [layers, heads, Tq, Tk] when its
+  // parameters are per layer; undefined when the encoding has none.
   virtual torch::Tensor bias(const torch::Tensor& /*query_positions*/,
                              const torch::Tensor& /*key_positions*/) {
     return {};
   }
+  // Positions of a forward over `length` tokens when the caller gives none: 0..length-1,
+  // unless the encoding samples them (randomized positions).
+  virtual torch::Tensor positions(int64_t length, torch::Device device) {
+    return torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(device));
+  }
+  // Eval-time variants (RoPE length scaling); each one gets its own eval curve.
+  virtual std::vector<std::string> eval_variants() const { return {}; }
+  // Selects a variant ("" = as trained) for evaluating sequences of `eval_length` tokens.
+  virtual void set_eval_variant(const std::string& /*variant*/, int64_t /*eval_length*/) {}
+  // The learned absolute table [rows, d_model], undefined for other encodings.
+  virtual torch::Tensor table() const { return {}; }
   // True when embed() adds a position table to the token embeddings.
   virtual bool is_additive() const { return false; }
   // Facts about this encoding worth recording in the store next to the run.
@@ -45,11 +68,20 @@ class PositionalEncodingImpl : public torch::nn::Module {
 
 struct EncodingInfo {
   std::string name;
+  std::string kind;      // how it enters the model: "additive", "rotary", "fixed bias", ...
   std::string summary;
   std::string paper;
-  bool extrapolates;  // can it run past the train length at all
+  bool extrapolates;     // meant to run past the train length
+  bool relative;         // attention depends only on i - j (shifting all positions changes nothing)
+  std::string options;   // the study keys it reads, for `pebench encodings`
   std::function<std::shared_ptr<PositionalEncodingImpl>(const EncodingOptions&)> make;
+  // What the options must satisfy: "" when fine, else why not (naming the key).
+  std::function<std::string(const EncodingOptions&)> check = [](const EncodingOptions&) { return ""; };
 };
+
+// The bias an encoding adds at distances 0..n_distances-1, seen from the query at
+// position n_distances-1: [heads, n] (or [layers, heads, n]); undefined without a bias.
+torch::Tensor bias_profile(PositionalEncodingImpl& encoding, int64_t n_distances, torch::Device device);
 
 // Returns true when the two position tensors hold the same values (cache keys).
 inline bool same_positions(const torch::Tensor& cached, const torch::Tensor& positions) {

@@ -16,5 +16,19 @@ torch::Tensor sinusoid_table(const torch::Tensor& positions, int64_t d_model,
 // RoPE θ_i = base^(-2i/d_head), float64 [d_head/2] (encodings/rope.cpp).
 torch::Tensor rope_inverse_frequency(int64_t d_head, double base, torch::Device device);
 torch::Tensor rotate_half(const torch::Tensor& x);
+// RoPE θ after eval-time length scaling by s = eval_length / train_length (rope.cpp):
+// pi θ/s; ntk base·s^(d/(d-2)); yarn the per-dimension ramp (α = 1, β = 32). s <= 1: θ.
+torch::Tensor rope_scaled_frequency(const std::string& variant, int64_t d_head, double base,
+                                    double scale, int64_t train_length);
+// YaRN's factor on q and k (so logits scale by its square): 0.1·ln s + 1; 1 otherwise.
+double rope_attention_factor(const std::string& variant, double scale);
+// T5 causal bucket of each distance >= 0 (t5.cpp).
+torch::Tensor t5_bucket(const torch::Tensor& distance, int64_t buckets, int64_t max_distance);
+// Sandwich bias [heads, n] at the given distances (sandwich.cpp).
+torch::Tensor sandwich_bias(const torch::Tensor& distance, int64_t dim, int64_t heads);
+// xPos per-dimension decay ζ_j = (2j/d + 0.4)/1.4, j = 0..d/2-1, float64 (xpos.cpp).
+torch::Tensor xpos_decay(int64_t d_head, torch::Device device);
+// max(q - k, 0) as int64 [Tq, Tk] (encoding.cpp).
+torch::Tensor causal_distance(const torch::Tensor& query_positions, const torch::Tensor& key_positions);
 
 }  // namespace pebench

@@ -19,6 +19,7 @@ class LearnedEncodingImpl : public PositionalEncodingImpl {
     return token_embeddings + table_.index_select(0, positions);
   }
   bool is_additive() const override { return true; }
+  torch::Tensor table() const override { return table_; }
   std::vector<std::pair<std::string, int64_t>> facts() const override {
     return {{"pe_table_rows", options_.max_length},
             {"pe_rows_trained", std::min(options_.train_length, options_.max_length)}};
@@ -30,8 +31,8 @@ class LearnedEncodingImpl : public PositionalEncodingImpl {
 };
 
 EncodingInfo learned_encoding() {
-  return {"learned", "trainable absolute table added to token embeddings",
-          "Radford et al. 2018 (GPT); init scale: Ito et al. 2024", false,
+  return {"learned", "additive", "trainable absolute table added to token embeddings",
+          "Radford et al. 2018 (GPT); init scale: Ito et al. 2024", false, false, "model.pe_init_std",
           [](const EncodingOptions& options) {
             return std::make_shared<LearnedEncodingImpl>(options);
           }};

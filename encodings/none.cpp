@@ -8,8 +8,8 @@ namespace pebench {
 class NoEncodingImpl : public PositionalEncodingImpl {};
 
 EncodingInfo none_encoding() {
-  return {"none", "no positional encoding (NoPE); causal mask only",
-          "Kazemnejad et al. 2023, arXiv 2305.19466", true,
+  return {"none", "none", "no positional encoding (NoPE); causal mask only",
+          "Kazemnejad et al. 2023, arXiv 2305.19466", true, true, "",
           [](const EncodingOptions&) { return std::make_shared<NoEncodingImpl>(); }};
 }
 

@@ -1,5 +1,9 @@
 #include "encodings/registry.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
+
 // Adding an encoding: one file in encodings/ defining `EncodingInfo NAME_encoding()`,
 // and its name in this list.
 #define PEBENCH_ENCODINGS(X) \
@@ -7,7 +11,13 @@
   X(sinusoidal)              \
   X(learned)                 \
   X(rope)                    \
-  X(alibi)
+  X(xpos)                    \
+  X(alibi)                   \
+  X(sandwich)                \
+  X(t5)                      \
+  X(kerple_log)              \
+  X(kerple_power)            \
+  X(fire)
 
 namespace pebench {
 
@@ -22,10 +32,28 @@ const std::vector<EncodingInfo>& encoding_registry() {
   return registry;
 }
 
+EncodingInfo randomized_encoding(const EncodingInfo& base);
+
 const EncodingInfo* find_encoding(const std::string& name) {
   for (const auto& info : encoding_registry())
     if (info.name == name) return &info;
-  return nullptr;
+  // randomized:<base> wraps any registered encoding; each is built once and kept.
+  const std::string prefix = "randomized:";
+  if (name.rfind(prefix, 0) != 0) return nullptr;
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<EncodingInfo>> wrapped;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = wrapped[name];
+  if (!slot) {
+    const std::string base_name = name.substr(prefix.size());
+    for (const auto& info : encoding_registry())
+      if (info.name == base_name) slot = std::make_unique<EncodingInfo>(randomized_encoding(info));
+    if (!slot) {
+      wrapped.erase(name);
+      return nullptr;
+    }
+  }
+  return slot.get();
 }
 
 std::string encoding_names_joined(const std::string& separator) {
@@ -34,7 +62,7 @@ std::string encoding_names_joined(const std::string& separator) {
     if (!joined.empty()) joined += separator;
     joined += info.name;
   }
-  return joined;
+  return joined + separator + "randomized:<any of these>";
 }
 
 }  // namespace pebench

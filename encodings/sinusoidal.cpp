@@ -47,10 +47,13 @@ class SinusoidalEncodingImpl : public PositionalEncodingImpl {
 };
 
 EncodingInfo sinusoidal_encoding() {
-  return {"sinusoidal", "fixed sin/cos table added to token embeddings",
-          "Vaswani et al. 2017, arXiv 1706.03762", false,
+  return {"sinusoidal", "additive", "fixed sin/cos table added to token embeddings",
+          "Vaswani et al. 2017, arXiv 1706.03762", false, false, "encoding.sinusoid_layout",
           [](const EncodingOptions& options) {
             return std::make_shared<SinusoidalEncodingImpl>(options);
+          },
+          [](const EncodingOptions& options) -> std::string {
+            return options.d_model % 2 == 0 ? "" : "sinusoidal needs an even model.d_model";
           }};
 }
 

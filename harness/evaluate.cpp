@@ -46,7 +46,7 @@ torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& t
 }  // namespace
 
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
-                          const RunConfig& run, torch::Device device) {
+                          const RunConfig& run, torch::Device device, const std::string& variant) {
   torch::NoGradGuard no_grad;
   model->eval();
   const auto start = std::chrono::steady_clock::now();
@@ -69,6 +69,7 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
   };
 
   for (int64_t length : result.lengths) {
+    model->encoding().set_eval_variant(variant, length);
     double loss_sum = 0;
     int64_t scored = 0;
     if (!sliding) {
@@ -88,7 +89,11 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
     result.tokens.push_back(scored);
   }
   // The per-position curve always comes from non-overlapping windows.
-  if (sliding) keep_position_loss(non_overlapping(longest));
+  if (sliding) {
+    model->encoding().set_eval_variant(variant, longest);
+    keep_position_loss(non_overlapping(longest));
+  }
+  model->encoding().set_eval_variant("", run.integer("train.seq_len"));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   model->train();
   return result;

@@ -23,7 +23,8 @@ struct EvalResult {
 int64_t eval_budget(int64_t heldout_tokens, int64_t requested_tokens, int64_t longest,
                     const std::string& origin);
 
+// `variant` names one of the encoding's eval-time variants ("" = as trained).
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
-                          const RunConfig& run, torch::Device device);
+                          const RunConfig& run, torch::Device device, const std::string& variant = "");
 
 }  // namespace pebench

@@ -54,6 +54,28 @@ StoreContents open_store(const std::string& path) {
   }
 }
 
+// Every registered encoding, the randomized wrapper and the windowed-attention option.
+void print_encodings() {
+  auto row = [](const std::string& name, const std::string& kind, const std::string& extrapolates,
+                const std::string& paper, const std::string& summary, const std::string& options) {
+    auto pad = [](const std::string& text, size_t width) {
+      return text + std::string(width > text.size() ? width - text.size() : 1, ' ');
+    };
+    std::cout << pad(name, 19) << pad(kind, 15) << pad(extrapolates, 13) << paper << "\n";
+    if (!summary.empty())
+      std::cout << std::string(19, ' ') << summary << (options.empty() ? "" : "; options: " + options) << "\n";
+  };
+  row("NAME", "KIND", "EXTRAPOLATES", "PAPER", "", "");
+  for (const auto& info : encoding_registry())
+    row(info.name, info.kind, info.extrapolates ? "yes" : "no", info.paper, info.summary, info.options);
+  row("randomized:<base>", "sampler", "yes", "Ruoss et al. 2023, arXiv 2305.16843",
+      "any encoding above fed sorted random positions from [0, max_position) in training",
+      "encoding.random_max_position, encoding.random_eval_positions");
+  row("(any) + window", "band mask", "-", "windowed attention reference of Chi et al. 2023, arXiv 2212.10356",
+      "each query sees its last w keys, in training and eval; receptive field layers·(w-1)+1",
+      "model.attention_window = w");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,10 +103,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "encodings") {
-      for (const auto& info : encoding_registry())
-        std::cout << info.name << std::string(12 - std::min<size_t>(11, info.name.size()), ' ')
-                  << (info.extrapolates ? "extrapolates  " : "train length  ") << info.summary << "; "
-                  << info.paper << "\n";
+      print_encodings();
       return 0;
     }
     throw UserError("unknown command '" + command + "'; allowed: run, compare, inspect, encodings");

@@ -125,18 +125,6 @@ Invocation parse_invocation(int argc, char** argv) {
   return invocation;
 }
 
-EncodingOptions encoding_options(const RunConfig& run) {
-  EncodingOptions options;
-  options.d_model = run.integer("model.d_model");
-  options.heads = run.integer("model.heads");
-  options.train_length = run.integer("train.seq_len");
-  options.max_length = run.eval_lengths().back();
-  options.pe_init_std = run.real("model.pe_init_std");
-  options.rope_base = run.real("encoding.rope_base");
-  options.sinusoid_layout = run.text("encoding.sinusoid_layout");
-  return options;
-}
-
 TransformerLM build_model(const RunConfig& run) {
   TransformerLMOptions options;
   options.vocab_size = run.integer("data.vocab_size");
@@ -176,10 +164,22 @@ RunLayout layout_of(const RunConfig& run) {
   auto model = build_model(run);
   layout.params = model->parameter_count();
   layout.facts = model->encoding().facts();
+  if (const int64_t window = run.integer("model.attention_window"); window > 0)
+    layout.facts.push_back({"theoretical_receptive_field", run.integer("model.layers") * (window - 1) + 1});
   layout.n_logged = static_cast<int64_t>(log_steps(run.integer("train.steps"), run.integer("train.log_every")).size());
   layout.eval_lengths = run.eval_lengths();
   layout.eval_protocol = run.text("eval.protocol");
   layout.eval_stride = run.integer("eval.stride");
+  layout.eval_variants = model->encoding().eval_variants();
+  // The shapes come from the encoding itself: a one-distance profile, and its table.
+  torch::NoGradGuard no_grad;
+  auto profile = bias_profile(model->encoding(), 1, torch::kCPU);
+  if (profile.defined()) {
+    layout.bias_profile_shape = profile.sizes().vec();
+    layout.bias_profile_shape.back() = layout.eval_lengths.back();
+  }
+  auto table = model->encoding().table();
+  if (table.defined()) layout.table_shape = table.sizes().vec();
   return layout;
 }
 
@@ -377,11 +377,32 @@ int run_command(int argc, char** argv) {
       results.position_loss.assign(lengths.back(), NAN);
       // A diverged run keeps its train curve; its eval stays NaN.
       EvalResult evaluation;
+      for (const auto& variant : model->encoding().eval_variants())
+        results.variants.push_back({variant, results.eval_ppl, results.eval_tokens, results.position_loss});
       if (log.diverged_step < 0) {
         evaluation = evaluate_model(model, prepared.corpus.heldout, run, device);
         results.eval_ppl = evaluation.ppl;
         results.eval_tokens = evaluation.tokens;
         results.position_loss = evaluation.position_loss;
+        for (auto& curve : results.variants) {
+          const EvalResult scaled = evaluate_model(model, prepared.corpus.heldout, run, device, curve.name);
+          curve.ppl = scaled.ppl;
+          curve.tokens = scaled.tokens;
+          curve.position_loss = scaled.position_loss;
+          evaluation.seconds += scaled.seconds;
+        }
+      }
+      // What the encoding learned (or fixed): its bias by distance, its table.
+      {
+        torch::NoGradGuard no_grad;
+        auto to_vector = [](const torch::Tensor& t) {
+          auto flat = t.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
+          return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+        };
+        auto profile = bias_profile(model->encoding(), lengths.back(), device);
+        if (profile.defined()) results.bias_profile = to_vector(profile);
+        auto table = model->encoding().table();
+        if (table.defined()) results.table = to_vector(table);
       }
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       results.summary = {wall, log.seconds, evaluation.seconds, log.tokens_per_second, log.final_loss,

@@ -18,12 +18,12 @@ namespace po = boost::program_options;
 namespace {
 
 enum class Kind { PositiveInt, NonNegativeInt, Seed, Fraction, PositiveReal, NonNegativeReal,
-                  Bool, Name, Source, Encoding, Choice, LengthList };
+                  Bool, Name, Source, Encoding, Choice, ChoiceList, LengthList };
 
 struct KeySpec {
   StudyKey key;
   Kind kind;
-  std::vector<std::string> choices;  // for Kind::Choice
+  std::vector<std::string> choices;  // for Kind::Choice and Kind::ChoiceList
 };
 
 const std::vector<KeySpec>& key_specs() {
@@ -45,6 +45,14 @@ const std::vector<KeySpec>& key_specs() {
         {{"encoding", "none", "", "positional encoding"}, Kind::Encoding},
         {{"encoding.rope_base", "10000", "a positive number", "RoPE base"}, Kind::PositiveReal},
         {{"encoding.sinusoid_layout", "interleaved", "interleaved | concat", "sinusoid layout"}, Kind::Choice, {"interleaved", "concat"}},
+        {{"encoding.share_across_layers", "true", "true | false", "learned biases: one set for all layers (gpt-neox, KERPLE)"}, Kind::Bool},
+        {{"encoding.t5_buckets", "32", "an integer >= 2", "T5 distance buckets"}, Kind::PositiveInt},
+        {{"encoding.t5_max_distance", "128", "a positive integer", "T5: distances from here share the last bucket"}, Kind::PositiveInt},
+        {{"encoding.sandwich_dim", "128", "an even positive integer", "Sandwich d'"}, Kind::PositiveInt},
+        {{"encoding.xpos_scale_base", "512", "a positive integer", "xPos decay scale base"}, Kind::PositiveInt},
+        {{"encoding.rope_scaling", "none", "none | a comma list of pi, ntk, yarn", "rope: extra eval curves with length scaling"}, Kind::ChoiceList, {"pi", "ntk", "yarn"}},
+        {{"encoding.random_max_position", "0", "0 (the largest eval length) or an integer >= it", "randomized: positions drawn from [0, this)"}, Kind::NonNegativeInt},
+        {{"encoding.random_eval_positions", "randomized", "randomized | sequential", "randomized: eval positions"}, Kind::Choice, {"randomized", "sequential"}},
         {{"seed", "0", "a non-negative integer", "seed of init and data order"}, Kind::Seed},
         {{"train.seq_len", "64", "a positive integer", "training sequence length"}, Kind::PositiveInt},
         {{"train.steps", "600", "a positive integer", "optimizer steps"}, Kind::PositiveInt},
@@ -182,6 +190,18 @@ std::string canonical_value(const KeySpec& spec, const std::string& raw, const O
       if (std::find(spec.choices.begin(), spec.choices.end(), value) == spec.choices.end())
         fail(origin, value, "expected " + spec.key.allowed);
       return value;
+    case Kind::ChoiceList: {
+      if (value == "none") return value;
+      std::vector<std::string> chosen;
+      for (const auto& part : split(value, ',')) {
+        if (std::find(spec.choices.begin(), spec.choices.end(), part) == spec.choices.end())
+          fail(origin, value, "expected " + spec.key.allowed);
+        if (std::find(chosen.begin(), chosen.end(), part) == chosen.end()) chosen.push_back(part);
+      }
+      std::string joined;
+      for (const auto& part : chosen) joined += (joined.empty() ? "" : ",") + part;
+      return joined;
+    }
     case Kind::LengthList: {
       std::string joined;
       for (const auto& part : split(value, ',')) {
@@ -254,6 +274,28 @@ std::string RunConfig::canonical_text() const {
     if (key.rfind("study.", 0) != 0) out += key + " = " + value + "\n";
   return out;
 }
+EncodingOptions encoding_options(const RunConfig& run) {
+  EncodingOptions options;
+  options.d_model = run.integer("model.d_model");
+  options.heads = run.integer("model.heads");
+  options.layers = run.integer("model.layers");
+  options.train_length = run.integer("train.seq_len");
+  options.max_length = run.eval_lengths().back();
+  options.seed = static_cast<uint64_t>(run.integer("seed"));
+  options.pe_init_std = run.real("model.pe_init_std");
+  options.rope_base = run.real("encoding.rope_base");
+  options.sinusoid_layout = run.text("encoding.sinusoid_layout");
+  options.share_across_layers = run.flag("encoding.share_across_layers");
+  options.t5_buckets = run.integer("encoding.t5_buckets");
+  options.t5_max_distance = run.integer("encoding.t5_max_distance");
+  options.sandwich_dim = run.integer("encoding.sandwich_dim");
+  options.xpos_scale_base = run.integer("encoding.xpos_scale_base");
+  if (run.text("encoding.rope_scaling") != "none") options.rope_scaling = split(run.text("encoding.rope_scaling"), ',');
+  options.random_max_position = run.integer("encoding.random_max_position");
+  options.random_eval_positions = run.text("encoding.random_eval_positions") == "randomized";
+  return options;
+}
+
 std::vector<int64_t> RunConfig::eval_lengths() const {
   auto lengths = integers("eval.lengths");
   lengths.push_back(integer("train.seq_len"));
@@ -280,11 +322,8 @@ void validate_run(const RunConfig& run, const std::map<std::string, Origin>& ori
   if (d_model % heads != 0)
     fail(origin_of("model.heads"), run.text("model.heads"),
          "must divide model.d_model = " + std::to_string(d_model));
-  if (run.text("encoding") == "rope" && (d_model / heads) % 2 != 0)
-    fail(origin_of("model.heads"), run.text("model.heads"),
-         "rope needs an even head size; d_model/heads = " + std::to_string(d_model / heads));
-  if (run.text("encoding") == "sinusoidal" && d_model % 2 != 0)
-    fail(origin_of("model.d_model"), run.text("model.d_model"), "sinusoidal needs an even d_model");
+  const std::string requirement = find_encoding(run.text("encoding"))->check(encoding_options(run));
+  if (!requirement.empty()) fail(origin_of("encoding"), run.text("encoding"), requirement);
   const bool text_source = run.text("data.source").rfind("text:", 0) == 0;
   if (text_source && run.integer("data.vocab_size") != 256)
     fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "text sources are bytes: expected 256");
@@ -328,7 +367,7 @@ Study parse_study(const std::string& path, const std::string& file_text,
       const KeySpec* spec = find_spec(key);
       if (!spec || key.rfind("study.", 0) == 0)
         fail(origin, raw, "unknown grid axis '" + key + "'; a grid axis is any study key but study.*");
-      if (spec->kind == Kind::LengthList)
+      if (spec->kind == Kind::LengthList || spec->kind == Kind::ChoiceList)
         fail(origin, raw, key + " is a list and cannot be a grid axis");
       std::vector<std::string> values;
       for (const auto& part : split(raw, ',')) values.push_back(canonical_value(*spec, part, origin));
@@ -365,7 +404,7 @@ Study parse_study(const std::string& path, const std::string& file_text,
     const bool list = override_value.value.find(',') != std::string::npos;
     const KeySpec* spec = find_spec(key);
     set_value(key, override_value.value, origin,
-              grid || (axis && list && spec && spec->kind != Kind::LengthList));
+              grid || (axis && list && spec && spec->kind != Kind::LengthList && spec->kind != Kind::ChoiceList));
   }
 
   Study study;

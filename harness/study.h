@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "encodings/encoding.h"
+
 namespace pebench {
 
 // Bad input from the user: printed as one line, exit code 2, nothing written.
@@ -55,6 +57,9 @@ struct Override {
 Study load_study(const std::string& path, const std::vector<Override>& overrides);
 Study parse_study(const std::string& path, const std::string& file_text,
                   const std::vector<Override>& overrides);
+
+// The encoding's options from a run's study keys.
+EncodingOptions encoding_options(const RunConfig& run);
 
 std::string fnv1a_hex(const std::string& text, int digits);
 

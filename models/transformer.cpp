@@ -27,14 +27,16 @@ torch::Tensor logit_offset(PositionalEncodingImpl& encoding, const torch::Tensor
   auto offset = bias.defined() ? bias.clone()
                                : torch::zeros({1, query_end - query_begin, key_end},
                                               positions.options().dtype(torch::kFloat32));
-  return offset.masked_fill_(forbidden.unsqueeze(0), -std::numeric_limits<float>::infinity());
+  return offset.masked_fill_(forbidden, -std::numeric_limits<float>::infinity());
 }
 
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
                                                const torch::Tensor& positions,
                                                PositionalEncodingImpl& encoding,
                                                const torch::Tensor& offset,
-                                               const TransformerLMOptions& options) {
+                                               const TransformerLMOptions& options, int64_t layer) {
+  // Encodings with per-layer parameters give [layers, heads, Tq, Tk].
+  auto of_layer = [layer](const torch::Tensor& t) { return t.dim() == 4 ? t[layer] : t; };
   const int64_t batch = x.size(0), length = x.size(1), d_model = x.size(2);
   const int64_t d_head = d_model / heads_;
   auto qkv_heads = qkv->forward(x).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4});
@@ -45,7 +47,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
 
   torch::Tensor attended;
   if (offset.defined()) {
-    auto scores = torch::matmul(q, k.transpose(-2, -1)) + offset;
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) + of_layer(offset);
     attended = torch::matmul(torch::softmax(scores, -1), v);
   } else {
     // Query blocks: each block attends to keys up to its last query (causal).
@@ -55,7 +57,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
       const int64_t end = std::min(length, begin + block);
       auto block_offset = logit_offset(encoding, positions, begin, end, end, options.attention_window);
       auto scores = torch::matmul(q.slice(2, begin, end), k.slice(2, 0, end).transpose(-2, -1)) +
-                    block_offset;
+                    of_layer(block_offset);
       outputs.push_back(torch::matmul(torch::softmax(scores, -1), v.slice(2, 0, end)));
     }
     attended = torch::cat(outputs, 2);
@@ -74,8 +76,8 @@ BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& positions,
                                  PositionalEncodingImpl& encoding, const torch::Tensor& offset,
-                                 const TransformerLMOptions& options) {
-  auto h = x + attention->forward(norm_attention->forward(x), positions, encoding, offset, options);
+                                 const TransformerLMOptions& options, int64_t layer) {
+  auto h = x + attention->forward(norm_attention->forward(x), positions, encoding, offset, options, layer);
   return h + mlp_out->forward(torch::gelu(mlp_in->forward(norm_mlp->forward(h))));
 }
 
@@ -113,8 +115,7 @@ void TransformerLMImpl::initialize_weights() {
 
 torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Tensor positions) {
   const int64_t length = tokens.size(1);
-  if (!positions.defined())
-    positions = torch::arange(length, tokens.options().dtype(torch::kLong));
+  if (!positions.defined()) positions = encoding_->positions(length, tokens.device());
 
   auto x = token_embedding->forward(tokens);
   if (encoding_->is_additive() && options_.scale_embeddings)
@@ -128,8 +129,9 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Ten
   torch::Tensor offset;
   if (!blocked) offset = logit_offset(*encoding_, positions, 0, length, length, options_.attention_window);
 
+  int64_t layer = 0;
   for (auto& module : blocks->children())
-    x = module->as<BlockImpl>()->forward(x, positions, *encoding_, offset, options_);
+    x = module->as<BlockImpl>()->forward(x, positions, *encoding_, offset, options_, layer++);
   x = final_norm->forward(x);
   return torch::matmul(x, token_embedding->weight.t());
 }

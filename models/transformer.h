@@ -32,10 +32,11 @@ struct TransformerLMOptions {
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
   CausalSelfAttentionImpl(int64_t d_model, int64_t heads);
-  // x [B, T, d]; logit_offset [heads or 1, T, T] (bias + mask) or blocked mode when undefined.
+  // x [B, T, d]; logit_offset [heads or 1, T, T] or [layers, heads, T, T] (bias + mask),
+  // or blocked mode when undefined; `layer` picks this layer's bias when per layer.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
                         PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
-                        const TransformerLMOptions& options);
+                        const TransformerLMOptions& options, int64_t layer);
 
   torch::nn::Linear qkv{nullptr}, out{nullptr};
 
@@ -49,7 +50,7 @@ class BlockImpl : public torch::nn::Module {
   BlockImpl(int64_t d_model, int64_t heads);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
                         PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
-                        const TransformerLMOptions& options);
+                        const TransformerLMOptions& options, int64_t layer);
 
   torch::nn::LayerNorm norm_attention{nullptr}, norm_mlp{nullptr};
   CausalSelfAttention attention{nullptr};
@@ -67,7 +68,8 @@ class TransformerLMImpl : public torch::nn::Module {
  public:
   TransformerLMImpl(const TransformerLMOptions& options,
                     std::shared_ptr<PositionalEncodingImpl> encoding);
-  // tokens [B, T] int64; positions [T] int64 (default 0..T-1) → logits [B, T, vocab].
+  // tokens [B, T] int64; positions [T] int64 (default: the encoding's, 0..T-1 unless it
+  // samples them) → logits [B, T, vocab].
   torch::Tensor forward(const torch::Tensor& tokens, torch::Tensor positions = {});
 
   const TransformerLMOptions& options() const { return options_; }

@@ -48,20 +48,32 @@ std::string render(const std::vector<std::vector<std::string>>& rows) {
   return out.str();
 }
 
+// One ppl curve of a run: as trained, or an eval-time variant shown as "rope+pi".
+struct Curve {
+  const StoredRun* run;
+  std::string encoding;
+  const std::vector<double>* ppl;
+};
+
 }  // namespace
 
 std::string compare_table(const StoreContents& contents) {
-  // Group runs whose configs are equal but for the seed; show the keys that vary.
-  std::map<std::string, std::vector<const StoredRun*>> groups;
+  // Group curves whose configs are equal but for the seed; show the keys that vary.
+  std::map<std::string, std::vector<Curve>> groups;
   std::map<std::string, std::set<std::string>> values_by_key;
   std::set<int64_t> all_lengths;
   for (const auto& run : contents.runs) {
     auto config = parse_config(run.config);
     for (const auto& [key, value] : config) values_by_key[key].insert(value);
     config.erase("seed");
-    std::string group_key;
-    for (const auto& [key, value] : config) group_key += key + "=" + value + "\n";
-    groups[group_key].push_back(&run);
+    std::vector<Curve> curves{{&run, config["encoding"], &run.eval_ppl}};
+    for (const auto& variant : run.variants) curves.push_back({&run, config["encoding"] + "+" + variant.name, &variant.ppl});
+    for (const auto& curve : curves) {
+      config["encoding"] = curve.encoding;
+      std::string group_key;
+      for (const auto& [key, value] : config) group_key += key + "=" + value + "\n";
+      groups[group_key].push_back(curve);
+    }
     all_lengths.insert(run.eval_lengths.begin(), run.eval_lengths.end());
   }
   std::vector<std::string> varying = {"encoding", "train.seq_len"};
@@ -77,17 +89,19 @@ std::string compare_table(const StoreContents& contents) {
   rows.push_back(header);
 
   std::vector<std::vector<std::string>> body;
-  for (const auto& [group_key, runs] : groups) {
-    const auto config = parse_config(runs.front()->config);
+  for (const auto& [group_key, curves] : groups) {
+    auto config = parse_config(curves.front().run->config);
+    config["encoding"] = curves.front().encoding;
     std::vector<std::string> row;
     for (const auto& key : varying) row.push_back(config.count(key) ? config.at(key) : "");
     int done = 0, diverged = 0, failed = 0, unfinished = 0;
     std::map<int64_t, double> ppl_sum;
-    for (const auto* run : runs) {
+    for (const auto& curve : curves) {
+      const StoredRun* run = curve.run;
       const std::string& status = run->row.status;
       if (status == "done") {
         ++done;
-        for (size_t i = 0; i < run->eval_lengths.size(); ++i) ppl_sum[run->eval_lengths[i]] += run->eval_ppl[i];
+        for (size_t i = 0; i < run->eval_lengths.size(); ++i) ppl_sum[run->eval_lengths[i]] += (*curve.ppl)[i];
       } else if (status == "diverged") {
         ++diverged;
       } else if (status == "failed") {
@@ -104,7 +118,8 @@ std::string compare_table(const StoreContents& contents) {
     for (int64_t length : all_lengths)
       row.push_back(done && ppl_sum.count(length) ? fixed(ppl_sum[length] / done, 3) : "-");
     const int64_t train_length = std::stoll(config.at("train.seq_len"));
-    const int64_t longest = runs.front()->eval_lengths.empty() ? 0 : runs.front()->eval_lengths.back();
+    const auto& lengths = curves.front().run->eval_lengths;
+    const int64_t longest = lengths.empty() ? 0 : lengths.back();
     if (done && ppl_sum.count(train_length) && ppl_sum.count(longest))
       row.push_back(fixed(ppl_sum[longest] / ppl_sum[train_length], 2));
     else

@@ -226,6 +226,28 @@ std::vector<T> read_vector(hid_t parent, const std::string& name, const std::str
   return values;
 }
 
+// The extent of a dataset, empty when it does not exist.
+std::vector<int64_t> read_dims(hid_t parent, const std::string& name, const std::string& path) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return {};
+  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
+  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
+  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  return std::vector<int64_t>(dims.begin(), dims.end());
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> names;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find(',', begin);
+    if (end == std::string::npos) end = text.size();
+    if (end > begin) names.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return names;
+}
+
 Handle open_group(hid_t parent, const std::string& path) {
   return Handle(H5Gopen2(parent, path.c_str(), H5P_DEFAULT), H5Gclose, "open group", path);
 }
@@ -291,6 +313,18 @@ StoreContents read_store(const std::string& path) {
     run.eval_ppl = read_vector<double>(group, "eval/ppl", group_path);
     run.eval_tokens = read_vector<int64_t>(group, "eval/tokens", group_path);
     run.position_loss = read_vector<double>(group, "eval/position_loss", group_path);
+    Handle eval = open_group(group, "eval");
+    if (H5Aexists(eval, "variants") > 0)
+      for (const auto& name : split_names(read_string_attribute(eval, "variants", group_path + "/eval"))) {
+        const std::string prefix = "eval/" + name + "/";
+        run.variants.push_back({name, read_vector<double>(group, prefix + "ppl", group_path),
+                                read_vector<int64_t>(group, prefix + "tokens", group_path),
+                                read_vector<double>(group, prefix + "position_loss", group_path)});
+      }
+    run.bias_profile_shape = read_dims(group, "encoding/bias_profile", group_path);
+    run.bias_profile = read_vector<double>(group, "encoding/bias_profile", group_path);
+    run.table_shape = read_dims(group, "encoding/table", group_path);
+    run.table = read_vector<double>(group, "encoding/table", group_path);
     contents.runs.push_back(std::move(run));
   }
   return contents;
@@ -392,9 +426,23 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     create_dataset(group, "eval/ppl", H5T_NATIVE_DOUBLE, {lengths}, &kNaN, group_path);
     create_dataset(group, "eval/tokens", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
     create_dataset(group, "eval/position_loss", H5T_NATIVE_DOUBLE, {longest}, &kNaN, group_path);
+    std::string variant_names;
+    for (const auto& name : layout.eval_variants) {
+      create_dataset(group, "eval/" + name + "/ppl", H5T_NATIVE_DOUBLE, {lengths}, &kNaN, group_path);
+      create_dataset(group, "eval/" + name + "/tokens", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
+      create_dataset(group, "eval/" + name + "/position_loss", H5T_NATIVE_DOUBLE, {longest}, &kNaN, group_path);
+      variant_names += (variant_names.empty() ? "" : ",") + name;
+    }
     Handle eval = open_group(group, "eval");
     write_attribute(eval, "protocol", layout.eval_protocol, group_path + "/eval");
     write_attribute(eval, "stride", layout.eval_stride, group_path + "/eval");
+    if (!variant_names.empty()) write_attribute(eval, "variants", variant_names, group_path + "/eval");
+    auto dims_of = [](const std::vector<int64_t>& shape) { return std::vector<hsize_t>(shape.begin(), shape.end()); };
+    if (!layout.bias_profile_shape.empty())
+      create_dataset(group, "encoding/bias_profile", H5T_NATIVE_DOUBLE, dims_of(layout.bias_profile_shape), &kNaN,
+                     group_path);
+    if (!layout.table_shape.empty())
+      create_dataset(group, "encoding/table", H5T_NATIVE_DOUBLE, dims_of(layout.table_shape), &kNaN, group_path);
   }
   for (size_t i = 0; i < layouts.size(); ++i) impl_->rows[layouts[i].run_id] = old_rows + i;
   // Constant data of the new runs: one rank writes it (raw data only).
@@ -416,6 +464,14 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   write_vector(group, "eval/ppl", results.eval_ppl, group_path);
   write_vector(group, "eval/tokens", results.eval_tokens, group_path);
   write_vector(group, "eval/position_loss", results.position_loss, group_path);
+  for (const auto& curve : results.variants) {
+    const std::string prefix = "eval/" + curve.name + "/";
+    write_vector(group, prefix + "ppl", curve.ppl, group_path);
+    write_vector(group, prefix + "tokens", curve.tokens, group_path);
+    write_vector(group, prefix + "position_loss", curve.position_loss, group_path);
+  }
+  if (!results.bias_profile.empty()) write_vector(group, "encoding/bias_profile", results.bias_profile, group_path);
+  if (!results.table.empty()) write_vector(group, "encoding/table", results.table, group_path);
   const auto& s = results.summary;
   SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,
                        s.final_train_loss, s.diverged_step, s.rank, {}};

@@ -36,6 +36,17 @@ struct RunLayout {
   std::vector<int64_t> eval_lengths;
   std::string eval_protocol;
   int64_t eval_stride = 0;
+  std::vector<std::string> eval_variants;     // extra eval curves (rope: pi, ntk, yarn)
+  std::vector<int64_t> bias_profile_shape;    // [heads, n] or [layers, heads, n]; empty: none
+  std::vector<int64_t> table_shape;           // [rows, d_model]; empty: none
+};
+
+// One eval curve of an eval-time variant: eval/<name>/{ppl, tokens, position_loss}.
+struct VariantCurve {
+  std::string name;
+  std::vector<double> ppl;
+  std::vector<int64_t> tokens;
+  std::vector<double> position_loss;
 };
 
 struct RunSummary {
@@ -56,6 +67,9 @@ struct RunResults {
   std::vector<double> eval_ppl;
   std::vector<int64_t> eval_tokens;
   std::vector<double> position_loss;
+  std::vector<VariantCurve> variants;  // in the layout's eval_variants order
+  std::vector<double> bias_profile;    // row-major, the layout's shape
+  std::vector<double> table;
 };
 
 // pending | running | done | diverged | failed
@@ -79,6 +93,9 @@ struct StoredRun {
   std::vector<double> eval_ppl;
   std::vector<int64_t> eval_tokens;
   std::vector<double> position_loss;
+  std::vector<VariantCurve> variants;
+  std::vector<int64_t> bias_profile_shape, table_shape;  // empty when absent
+  std::vector<double> bias_profile, table;
 };
 struct StoreContents {
   std::string study_text;

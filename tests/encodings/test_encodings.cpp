@@ -5,6 +5,8 @@
 #include <cmath>
 #include <set>
 
+#include <torch/optim/sgd.h>
+
 #include "encodings/formulas.h"
 #include "encodings/registry.h"
 #include "tests/tiny_model.h"
@@ -32,6 +34,10 @@ TEST(Alibi, SlopesForPowerOfTwoHeads) {
 TEST(Alibi, SlopesForOtherHeadCountsFollowTheReferenceRule) {
   expect_log2_slopes(6, {-2, -4, -6, -8, -1, -3});
   expect_log2_slopes(12, {-1, -2, -3, -4, -5, -6, -7, -8, -0.5, -1.5, -2.5, -3.5});
+  expect_log2_slopes(16, {-0.5, -1, -1.5, -2, -2.5, -3, -3.5, -4, -4.5, -5, -5.5, -6, -6.5, -7, -7.5, -8});
+  // 20 heads: the 16 above, then every other slope of 32 heads (2^(-h/4), h = 1, 3, 5, 7).
+  expect_log2_slopes(20, {-0.5, -1, -1.5, -2, -2.5, -3, -3.5, -4, -4.5, -5, -5.5, -6, -6.5, -7, -7.5, -8,
+                          -0.25, -0.75, -1.25, -1.75});
 }
 
 TEST(Alibi, BiasIsMinusSlopeTimesDistance) {
@@ -114,6 +120,216 @@ TEST(Rope, ScoresDependOnlyOnDistance) {
   EXPECT_GT(std::abs(score(7, 3) - score(7, 5)), 1e-3);
 }
 
+// Scale s = 4, d_head = 8, base 10000 (θ = 1, 0.1, 0.01, 0.001), train length 64.
+TEST(RopeScaling, FrequencyTablesAtScaleFour) {
+  auto expect_table = [](const std::string& variant, const std::vector<double>& expected) {
+    auto theta = rope_scaled_frequency(variant, 8, 10000.0, 4.0, 64);
+    ASSERT_EQ(theta.size(0), 4) << variant;
+    for (int i = 0; i < 4; ++i)
+      EXPECT_NEAR(theta[i].item<double>() / expected[i], 1.0, 1e-6) << variant << " θ" << i;
+  };
+  expect_table("", {1, 0.1, 0.01, 0.001});
+  expect_table("pi", {0.25, 0.025, 0.0025, 0.00025});  // positions / 4
+  // ntk: base' = 10000 · 4^(8/6), so θ_i = 10^(-i) · 4^(-i/3).
+  expect_table("ntk", {1, 0.1 / 1.5874010520, 0.01 / 2.5198420998, 0.00025});
+  // yarn: turns r = 64θ/2π = 10.186, 1.0186, 0.102, 0.0102; ramp γ = (r - 1)/31 clamped:
+  // γ0 = 0.296320, γ1 = 0.00059974, γ2 = γ3 = 0; θ' = (1 - γ)θ/4 + γθ.
+  expect_table("yarn", {0.4722399, 0.02504498, 0.0025, 0.00025});
+  EXPECT_NEAR(rope_attention_factor("yarn", 4.0), 1.1386294361, 1e-9);  // 0.1 ln 4 + 1
+  EXPECT_EQ(rope_attention_factor("pi", 4.0), 1.0);
+  // At or below the train length every variant is plain RoPE.
+  EXPECT_TRUE(torch::equal(rope_scaled_frequency("yarn", 8, 10000.0, 1.0, 64), rope_inverse_frequency(8, 10000.0, torch::kCPU)));
+}
+
+TEST(RopeScaling, EachVariantChangesTheEvalOnlyWhenSelected) {
+  EncodingOptions options;
+  options.d_model = 8;
+  options.heads = 1;
+  options.train_length = 16;
+  options.rope_scaling = {"pi", "ntk", "yarn"};
+  auto rope = find_encoding("rope")->make(options);
+  EXPECT_EQ(rope->eval_variants(), options.rope_scaling);
+  auto rotated = [&](const std::string& variant, int64_t eval_length) {
+    rope->set_eval_variant(variant, eval_length);
+    auto q = torch::ones({1, 1, 1, 8}), k = torch::ones({1, 1, 1, 8});
+    rope->rotate(q, k, torch::tensor({40}, torch::kLong));
+    return q;
+  };
+  auto plain = rotated("", 64);
+  // pi at s = 4 rotates position 40 as plain RoPE rotates position 10.
+  auto pi = rotated("pi", 64);
+  auto q10 = torch::ones({1, 1, 1, 8}), k10 = torch::ones({1, 1, 1, 8});
+  rope->set_eval_variant("", 16);
+  rope->rotate(q10, k10, torch::tensor({10}, torch::kLong));
+  EXPECT_TRUE(torch::allclose(pi, q10, 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(pi, plain));
+  // yarn scales q (and k) by 0.1 ln 4 + 1.
+  EXPECT_NEAR(rotated("yarn", 64).norm().item<double>(), plain.norm().item<double>() * 1.1386294361, 1e-4);
+  EXPECT_TRUE(torch::allclose(rotated("ntk", 16), rotated("", 16)));  // s = 1
+}
+
+TEST(T5, CausalBucketsOfTheReferenceFunction) {
+  auto distances = torch::tensor({0, 15, 16, 19, 31, 46, 99, 112, 113, 500}, torch::kLong);
+  auto buckets = t5_bucket(distances, 32, 128);
+  const std::vector<int64_t> expected{0, 15, 16, 17, 21, 24, 30, 30, 31, 31};
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_EQ(buckets[static_cast<int64_t>(i)].item<int64_t>(), expected[i]) << "distance " << distances[static_cast<int64_t>(i)].item<int64_t>();
+  // Every distance from 113 on lands in the last bucket; 112 does not.
+  EXPECT_TRUE((t5_bucket(torch::arange(113, 5000, torch::kLong), 32, 128) == 31).all().item<bool>());
+  // Monotone in distance.
+  auto all = t5_bucket(torch::arange(0, 300, torch::kLong), 32, 128);
+  EXPECT_TRUE((all.slice(0, 1) >= all.slice(0, 0, -1)).all().item<bool>());
+}
+
+TEST(T5, BiasIsTheLearnedValueOfEachBucket) {
+  EncodingOptions options;
+  options.heads = 2;
+  auto t5 = find_encoding("t5")->make(options);
+  auto weight = t5->named_parameters()["bucket_bias"];
+  ASSERT_EQ(weight.sizes(), (std::vector<int64_t>{1, 2, 32}));
+  auto positions = torch::arange(200, torch::kLong);
+  auto bias = t5->bias(positions, positions);
+  ASSERT_EQ(bias.sizes(), (std::vector<int64_t>{2, 200, 200}));
+  EXPECT_EQ(bias[1][150][131].item<float>(), weight[0][1][17].item<float>());  // distance 19
+  EXPECT_EQ(bias[0][199][0].item<float>(), weight[0][0][31].item<float>());    // distance 199
+  EXPECT_EQ(bias[0][7][7].item<float>(), weight[0][0][0].item<float>());
+}
+
+TEST(Sandwich, BiasAtHandComputedDistances) {
+  // [Σ_{k=1..64} cos(d / 10000^(k/64)) - 64] / (8h/H), evaluated by hand in float64.
+  auto bias4 = sandwich_bias(torch::tensor({0, 1, 5, 100}, torch::kLong), 128, 4);
+  const std::vector<std::vector<double>> expected4{
+      {0, -0.7233092526, -8.0493251703, -16.6594570852},
+      {0, -0.3616546263, -4.0246625852, -8.3297285426},
+      {0, -0.2411030842, -2.6831083901, -5.5531523617},
+      {0, -0.1808273131, -2.0123312926, -4.1648642713}};
+  for (int h = 0; h < 4; ++h)
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(bias4[h][i].item<double>(), expected4[h][i], 1e-9) << "h" << h << " i" << i;
+  auto bias8 = sandwich_bias(torch::tensor({1, 5, 100}, torch::kLong), 128, 8);
+  EXPECT_NEAR(bias8[0][0].item<double>(), -1.4466185051, 1e-9);
+  EXPECT_NEAR(bias8[1][1].item<double>(), -8.0493251703, 1e-9);
+  EXPECT_NEAR(bias8[7][2].item<double>(), -4.1648642713, 1e-9);
+  // Through the encoding: the same numbers at (query, key) pairs.
+  EncodingOptions options;
+  options.heads = 4;
+  auto sandwich = find_encoding("sandwich")->make(options);
+  auto positions = torch::arange(120, torch::kLong);
+  auto bias = sandwich->bias(positions, positions);
+  EXPECT_NEAR(bias[2][105][5].item<float>(), -5.5531523617, 1e-5);
+  EXPECT_NEAR(bias[0][6][1].item<float>(), -8.0493251703, 1e-5);
+}
+
+// An optimizer step that drives r1, r2 far out of range: the next forward uses them
+// clamped back (r >= 0.01, and r2 <= 2 for the power kernel), so the bias stays a
+// finite penalty that grows with distance.
+TEST(Kerple, ConstraintsHoldAfterAnAdversarialOptimizerStep) {
+  for (const char* name : {"kerple_log", "kerple_power"}) {
+    for (double direction : {+1.0, -1.0}) {
+      EncodingOptions options;
+      options.heads = 4;
+      auto kerple = find_encoding(name)->make(options);
+      torch::optim::SGD optimizer(kerple->parameters(), torch::optim::SGDOptions(1000.0));
+      optimizer.zero_grad();
+      auto positions = torch::arange(32, torch::kLong);
+      (direction * kerple->bias(positions, positions).sum()).backward();
+      optimizer.step();
+      auto bias = kerple->bias(positions, positions);
+      auto r1 = kerple->named_parameters()["r1"], r2 = kerple->named_parameters()["r2"];
+      EXPECT_GE(r1.min().item<double>(), 0.01 - 1e-7) << name;
+      EXPECT_GE(r2.min().item<double>(), 0.01 - 1e-7) << name;
+      if (std::string(name) == "kerple_power") EXPECT_LE(r2.max().item<double>(), 2.0 + 1e-6) << name;
+      EXPECT_TRUE(torch::isfinite(bias).all().item<bool>()) << name;
+      auto last_row = bias.select(1, 31);  // distances 31 .. 0
+      EXPECT_TRUE((last_row.slice(1, 1) >= last_row.slice(1, 0, -1)).all().item<bool>()) << name;
+    }
+  }
+}
+
+TEST(Kerple, BiasMatchesTheKernels) {
+  EncodingOptions options;
+  options.heads = 1;
+  auto log_kernel = find_encoding("kerple_log")->make(options);
+  auto power_kernel = find_encoding("kerple_power")->make(options);
+  torch::NoGradGuard no_grad;
+  log_kernel->named_parameters()["r1"].fill_(1.5);
+  log_kernel->named_parameters()["r2"].fill_(0.5);
+  power_kernel->named_parameters()["r1"].fill_(0.25);
+  power_kernel->named_parameters()["r2"].fill_(1.5);
+  auto positions = torch::arange(10, torch::kLong);
+  EXPECT_NEAR(log_kernel->bias(positions, positions)[0][9][3].item<float>(), -1.5 * std::log(1 + 0.5 * 6), 1e-5);
+  EXPECT_NEAR(power_kernel->bias(positions, positions)[0][9][1].item<float>(), -0.25 * std::pow(8.0, 1.5), 1e-5);
+  EXPECT_EQ(power_kernel->bias(positions, positions)[0][4][4].item<float>(), 0.0f);
+}
+
+// With the MLP made the identity on one head, the bias is the normalized distance
+// ψ(i - j)/ψ(max(i, L)), ψ(x) = log(0.1·x + 1), L = 512.
+TEST(Fire, BiasIsTheMlpOfTheProgressivelyNormalizedDistance) {
+  EncodingOptions options;
+  options.heads = 1;
+  auto fire = find_encoding("fire")->make(options);
+  {
+    torch::NoGradGuard no_grad;
+    auto parameters = fire->named_parameters();
+    parameters["hidden_weight"].fill_(1);
+    parameters["hidden_bias"].fill_(0);
+    parameters["out_weight"].fill_(1.0 / 32);
+    parameters["out_bias"].fill_(0);
+  }
+  auto bias = fire->bias(torch::tensor({10, 1000}, torch::kLong), torch::tensor({0, 4}, torch::kLong));
+  ASSERT_EQ(bias.sizes(), (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_NEAR(bias[0][0][1].item<float>(), 0.1188353242, 1e-6);  // log(1.6) / (log(52.2) + 1e-6)
+  EXPECT_NEAR(bias[0][1][0].item<float>(), 0.9999997833, 1e-6);  // i = 1000 > L: log(101)/log(101)
+}
+
+TEST(Xpos, DecayPerFrequencyAndScoresDecayWithDistance) {
+  auto decay = xpos_decay(8, torch::kCPU);
+  const std::vector<double> expected{0.4 / 1.4, 0.65 / 1.4, 0.9 / 1.4, 1.15 / 1.4};
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(decay[j].item<double>(), expected[j], 1e-12);
+  EncodingOptions options;
+  options.d_model = 8;
+  options.heads = 1;
+  auto xpos = find_encoding("xpos")->make(options);
+  // q = k = e_0 (pair 0, θ = 1, ζ = 0.4/1.4): q'·k' = cos(n - m) · ζ^((n - m)/512).
+  auto score = [&](int64_t n, int64_t m) {
+    auto q = torch::zeros({1, 1, 2, 8});
+    q.index_put_({0, 0, torch::indexing::Slice(), 0}, 1.0);
+    auto k = q.clone();
+    xpos->rotate(q, k, torch::tensor({m, n}, torch::kLong));
+    return (q[0][0][1] * k[0][0][0]).sum().item<double>();
+  };
+  EXPECT_NEAR(score(300, 0), std::cos(300.0) * std::pow(0.4 / 1.4, 300.0 / 512), 1e-5);
+  EXPECT_NEAR(score(1300, 1000), score(300, 0), 1e-4);
+}
+
+TEST(Randomized, TrainPositionsAreSortedDistinctDrawsBelowMaxPosition) {
+  EncodingOptions options;
+  options.max_length = 256;
+  options.random_max_position = 1000;
+  auto randomized = find_encoding("randomized:rope")->make(options);
+  randomized->train();
+  auto first = randomized->positions(64, torch::kCPU), second = randomized->positions(64, torch::kCPU);
+  for (const auto& positions : {first, second}) {
+    EXPECT_TRUE((positions.slice(0, 1) > positions.slice(0, 0, -1)).all().item<bool>());  // sorted, distinct
+    EXPECT_GE(positions.min().item<int64_t>(), 0);
+    EXPECT_LT(positions.max().item<int64_t>(), 1000);
+  }
+  EXPECT_FALSE(torch::equal(first, second));  // a new draw per forward
+  EXPECT_GT(first.max().item<int64_t>(), 256);  // training reaches past the eval lengths
+  // Eval draws restart at every eval: the same positions each time.
+  randomized->eval();
+  auto eval_first = randomized->positions(64, torch::kCPU);
+  randomized->train();
+  randomized->eval();
+  EXPECT_TRUE(torch::equal(eval_first, randomized->positions(64, torch::kCPU)));
+  // Sequential eval positions on request.
+  options.random_eval_positions = false;
+  auto sequential = find_encoding("randomized:rope")->make(options);
+  sequential->eval();
+  EXPECT_TRUE(torch::equal(sequential->positions(5, torch::kCPU), torch::arange(5, torch::kLong)));
+  EXPECT_EQ(find_encoding("randomized:no-such"), nullptr);
+  EXPECT_EQ(find_encoding("randomized:randomized:rope"), nullptr);
+}
+
 TEST(Learned, TableRowsAreAddedByPosition) {
   EncodingOptions options;
   options.d_model = 8;
@@ -140,26 +356,9 @@ TEST(Registry, NamesAreUniqueAndEveryEntryIsDocumented) {
     EXPECT_EQ(find_encoding(info.name), &info);
   }
   EXPECT_EQ(find_encoding("no-such-encoding"), nullptr);
-  for (const char* name : {"none", "sinusoidal", "learned", "rope", "alibi"}) EXPECT_TRUE(names.count(name)) << name;
-}
-
-// Changing token t never changes the outputs before t, for every encoding.
-TEST(Registry, EveryEncodingIsCausal) {
-  for (const auto& info : encoding_registry()) {
-    TinyModel tiny;
-    tiny.encoding = info.name;
-    tiny.max_length = 64;
-    tiny.seed = 1;
-    auto model = tiny.build();
-    model->eval();
-    torch::NoGradGuard no_grad;
-    auto tokens = torch::randint(0, 256, {2, 24}, torch::kLong);
-    auto changed = tokens.clone();
-    changed.index_put_({torch::indexing::Slice(), 10}, (tokens.select(1, 10) + 1) % 256);
-    auto before = model->forward(tokens), after = model->forward(changed);
-    EXPECT_TRUE(torch::equal(before.slice(1, 0, 10), after.slice(1, 0, 10))) << info.name;
-    EXPECT_FALSE(torch::allclose(before.slice(1, 10), after.slice(1, 10))) << info.name;
-  }
+  for (const char* name : {"none", "sinusoidal", "learned", "rope", "xpos", "alibi", "sandwich", "t5", "kerple_log",
+                           "kerple_power", "fire"})
+    EXPECT_TRUE(names.count(name)) << name;
 }
 
 }  // namespace

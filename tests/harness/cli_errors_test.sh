@@ -37,7 +37,7 @@ expect_error "bad value" "--train.steps = \"abc\"" "$pebench" run "$work/good.in
 expect_error "missing corpus" "missing.txt' not found" "$pebench" run "$work/corpus.ini" --store "$work/store.h5"
 expect_error "short corpus" "held-out split has" "$pebench" run "$work/tinycorpus.ini" --store "$work/store.h5"
 expect_error "eval shorter than train" "shorter than train.seq_len 128" "$pebench" run "$work/short.ini" --store "$work/store.h5"
-expect_error "unknown encoding" "unknown encoding; allowed: none | sinusoidal | learned | rope | alibi" "$pebench" run "$work/encoding.ini" --store "$work/store.h5"
+expect_error "unknown encoding" "unknown encoding; allowed: none | sinusoidal | learned | rope | xpos | alibi | sandwich | t5 | kerple_log | kerple_power | fire | randomized:<any of these>" "$pebench" run "$work/encoding.ini" --store "$work/store.h5"
 expect_error "missing study" "study file not found" "$pebench" run "$work/nope.ini" --store "$work/store.h5"
 expect_error "unknown flag" "unknown option '--colour'" "$pebench" run "$work/good.ini" --colour --store "$work/store.h5"
 expect_error "unwritable store" "does not exist or is not writable" "$pebench" run "$work/good.ini" --store /nonexistent/dir/store.h5
@@ -54,7 +54,15 @@ expect_error "compare a non-store" "not an HDF5 file" "$pebench" compare "$work/
 
 # Whole outputs to files first: `grep -q` on a pipe would cut the writer off.
 "$pebench" encodings > "$work/encodings.txt"
-grep -q "^alibi .*extrapolates" "$work/encodings.txt" || { echo "FAIL encodings"; failures=$((failures + 1)); }
+# Every encoding with its kind, extrapolates yes/no and paper; the wrapper and the window option.
+for pattern in "^alibi +fixed bias +yes +Press et al. 2022" "^learned +additive +no +Radford" \
+    "^t5 +learned bias +yes +Raffel et al. 2020, arXiv 1910.10683" "^sandwich +fixed bias +yes" \
+    "^kerple_log +learned bias +yes +Chi et al. 2022, arXiv 2205.09921" "^kerple_power +learned bias" \
+    "^fire +learned bias +yes +Li et al. 2023, arXiv 2310.04418" "^xpos +rotary +yes +Sun et al. 2022" \
+    "options: encoding.rope_base, encoding.rope_scaling" "^randomized:<base> +sampler +yes +Ruoss et al. 2023" \
+    "options: model.attention_window = w"; do
+  grep -qE -- "$pattern" "$work/encodings.txt" || { echo "FAIL encodings: no line matches '$pattern'"; failures=$((failures + 1)); }
+done
 "$pebench" run --help > "$work/help.txt"
 grep -q -- "--train.steps" "$work/help.txt" || { echo "FAIL run --help"; failures=$((failures + 1)); }
 "$pebench" run "$work/good.ini" --dry-run --store "$work/store.h5" > "$work/dry.txt"

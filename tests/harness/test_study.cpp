@@ -126,6 +126,16 @@ TEST(Study, BadInputNamesFileKeyValueAndWhatIsAllowed) {
       {"[eval]\ntokens = 10\n", {}, {"[eval] tokens", "at least the longest eval length"}},
       {"", {{"train.steps", "x"}}, {"command line: --train.steps", "\"x\"", "positive integer"}},
       {"", {{"encoding", "nope"}}, {"command line: --encoding", "unknown encoding"}},
+      {"encoding = randomized:nope\n", {}, {"bad.ini: encoding", "randomized:nope", "randomized:<any of these>"}},
+      {"encoding = xpos\n[model]\nd_model = 12\nheads = 4\n", {}, {"bad.ini: encoding", "xpos needs an even head size"}},
+      {"encoding = randomized:rope\n[model]\nd_model = 12\nheads = 4\n", {}, {"rope needs an even head size"}},
+      {"encoding = sandwich\n[encoding]\nsandwich_dim = 7\n", {}, {"encoding.sandwich_dim must be even"}},
+      {"encoding = t5\n[encoding]\nt5_max_distance = 10\n", {}, {"encoding.t5_max_distance must exceed"}},
+      {"[encoding]\nrope_scaling = pi,linear\n", {}, {"[encoding] rope_scaling", "pi,linear", "none | a comma list of pi, ntk, yarn"}},
+      {"[grid]\nencoding.rope_scaling = pi,ntk\n", {}, {"encoding.rope_scaling is a list"}},
+      {"[encoding]\nrandom_eval_positions = maybe\n", {}, {"[encoding] random_eval_positions", "randomized | sequential"}},
+      {"encoding = randomized:alibi\n[encoding]\nrandom_max_position = 100\n", {}, {"random_max_position must be 0", "1024"}},
+      {"[encoding]\nshare_across_layers = sometimes\n", {}, {"[encoding] share_across_layers", "true | false"}},
   };
   for (const auto& bad : cases) {
     const std::string message = error_of(bad.text, bad.overrides);
@@ -133,6 +143,28 @@ TEST(Study, BadInputNamesFileKeyValueAndWhatIsAllowed) {
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     for (const auto& piece : bad.expected) EXPECT_NE(message.find(piece), std::string::npos) << message << " lacks " << piece;
   }
+}
+
+TEST(Study, EncodingKeysReachTheEncodingOptions) {
+  const Study study = parse_study("zoo.ini",
+                                  "encoding = randomized:t5\n[encoding]\nrope_scaling = yarn,pi,yarn\n"
+                                  "share_across_layers = false\nt5_buckets = 16\nt5_max_distance = 64\n"
+                                  "random_max_position = 4096\nrandom_eval_positions = sequential\n",
+                                  {{"encoding.sandwich_dim", "64"}});
+  ASSERT_EQ(study.runs.size(), 1u);
+  const auto& run = study.runs.front();
+  EXPECT_EQ(run.text("encoding.rope_scaling"), "yarn,pi");  // canonical: each once, in order
+  EXPECT_EQ(run.run_id.rfind("randomized:t5-L64-s0-", 0), 0u) << run.run_id;
+  const EncodingOptions options = encoding_options(run);
+  EXPECT_EQ(options.rope_scaling, (std::vector<std::string>{"yarn", "pi"}));
+  EXPECT_FALSE(options.share_across_layers);
+  EXPECT_EQ(options.t5_buckets, 16);
+  EXPECT_EQ(options.t5_max_distance, 64);
+  EXPECT_EQ(options.sandwich_dim, 64);
+  EXPECT_EQ(options.random_max_position, 4096);
+  EXPECT_FALSE(options.random_eval_positions);
+  EXPECT_EQ(options.max_length, 1024);
+  EXPECT_TRUE(encoding_options(parse_study("d.ini", "", {}).runs.front()).rope_scaling.empty());
 }
 
 TEST(Study, MissingStudyFileIsAUserError) {

@@ -105,6 +105,54 @@ TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   EXPECT_NE(inspect_table(contents).find("1 done, 1 pending"), std::string::npos);
 }
 
+TEST(Store, EncodingDatasetsAndVariantCurvesReadBack) {
+  const std::string path = temp_path("encoding.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  RunLayout rope = layout("rope-1", "rope", 0);
+  rope.eval_variants = {"pi", "yarn"};
+  RunLayout t5 = layout("t5-1", "t5", 0);
+  t5.bias_profile_shape = {2, 4, 64};  // per-layer biases
+  RunLayout learned = layout("learned-1", "learned", 0);
+  learned.table_shape = {64, 3};
+  RunResults results;
+  results.train_step = {1, 2, 3};
+  results.train_loss = results.train_lr = {1, 2, 3};
+  results.eval_ppl = {5, 6, 7};
+  results.eval_tokens = {64, 64, 64};
+  results.position_loss.assign(64, 1.5);
+  RunResults rope_results = results;
+  rope_results.variants = {{"pi", {5, 5.5, 6}, {64, 64, 64}, std::vector<double>(64, 2.0)},
+                           {"yarn", {5, 5.25, 5.5}, {64, 64, 64}, std::vector<double>(64, 3.0)}};
+  RunResults t5_results = results;
+  for (int i = 0; i < 2 * 4 * 64; ++i) t5_results.bias_profile.push_back(-0.01 * i);
+  RunResults learned_results = results;
+  for (int i = 0; i < 64 * 3; ++i) learned_results.table.push_back(0.5 * i);
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({rope, t5, learned}, true);
+    store.write_results("rope-1", rope_results);
+    store.write_results("t5-1", t5_results);
+    store.write_results("learned-1", learned_results);
+    store.close();
+  }
+  const StoreContents contents = read_store(path);
+  ASSERT_EQ(contents.runs.size(), 3u);
+  const auto& r = contents.runs[0];
+  ASSERT_EQ(r.variants.size(), 2u);
+  EXPECT_EQ(r.variants[1].name, "yarn");
+  EXPECT_EQ(r.variants[1].ppl, rope_results.variants[1].ppl);
+  EXPECT_EQ(r.variants[0].tokens, rope_results.variants[0].tokens);
+  EXPECT_EQ(r.variants[0].position_loss, rope_results.variants[0].position_loss);
+  EXPECT_TRUE(r.bias_profile_shape.empty() && r.table_shape.empty());
+  EXPECT_EQ(contents.runs[1].bias_profile_shape, (std::vector<int64_t>{2, 4, 64}));
+  EXPECT_EQ(contents.runs[1].bias_profile, t5_results.bias_profile);
+  EXPECT_TRUE(contents.runs[1].variants.empty());
+  EXPECT_EQ(contents.runs[2].table_shape, (std::vector<int64_t>{64, 3}));
+  EXPECT_EQ(contents.runs[2].table, learned_results.table);
+  // Variant curves are their own rows in compare (none of the runs is done yet).
+  EXPECT_NE(compare_table(contents).find("rope+yarn"), std::string::npos);
+}
+
 TEST(Store, GrowsWhenRunsAreAdded) {
   const std::string path = temp_path("grow.h5");
   ParallelStore::create(path, MPI_COMM_WORLD, "");

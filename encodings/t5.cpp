@@ -1,0 +1,73 @@
+// T5 relative bias: a learned scalar per (bucket, head) added to the logits, where the
+// causal distance i - j is bucketed: distances below B/2 get their own bucket, larger
+// ones log-spaced up to max_distance, everything beyond shares the last bucket:
+//   bucket(d) = d                                              for d < B/2
+//             = min(B-1, B/2 + ⌊ln(d/(B/2)) / ln(max/(B/2)) · B/2⌋)  otherwise.
+// Raffel et al. 2020, "Exploring the Limits of Transfer Learning", arXiv 1910.10683;
+// the bucket function of HF's T5Attention / gpt-neox with bidirectional = False.
+// Defaults B = 32, max_distance = 128: every d >= 113 lands in bucket 31. Unlike T5,
+// the bias is added after the 1/sqrt(d_head) scaling (as every bias here). Init
+// N(0, d_model^-1/2) as HF initializes relative_attention_bias.
+#include "encodings/encoding.h"
+#include "encodings/formulas.h"
+
+#include <cmath>
+
+namespace pebench {
+
+torch::Tensor t5_bucket(const torch::Tensor& distance, int64_t buckets, int64_t max_distance) {
+  const int64_t exact = buckets / 2;
+  auto scaled = torch::log(distance.to(torch::kFloat64) / static_cast<double>(exact)) /
+                std::log(static_cast<double>(max_distance) / static_cast<double>(exact)) *
+                static_cast<double>(buckets - exact);
+  // Small distances give log(0) = -inf here; where() keeps them exact instead.
+  auto large = (scaled.clamp(-1, static_cast<double>(buckets)).to(torch::kLong) + exact).clamp_max(buckets - 1);
+  return torch::where(distance < exact, distance, large);
+}
+
+class T5EncodingImpl : public PositionalEncodingImpl {
+ public:
+  explicit T5EncodingImpl(const EncodingOptions& options) : options_(options) {
+    const int64_t sets = options.share_across_layers ? 1 : options.layers;
+    weight_ = register_parameter(
+        "bucket_bias", torch::randn({sets, options.heads, options.t5_buckets}) /
+                           std::sqrt(static_cast<double>(options.d_model)));
+  }
+
+  torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
+    // Buckets depend only on the positions: cached; the learned values are read per forward.
+    if (!same_positions(cached_query_, query_positions) || !same_positions(cached_key_, key_positions)) {
+      cached_buckets_ = t5_bucket(causal_distance(query_positions, key_positions), options_.t5_buckets,
+                                  options_.t5_max_distance);
+      cached_query_ = query_positions.clone();
+      cached_key_ = key_positions.clone();
+    }
+    const auto tq = cached_buckets_.size(0), tk = cached_buckets_.size(1);
+    auto bias = weight_.index_select(2, cached_buckets_.reshape({-1})).view({weight_.size(0), -1, tq, tk});
+    return options_.share_across_layers ? bias.squeeze(0) : bias;
+  }
+
+  std::vector<std::pair<std::string, int64_t>> facts() const override {
+    return {{"t5_buckets", options_.t5_buckets}, {"t5_max_distance", options_.t5_max_distance},
+            {"share_across_layers", options_.share_across_layers}};
+  }
+
+ private:
+  EncodingOptions options_;
+  torch::Tensor weight_, cached_query_, cached_key_, cached_buckets_;
+};
+
+EncodingInfo t5_encoding() {
+  EncodingInfo info{"t5", "learned bias", "learned logit bias per (log-spaced distance bucket, head)",
+                    "Raffel et al. 2020, arXiv 1910.10683", true, true,
+                    "encoding.t5_buckets, encoding.t5_max_distance, encoding.share_across_layers",
+                    [](const EncodingOptions& options) { return std::make_shared<T5EncodingImpl>(options); }};
+  info.check = [](const EncodingOptions& options) -> std::string {
+    if (options.t5_buckets < 2 || options.t5_max_distance <= options.t5_buckets / 2)
+      return "encoding.t5_max_distance must exceed encoding.t5_buckets / 2, and t5_buckets be >= 2";
+    return "";
+  };
+  return info;
+}
+
+}  // namespace pebench

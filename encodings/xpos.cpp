@@ -1,0 +1,68 @@
+// xPos: RoPE plus an exponential decay per rotation frequency, queries scaled up and
+// keys down so the product decays with distance:
+//   q'_n = R(n θ) q_n · ζ^(n/γ),  k'_m = R(m θ) k_m · ζ^(-m/γ),  so  q'·k' ∝ ζ^((n-m)/γ),
+//   ζ_j = (2j/d + 0.4) / 1.4  (j = 0..d/2-1, both members of a pair),  γ = 512.
+// Sun et al. 2022, "A Length-Extrapolatable Transformer", arXiv 2212.10554 (torchscale
+// XPOS). Causal only: for m > n the decay would grow. Pairs are half-split like our
+// RoPE (torchscale interleaves; the choice permutes dimensions, nothing more). Positions
+// are centred on their midpoint before the power, as torchscale does, to keep ζ^(±n/γ)
+// in range at long lengths; the centre cancels in q'·k'.
+#include "encodings/encoding.h"
+#include "encodings/formulas.h"
+
+#include <cmath>
+
+namespace pebench {
+
+torch::Tensor xpos_decay(int64_t d_head, torch::Device device) {
+  auto j = torch::arange(d_head / 2, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  return (2.0 * j / static_cast<double>(d_head) + 0.4) / 1.4;
+}
+
+class XposEncodingImpl : public PositionalEncodingImpl {
+ public:
+  explicit XposEncodingImpl(const EncodingOptions& options)
+      : d_head_(options.d_model / options.heads), base_(options.rope_base), scale_base_(static_cast<double>(options.xpos_scale_base)) {}
+
+  void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
+    if (!same_positions(cached_positions_, positions)) {
+      auto position = positions.to(torch::kFloat64).unsqueeze(1);
+      auto angles = position * rope_inverse_frequency(d_head_, base_, positions.device()).unsqueeze(0);
+      angles = torch::cat({angles, angles}, 1);
+      const int64_t length = positions.size(0);
+      const double centre = length ? std::floor((positions[0].item<double>() + positions[length - 1].item<double>()) / 2) : 0;
+      auto exponent = (position - centre) / scale_base_;
+      auto decay = xpos_decay(d_head_, positions.device()).unsqueeze(0);
+      auto scale = torch::pow(decay, exponent);  // [T, d/2]
+      scale = torch::cat({scale, scale}, 1);
+      cos_ = angles.cos().to(q.dtype());
+      sin_ = angles.sin().to(q.dtype());
+      query_scale_ = scale.to(q.dtype());
+      key_scale_ = scale.reciprocal().to(q.dtype());
+      cached_positions_ = positions.clone();
+    }
+    q = (q * cos_ + rotate_half(q) * sin_) * query_scale_;
+    k = (k * cos_ + rotate_half(k) * sin_) * key_scale_;
+  }
+
+  std::vector<std::pair<std::string, int64_t>> facts() const override {
+    return {{"xpos_scale_base", static_cast<int64_t>(scale_base_)}};
+  }
+
+ private:
+  int64_t d_head_;
+  double base_, scale_base_;
+  torch::Tensor cached_positions_, cos_, sin_, query_scale_, key_scale_;
+};
+
+EncodingInfo xpos_encoding() {
+  EncodingInfo info{"xpos", "rotary", "RoPE with per-frequency exponential decay (causal)",
+                    "Sun et al. 2022, arXiv 2212.10554", true, true, "encoding.rope_base, encoding.xpos_scale_base",
+                    [](const EncodingOptions& options) { return std::make_shared<XposEncodingImpl>(options); }};
+  info.check = [](const EncodingOptions& options) -> std::string {
+    return (options.d_model / options.heads) % 2 == 0 ? "" : "xpos needs an even head size (model.d_model / model.heads)";
+  };
+  return info;
+}
+
+}  // namespace pebench
