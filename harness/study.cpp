@@ -59,6 +59,7 @@ const std::vector<KeySpec>& key_specs() {
         {{"train.batch", "32", "a positive integer", "sequences per step"}, Kind::PositiveInt},
         {{"train.lr", "0.001", "a positive number", "peak learning rate"}, Kind::PositiveReal},
         {{"train.min_lr", "0.0001", "a non-negative number", "learning rate at the end of the cosine"}, Kind::NonNegativeReal},
+        {{"train.encoding_lr_scale", "1", "a positive number", "learning rate of the encoding's parameters / train.lr"}, Kind::PositiveReal},
         {{"train.warmup", "50", "a non-negative integer", "linear warmup steps"}, Kind::NonNegativeInt},
         {{"train.weight_decay", "0.1", "a non-negative number", "AdamW decay on matrices"}, Kind::NonNegativeReal},
         {{"train.beta1", "0.9", "a fraction in (0, 1)", "AdamW beta1"}, Kind::Fraction},

@@ -48,11 +48,14 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
 
   // Decay weight matrices only: not biases, norms, or the encoding's parameters (a
   // learned table's rows past the train length must keep their init, DESIGN.md §2).
-  std::vector<torch::Tensor> decayed, plain;
+  // The encoding's parameters have their own group: their learning rate is scaled by
+  // train.encoding_lr_scale (a bias of a few nats moves ~lr per Adam step).
+  std::vector<torch::Tensor> decayed, plain, encoding_parameters;
   for (const auto& p : model->named_parameters()) {
-    const bool encoding = p.key().rfind("encoding.", 0) == 0;
-    (p.value().dim() >= 2 && !encoding ? decayed : plain).push_back(p.value());
+    if (p.key().rfind("encoding.", 0) == 0) encoding_parameters.push_back(p.value());
+    else (p.value().dim() >= 2 ? decayed : plain).push_back(p.value());
   }
+  const double encoding_lr_scale = run.real("train.encoding_lr_scale");
   auto options = torch::optim::AdamWOptions(lr)
                      .betas({run.real("train.beta1"), run.real("train.beta2")})
                      .weight_decay(run.real("train.weight_decay"));
@@ -60,6 +63,8 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   groups.emplace_back(decayed, std::make_unique<torch::optim::AdamWOptions>(options));
   groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(
                                  torch::optim::AdamWOptions(options).weight_decay(0.0)));
+  groups.emplace_back(encoding_parameters, std::make_unique<torch::optim::AdamWOptions>(
+                                               torch::optim::AdamWOptions(options).weight_decay(0.0)));
   torch::optim::AdamW optimizer(std::move(groups), options);
   const auto parameters = model->parameters();
 
@@ -73,8 +78,10 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   auto window_start = start;
   for (int64_t step = 1; step <= steps; ++step) {
     const double step_lr = learning_rate(step, steps, warmup, lr, min_lr);
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(step_lr);
+    auto& optimizer_groups = optimizer.param_groups();
+    for (size_t group = 0; group < optimizer_groups.size(); ++group)
+      static_cast<torch::optim::AdamWOptions&>(optimizer_groups[group].options())
+          .lr(group == 2 ? step_lr * encoding_lr_scale : step_lr);
 
     auto window = sampler.next().to(device);
     auto inputs = window.slice(1, 0, length), targets = window.slice(1, 1, length + 1);

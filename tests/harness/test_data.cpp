@@ -125,6 +125,26 @@ TEST(Train, LearnedRowsPastTrainLengthKeepTheirInitThroughTheOptimizer) {
   EXPECT_TRUE(torch::equal(table.slice(0, 16), initial.slice(0, 16)));
 }
 
+// One Adam step moves every parameter by ±lr (m/sqrt(v) = sign(g)); the encoding's
+// by ±lr·train.encoding_lr_scale.
+TEST(Train, EncodingParametersLearnAtTheirScaledRate) {
+  for (double scale : {1.0, 10.0}) {
+    const RunConfig run = parse_study("t.ini",
+                                      "encoding = t5\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
+                                      "steps = 1\nwarmup = 1\nlr = 0.001\nbatch = 4\nseq_len = 16\nlog_every = 1\n"
+                                      "[eval]\nlengths = 16,64\ntokens = 256\n",
+                                      {{"train.encoding_lr_scale", std::to_string(scale)}})
+                              .runs.front();
+    auto model = tiny_model(run);
+    auto bucket_bias = model->named_parameters()["encoding.bucket_bias"];
+    auto out_bias = model->named_parameters()["blocks.0.attention.out.bias"];
+    auto bucket_before = bucket_bias.detach().clone(), out_before = out_bias.detach().clone();
+    train_model(model, tiny_corpus(), run, torch::kCPU);
+    EXPECT_NEAR((bucket_bias - bucket_before).abs().max().item<double>(), 0.001 * scale, 1e-5 * scale) << scale;
+    EXPECT_NEAR((out_bias - out_before).abs().max().item<double>(), 0.001, 1e-5) << scale;
+  }
+}
+
 TEST(Train, NonFiniteLossMarksTheRunDivergedAtItsStep) {
   const RunConfig run = tiny_run();
   auto model = tiny_model(run);
