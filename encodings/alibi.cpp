@@ -37,18 +37,16 @@ class AlibiEncodingImpl : public PositionalEncodingImpl {
   // Fixed bias: built once per (query, key) positions and cached.
   torch::Tensor bias(const torch::Tensor& query_positions,
                      const torch::Tensor& key_positions) override {
-    if (!same_positions(cached_query_, query_positions) ||
-        !same_positions(cached_key_, key_positions)) {
+    if (cached_for_.changed(query_positions, key_positions)) {
       auto distance = (query_positions.unsqueeze(1) - key_positions.unsqueeze(0)).to(torch::kFloat32);
       cached_bias_ = -slopes_.view({-1, 1, 1}) * distance.unsqueeze(0);
-      cached_query_ = query_positions.clone();
-      cached_key_ = key_positions.clone();
     }
     return cached_bias_;
   }
 
  private:
-  torch::Tensor slopes_, cached_query_, cached_key_, cached_bias_;
+  torch::Tensor slopes_, cached_bias_;
+  PositionPairKey cached_for_;
 };
 
 EncodingInfo alibi_encoding() {

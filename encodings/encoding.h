@@ -89,4 +89,16 @@ inline bool same_positions(const torch::Tensor& cached, const torch::Tensor& pos
          cached.device() == positions.device() && torch::equal(cached, positions);
 }
 
+// The (query, key) positions a cached bias or distance was built for.
+struct PositionPairKey {
+  torch::Tensor query, key;
+  // True when these positions differ from the remembered ones, which they then replace.
+  bool changed(const torch::Tensor& query_positions, const torch::Tensor& key_positions) {
+    if (same_positions(query, query_positions) && same_positions(key, key_positions)) return false;
+    query = query_positions.clone();
+    key = key_positions.clone();
+    return true;
+  }
+};
+
 }  // namespace pebench

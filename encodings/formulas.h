@@ -16,6 +16,8 @@ torch::Tensor sinusoid_table(const torch::Tensor& positions, int64_t d_model,
 // RoPE θ_i = base^(-2i/d_head), float64 [d_head/2] (encodings/rope.cpp).
 torch::Tensor rope_inverse_frequency(int64_t d_head, double base, torch::Device device);
 torch::Tensor rotate_half(const torch::Tensor& x);
+// RoPE angles p·θ_i for half-split pairs: [T, d_head] float64, each angle twice (rope.cpp).
+torch::Tensor rope_angles(const torch::Tensor& positions, const torch::Tensor& inverse_frequency);
 // RoPE θ after eval-time length scaling by s = eval_length / train_length (rope.cpp):
 // pi θ/s; ntk base·s^(d/(d-2)); yarn the per-dimension ramp (α = 1, β = 32). s <= 1: θ.
 torch::Tensor rope_scaled_frequency(const std::string& variant, int64_t d_head, double base,

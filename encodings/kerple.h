@@ -36,11 +36,8 @@ class KerpleEncodingImpl : public PositionalEncodingImpl {
 
   torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
     clamp_parameters();
-    if (!same_positions(cached_query_, query_positions) || !same_positions(cached_key_, key_positions)) {
+    if (cached_for_.changed(query_positions, key_positions))
       cached_distance_ = causal_distance(query_positions, key_positions).to(r1_.dtype());
-      cached_query_ = query_positions.clone();
-      cached_key_ = key_positions.clone();
-    }
     auto bias = kernel_(cached_distance_, r1_, r2_);
     return share_ ? bias.squeeze(0) : bias;
   }
@@ -55,7 +52,8 @@ class KerpleEncodingImpl : public PositionalEncodingImpl {
   bool share_;
   Kernel kernel_;
   Range range_;
-  torch::Tensor r1_, r2_, cached_query_, cached_key_, cached_distance_;
+  torch::Tensor r1_, r2_, cached_distance_;
+  PositionPairKey cached_for_;
 };
 
 }  // namespace pebench

@@ -1,5 +1,6 @@
 #include "encodings/registry.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,19 +41,15 @@ const EncodingInfo* find_encoding(const std::string& name) {
   // randomized:<base> wraps any registered encoding; each is built once and kept.
   const std::string prefix = "randomized:";
   if (name.rfind(prefix, 0) != 0) return nullptr;
+  const std::string base_name = name.substr(prefix.size());
+  auto base = std::find_if(encoding_registry().begin(), encoding_registry().end(),
+                           [&](const EncodingInfo& info) { return info.name == base_name; });
+  if (base == encoding_registry().end()) return nullptr;
   static std::mutex mutex;
   static std::map<std::string, std::unique_ptr<EncodingInfo>> wrapped;
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = wrapped[name];
-  if (!slot) {
-    const std::string base_name = name.substr(prefix.size());
-    for (const auto& info : encoding_registry())
-      if (info.name == base_name) slot = std::make_unique<EncodingInfo>(randomized_encoding(info));
-    if (!slot) {
-      wrapped.erase(name);
-      return nullptr;
-    }
-  }
+  if (!slot) slot = std::make_unique<EncodingInfo>(randomized_encoding(*base));
   return slot.get();
 }
 

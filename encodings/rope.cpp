@@ -29,6 +29,11 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
+torch::Tensor rope_angles(const torch::Tensor& positions, const torch::Tensor& inverse_frequency) {
+  auto angles = positions.to(torch::kFloat64).unsqueeze(1) * inverse_frequency.to(positions.device()).unsqueeze(0);
+  return torch::cat({angles, angles}, 1);
+}
+
 torch::Tensor rope_scaled_frequency(const std::string& variant, int64_t d_head, double base, double scale,
                                     int64_t train_length) {
   const auto cpu = torch::Device(torch::kCPU);
@@ -58,9 +63,7 @@ class RopeEncodingImpl : public PositionalEncodingImpl {
 
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
     if (!same_positions(cached_positions_, positions)) {
-      auto frequency = rope_scaled_frequency(variant_, d_head_, base_, scale_, train_length_).to(positions.device());
-      auto angles = positions.to(torch::kFloat64).unsqueeze(1) * frequency.unsqueeze(0);
-      angles = torch::cat({angles, angles}, 1);  // [T, d_head]
+      auto angles = rope_angles(positions, rope_scaled_frequency(variant_, d_head_, base_, scale_, train_length_));
       const double factor = rope_attention_factor(variant_, scale_);
       cos_ = (angles.cos() * factor).to(q.dtype());
       sin_ = (angles.sin() * factor).to(q.dtype());

@@ -31,10 +31,7 @@ class SandwichEncodingImpl : public PositionalEncodingImpl {
   // Gathered from a per-distance profile, kept and grown on demand: the sum over d'/2
   // cosines is paid once per distance, not per (query, key) pair.
   torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
-    if (same_positions(cached_query_, query_positions) && same_positions(cached_key_, key_positions))
-      return cached_bias_;  // training: the same positions every step
-    cached_query_ = query_positions.clone();
-    cached_key_ = key_positions.clone();
+    if (!cached_for_.changed(query_positions, key_positions)) return cached_bias_;  // training: every step
     auto distance = causal_distance(query_positions, key_positions);
     const int64_t needed = distance.numel() ? distance.max().item<int64_t>() + 1 : 1;
     if (!profile_.defined() || profile_.size(1) < needed || profile_.device() != distance.device()) {
@@ -53,7 +50,8 @@ class SandwichEncodingImpl : public PositionalEncodingImpl {
  private:
   EncodingOptions options_;
   torch::Tensor profile_;  // [heads, distances]
-  torch::Tensor cached_query_, cached_key_, cached_bias_;
+  torch::Tensor cached_bias_;
+  PositionPairKey cached_for_;
 };
 
 EncodingInfo sandwich_encoding() {

@@ -36,12 +36,9 @@ class T5EncodingImpl : public PositionalEncodingImpl {
 
   torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
     // Buckets depend only on the positions: cached; the learned values are read per forward.
-    if (!same_positions(cached_query_, query_positions) || !same_positions(cached_key_, key_positions)) {
+    if (cached_for_.changed(query_positions, key_positions))
       cached_buckets_ = t5_bucket(causal_distance(query_positions, key_positions), options_.t5_buckets,
                                   options_.t5_max_distance);
-      cached_query_ = query_positions.clone();
-      cached_key_ = key_positions.clone();
-    }
     const auto tq = cached_buckets_.size(0), tk = cached_buckets_.size(1);
     auto bias = weight_.index_select(2, cached_buckets_.reshape({-1})).view({weight_.size(0), -1, tq, tk});
     return options_.share_across_layers ? bias.squeeze(0) : bias;
@@ -54,7 +51,8 @@ class T5EncodingImpl : public PositionalEncodingImpl {
 
  private:
   EncodingOptions options_;
-  torch::Tensor weight_, cached_query_, cached_key_, cached_buckets_;
+  torch::Tensor weight_, cached_buckets_;
+  PositionPairKey cached_for_;
 };
 
 EncodingInfo t5_encoding() {

@@ -26,23 +26,21 @@ class XposEncodingImpl : public PositionalEncodingImpl {
 
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
     if (!same_positions(cached_positions_, positions)) {
-      auto position = positions.to(torch::kFloat64).unsqueeze(1);
-      auto angles = position * rope_inverse_frequency(d_head_, base_, positions.device()).unsqueeze(0);
-      angles = torch::cat({angles, angles}, 1);
+      auto angles = rope_angles(positions, rope_inverse_frequency(d_head_, base_, positions.device()));
       const int64_t length = positions.size(0);
       const double centre = length ? std::floor((positions[0].item<double>() + positions[length - 1].item<double>()) / 2) : 0;
-      auto exponent = (position - centre) / scale_base_;
-      auto decay = xpos_decay(d_head_, positions.device()).unsqueeze(0);
-      auto scale = torch::pow(decay, exponent);  // [T, d/2]
+      auto exponent = (positions.to(torch::kFloat64).unsqueeze(1) - centre) / scale_base_;
+      auto scale = torch::pow(xpos_decay(d_head_, positions.device()).unsqueeze(0), exponent);  // [T, d/2]
       scale = torch::cat({scale, scale}, 1);
-      cos_ = angles.cos().to(q.dtype());
-      sin_ = angles.sin().to(q.dtype());
-      query_scale_ = scale.to(q.dtype());
-      key_scale_ = scale.reciprocal().to(q.dtype());
+      // The decay is folded into each side's rotation tables: one product per element.
+      query_cos_ = (angles.cos() * scale).to(q.dtype());
+      query_sin_ = (angles.sin() * scale).to(q.dtype());
+      key_cos_ = (angles.cos() / scale).to(q.dtype());
+      key_sin_ = (angles.sin() / scale).to(q.dtype());
       cached_positions_ = positions.clone();
     }
-    q = (q * cos_ + rotate_half(q) * sin_) * query_scale_;
-    k = (k * cos_ + rotate_half(k) * sin_) * key_scale_;
+    q = q * query_cos_ + rotate_half(q) * query_sin_;
+    k = k * key_cos_ + rotate_half(k) * key_sin_;
   }
 
   std::vector<std::pair<std::string, int64_t>> facts() const override {
@@ -52,7 +50,7 @@ class XposEncodingImpl : public PositionalEncodingImpl {
  private:
   int64_t d_head_;
   double base_, scale_base_;
-  torch::Tensor cached_positions_, cos_, sin_, query_scale_, key_scale_;
+  torch::Tensor cached_positions_, query_cos_, query_sin_, key_cos_, key_sin_;
 };
 
 EncodingInfo xpos_encoding() {
