@@ -54,6 +54,9 @@ class PositionalEncodingImpl : public torch::nn::Module {
   virtual torch::Tensor positions(int64_t length, torch::Device device) {
     return torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(device));
   }
+  // Training resumes from a checkpoint after `steps` steps (one forward each): encodings
+  // that draw per forward continue their sequence, as if never interrupted.
+  virtual void resume_training_at(int64_t /*steps*/) {}
   // Eval-time variants (RoPE length scaling); each one gets its own eval curve.
   virtual std::vector<std::string> eval_variants() const { return {}; }
   // Selects a variant ("" = as trained) for evaluating sequences of `eval_length` tokens.

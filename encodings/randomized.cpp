@@ -49,6 +49,8 @@ class RandomizedEncodingImpl : public PositionalEncodingImpl {
     return std::get<0>(drawn.slice(0, 0, length).sort()).to(device);
   }
 
+  void resume_training_at(int64_t steps) override { train_draws_ = static_cast<uint64_t>(steps); }
+
   void train(bool on) override {
     if (!on) eval_draws_ = 0;  // every eval sees the same positions
     PositionalEncodingImpl::train(on);

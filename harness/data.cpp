@@ -91,6 +91,18 @@ torch::Tensor BatchSampler::next() {
   return gather_windows(tokens_, starts, length_);
 }
 
+std::string BatchSampler::state() const {
+  std::ostringstream out;
+  out << generator_;
+  return out.str();
+}
+
+void BatchSampler::restore(const std::string& state) {
+  std::istringstream in(state);
+  in >> generator_;
+  if (!in) throw std::runtime_error("checkpoint: unreadable sampler state");
+}
+
 torch::Tensor gather_windows(const std::vector<uint16_t>& tokens, const std::vector<int64_t>& starts,
                              int64_t length) {
   auto windows = torch::empty({static_cast<int64_t>(starts.size()), length + 1}, torch::kLong);

@@ -32,6 +32,9 @@ class BatchSampler {
  public:
   BatchSampler(const std::vector<uint16_t>& tokens, int64_t batch, int64_t length, uint64_t seed);
   torch::Tensor next();  // [batch, length + 1] int64 on CPU
+  // The generator's exact state as text, for checkpoints.
+  std::string state() const;
+  void restore(const std::string& state);
 
  private:
   const std::vector<uint16_t>& tokens_;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "harness/data.h"
+#include "harness/signals.h"
 
 namespace pebench {
 
@@ -31,6 +32,7 @@ torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& t
   const int64_t per_batch = std::max<int64_t>(1, batch_tokens / length);
   std::vector<torch::Tensor> losses;
   for (size_t first = 0; first < starts.size(); first += per_batch) {
+    if (stop_requested()) throw Interrupted();  // the run resumes from its final checkpoint
     const size_t last = std::min(starts.size(), first + per_batch);
     std::vector<int64_t> chunk(starts.begin() + first, starts.begin() + last);
     auto windows = gather_windows(tokens, chunk, length).to(device);

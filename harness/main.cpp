@@ -4,12 +4,14 @@
 
 #include <boost/program_options.hpp>
 
+#include <filesystem>
 #include <iostream>
 
 #include "encodings/registry.h"
 #include "harness/run_command.h"
 #include "harness/study.h"
 #include "results/compare.h"
+#include "results/merge.h"
 #include "results/store.h"
 
 namespace po = boost::program_options;
@@ -23,6 +25,7 @@ const char* kUsage =
     "  run STUDY.ini      train and evaluate every run of a study (alone or under mpirun/srun)\n"
     "  compare STORE.h5   perplexity vs length per encoding, and the extrapolation ratio\n"
     "  inspect STORE.h5   runs with status and timing\n"
+    "  merge A.h5 B.h5... -o OUT.h5   combine stores (job-array shards) into one\n"
     "  encodings          registered positional encodings\n\n"
     "`pebench COMMAND --help` describes each.\n";
 
@@ -52,6 +55,43 @@ StoreContents open_store(const std::string& path) {
   } catch (const StoreError& error) {
     throw UserError(std::string("command line: store: ") + error.what());
   }
+}
+
+// `pebench merge A.h5 B.h5 ... -o OUT.h5`
+int merge_command(int argc, char** argv) {
+  po::options_description options("pebench merge STORE.h5... -o OUT.h5: combine stores of one study (job-array shards) into one");
+  options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(), "the merged store to create")(
+      "inputs", po::value<std::vector<std::string>>(), "stores to merge");
+  po::positional_options_description positional;
+  positional.add("inputs", -1);
+  po::variables_map values;
+  try {
+    po::store(po::command_line_parser(argc - 1, argv + 1).options(options).positional(positional).run(), values);
+  } catch (const po::error& error) {
+    throw UserError(std::string("command line: ") + error.what());
+  }
+  if (values.count("help")) {
+    std::cout << options;
+    return 0;
+  }
+  if (!values.count("inputs") || !values.count("output"))
+    throw UserError("command line: usage: pebench merge STORE.h5... -o OUT.h5");
+  const auto inputs = values["inputs"].as<std::vector<std::string>>();
+  const auto output = values["output"].as<std::string>();
+  if (std::filesystem::exists(output))
+    throw UserError("command line: -o \"" + output + "\": the file exists; merge writes a new store only");
+  for (const auto& input : inputs)
+    if (std::filesystem::absolute(input).lexically_normal() == std::filesystem::absolute(output).lexically_normal())
+      throw UserError("command line: -o \"" + output + "\" is also an input");
+  MergeSummary summary;
+  try {
+    summary = merge_stores(inputs, output);
+  } catch (const StoreError& error) {
+    throw UserError(std::string("command line: merge: ") + error.what());
+  }
+  std::cout << "pebench: merged " << summary.runs << " runs from " << inputs.size() << " stores ("
+            << summary.duplicates << " duplicate copies, identical or unfinished) into " << output << std::endl;
+  return 0;
 }
 
 // Every registered encoding, the randomized wrapper and the windowed-attention option.
@@ -102,11 +142,12 @@ int main(int argc, char** argv) {
       if (!path.empty()) std::cout << inspect_table(open_store(path));
       return 0;
     }
+    if (command == "merge") return merge_command(argc, argv);
     if (command == "encodings") {
       print_encodings();
       return 0;
     }
-    throw UserError("unknown command '" + command + "'; allowed: run, compare, inspect, encodings");
+    throw UserError("unknown command '" + command + "'; allowed: run, compare, inspect, merge, encodings");
   } catch (const UserError& error) {
     std::cerr << "pebench: error: " << error.what() << std::endl;
     return 2;

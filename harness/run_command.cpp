@@ -19,7 +19,9 @@
 #include "encodings/registry.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
+#include "harness/fault.h"
 #include "harness/scheduler.h"
+#include "harness/signals.h"
 #include "harness/study.h"
 #include "harness/train.h"
 #include "models/transformer.h"
@@ -38,6 +40,8 @@ struct Invocation {
   bool resume = false;
   bool dry_run = false;
   bool verbose = false;
+  bool keep_checkpoints = false;
+  int64_t shard_index = 0, shard_count = 1;  // --shard i/n: the i-th of n slices (0-based)
   int threads_per_rank = 0;  // 0: cores on the node / ranks on the node
   std::string device = "cpu";
   std::vector<Override> overrides;
@@ -50,6 +54,8 @@ po::options_description invocation_options() {
       ("store", po::value<std::string>(), "HDF5 store to write (default: STUDY_NAME.h5)")
       ("resume", po::bool_switch(), "continue an existing store: skip finished runs")
       ("dry-run", po::bool_switch(), "print the expanded run list and exit")
+      ("shard", po::value<std::string>(), "i/n: run only the i-th (0-based) of n disjoint slices of the runs, into STORE.shard-i-of-n.h5 (job arrays; then `pebench merge`)")
+      ("keep-checkpoints", po::bool_switch(), "keep a run's checkpoint (STORE.ckpt/RUN_ID.pt) after it is done")
       ("threads-per-rank", po::value<int>(), "intra-op threads per rank (default: cores / ranks on the node)")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
       ("verbose", po::bool_switch(), "print training progress of every run");
@@ -113,6 +119,24 @@ Invocation parse_invocation(int argc, char** argv) {
   invocation.resume = values["resume"].as<bool>();
   invocation.dry_run = values["dry-run"].as<bool>();
   invocation.verbose = values["verbose"].as<bool>();
+  invocation.keep_checkpoints = values["keep-checkpoints"].as<bool>();
+  if (values.count("shard")) {
+    const std::string shard = values["shard"].as<std::string>();
+    const auto slash = shard.find('/');
+    size_t used_index = 0, used_count = 0;
+    bool ok = slash != std::string::npos && slash > 0 && shard.find_first_not_of("0123456789/") == std::string::npos;
+    if (ok) {
+      try {
+        invocation.shard_index = std::stoll(shard.substr(0, slash), &used_index);
+        invocation.shard_count = std::stoll(shard.substr(slash + 1), &used_count);
+      } catch (...) {
+        ok = false;
+      }
+    }
+    if (!ok || used_index != slash || used_count != shard.size() - slash - 1 || invocation.shard_count < 1 ||
+        invocation.shard_index >= invocation.shard_count)
+      throw UserError("command line: --shard \"" + shard + "\": expected i/n with 0 <= i < n, e.g. 0/4");
+  }
   invocation.device = values["device"].as<std::string>();
   if (invocation.device != "cpu" && invocation.device != "cuda")
     throw UserError("command line: --device \"" + invocation.device + "\": expected cpu | cuda");
@@ -200,6 +224,35 @@ std::string format_duration(double seconds) {
   return out.str();
 }
 
+// The i-th of n slices of the runs: largest cost first, each run to the slice with the
+// least cost so far, so shards of one job array take about the same time.
+std::vector<RunConfig> shard_of(const std::vector<RunConfig>& runs, int64_t index, int64_t count) {
+  std::vector<size_t> order(runs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<double> cost(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) cost[i] = estimated_cost(runs[i]);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  std::vector<double> load(static_cast<size_t>(count), 0.0);
+  std::vector<bool> mine(runs.size(), false);
+  for (size_t i : order) {
+    const auto lightest = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[lightest] += cost[i];
+    mine[i] = static_cast<int64_t>(lightest) == index;
+  }
+  std::vector<RunConfig> slice;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (mine[i]) slice.push_back(runs[i]);
+  return slice;
+}
+
+// STORE.h5 → STORE.shard-i-of-n.h5
+std::string shard_store_path(const std::string& store, int64_t index, int64_t count) {
+  const fs::path path(store);
+  return (path.parent_path() / (path.stem().string() + ".shard-" + std::to_string(index) + "-of-" +
+                                std::to_string(count) + path.extension().string()))
+      .string();
+}
+
 // Everything checked before anything is written; identical on every rank.
 struct Prepared {
   Study study;
@@ -228,6 +281,10 @@ Prepared prepare(const Invocation& invocation) {
                 run.eval_lengths().back(), invocation.study_path);
   }
   prepared.store_path = invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path;
+  if (invocation.shard_count > 1) {
+    prepared.store_path = shard_store_path(prepared.store_path, invocation.shard_index, invocation.shard_count);
+    prepared.study.runs = shard_of(prepared.study.runs, invocation.shard_index, invocation.shard_count);
+  }
   const fs::path store(prepared.store_path);
   const fs::path folder = store.has_parent_path() ? store.parent_path() : fs::path(".");
   if (!fs::is_directory(folder) || access(folder.c_str(), W_OK) != 0)
@@ -237,11 +294,15 @@ Prepared prepare(const Invocation& invocation) {
     if (!invocation.resume && !invocation.dry_run)
       throw UserError("command line: --store \"" + prepared.store_path +
                       "\": the store exists; pass --resume to continue it, or choose another --store");
+    std::string changed;
     try {
-      read_index(prepared.store_path);
+      changed = changed_fixed_key(prepared.study, read_configs(prepared.store_path));
     } catch (const StoreError& error) {
       throw UserError("command line: --store \"" + prepared.store_path + "\": " + error.what());
     }
+    if (!changed.empty())
+      throw UserError(invocation.study_path + ": " + changed + " (store " + prepared.store_path +
+                      "); restore the key or use a new --store");
   }
   return prepared;
 }
@@ -263,10 +324,142 @@ void print_dry_run(const Prepared& prepared) {
   }
 }
 
+// What every run of this invocation shares.
+struct RunContext {
+  const MpiSession& mpi;
+  const Invocation& invocation;
+  const Corpus& corpus;
+  torch::Device device;
+  ParallelStore& store;
+  std::string checkpoint_folder;  // STORE.ckpt
+};
+
+std::vector<double> to_vector(const torch::Tensor& values) {
+  auto flat = values.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
+  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+}
+
+// Trains (or continues from its checkpoint), evaluates and stores one run; the status
+// cell is written last. A stop signal leaves the run pending with a checkpoint.
+RunReport run_one(const RunConfig& run, RunContext& context) {
+  const MpiSession& mpi = context.mpi;
+  IndexRow row{run.run_id, run.text("encoding"), run.integer("train.seq_len"), run.integer("seed"), "running"};
+  context.store.write_status(row);
+  RunReport report;
+  const auto start = std::chrono::steady_clock::now();
+  TrainControl control;
+  control.checkpoint_path = (fs::path(context.checkpoint_folder) / (run.run_id + ".pt")).string();
+  control.checkpoint_every = run.integer("train.checkpoint_every");
+  control.stop_requested = stop_requested;
+  try {
+    fs::create_directories(context.checkpoint_folder);
+    auto model = build_model(run);
+    model->to(context.device);
+    auto log_line = [&](const std::string& line) {
+      if (context.invocation.verbose) std::cerr << "[rank " << mpi.rank << "] " << run.run_id << " " << line << std::endl;
+    };
+    if (fs::exists(control.checkpoint_path)) log_line("continuing from " + control.checkpoint_path);
+    const TrainLog log = train_model(model, context.corpus, run, context.device, control, log_line);
+    if (log.interrupted) throw Interrupted();
+    RunResults results;
+    results.train_step = log.step;
+    results.train_loss = log.loss;
+    results.train_lr = log.lr;
+    const auto lengths = run.eval_lengths();
+    results.eval_ppl.assign(lengths.size(), NAN);
+    results.eval_tokens.assign(lengths.size(), -1);
+    results.position_loss.assign(lengths.back(), NAN);
+    // A diverged run keeps its train curve; its eval stays NaN.
+    EvalResult evaluation;
+    for (const auto& variant : model->encoding().eval_variants())
+      results.variants.push_back({variant, results.eval_ppl, results.eval_tokens, results.position_loss});
+    if (log.diverged_step < 0) {
+      evaluation = evaluate_model(model, context.corpus.heldout, run, context.device);
+      results.eval_ppl = evaluation.ppl;
+      results.eval_tokens = evaluation.tokens;
+      results.position_loss = evaluation.position_loss;
+      for (auto& curve : results.variants) {
+        const EvalResult scaled = evaluate_model(model, context.corpus.heldout, run, context.device, curve.name);
+        curve.ppl = scaled.ppl;
+        curve.tokens = scaled.tokens;
+        curve.position_loss = scaled.position_loss;
+        evaluation.seconds += scaled.seconds;
+      }
+    }
+    // What the encoding learned (or fixed): its bias by distance, its table.
+    {
+      torch::NoGradGuard no_grad;
+      auto profile = bias_profile(model->encoding(), lengths.back(), context.device);
+      if (profile.defined()) results.bias_profile = to_vector(profile);
+      auto table = model->encoding().table();
+      if (table.defined()) results.table = to_vector(table);
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    results.summary = {wall, log.seconds, evaluation.seconds, log.tokens_per_second, log.final_loss,
+                       log.diverged_step, mpi.rank, mpi.host};
+    // A diverged run stopped early: its unlogged points stay missing.
+    const size_t n_logged = log_steps(run.integer("train.steps"), run.integer("train.log_every")).size();
+    results.train_step.resize(n_logged, -1);
+    results.train_loss.resize(n_logged, NAN);
+    results.train_lr.resize(n_logged, NAN);
+    fault_point("before_results");
+    context.store.write_results(run.run_id, results);
+    fault_point("before_status");
+    row.status = log.diverged_step < 0 ? "done" : "diverged";
+    context.store.write_status(row);  // last: the run counts as finished only now
+    if (!context.invocation.keep_checkpoints) fs::remove(control.checkpoint_path);
+    report.status = log.diverged_step < 0 ? 0 : 1;
+    if (log.diverged_step < 0) {
+      report.ppl_train = results.eval_ppl[std::find(lengths.begin(), lengths.end(), run.integer("train.seq_len")) - lengths.begin()];
+      report.ppl_longest = results.eval_ppl.back();
+    }
+  } catch (const Interrupted&) {
+    row.status = "pending";
+    context.store.write_status(row);
+    report.status = 3;
+  } catch (const std::exception& failure) {
+    std::cerr << "pebench: run " << run.run_id << " failed on rank " << mpi.rank << ": "
+              << std::string(failure.what()).substr(0, 2000) << std::endl;
+    row.status = "failed";
+    context.store.write_status(row);
+    report.status = 2;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+// Creates the layout of every run not yet in the store, on a copy that replaces the
+// store only when complete: a kill during object creation can corrupt an HDF5 file, a
+// kill during a rename cannot.
+void lay_out_new_runs(const MpiSession& mpi, const std::string& store_path, const std::string& study_text,
+                      bool exists, const std::vector<RunLayout>& new_layouts) {
+  const bool root = mpi.rank == 0;
+  const std::string partial = store_path + ".partial";
+  if (root) {
+    if (exists) fs::copy_file(store_path, partial, fs::copy_options::overwrite_existing);
+    else fs::remove(partial);
+  }
+  gentle_barrier(mpi.comm);
+  if (!exists) ParallelStore::create(partial, mpi.comm, study_text);
+  {
+    ParallelStore store(partial, mpi.comm);
+    store.add_runs(new_layouts, root);
+    store.flush();
+    store.close();
+  }
+  gentle_barrier(mpi.comm);
+  if (root) {
+    fault_point("before_layout_rename");
+    fs::rename(partial, store_path);
+  }
+  gentle_barrier(mpi.comm);
+}
+
 }  // namespace
 
 int run_command(int argc, char** argv) {
   MpiSession mpi(argc, argv);
+  install_stop_signals();
   const bool root = mpi.rank == 0;
 
   // Bad input: every rank checks the same things; one message, exit 2, nothing written.
@@ -316,27 +509,8 @@ int run_command(int argc, char** argv) {
   for (const auto& run : runs)
     if (!laid_out.count(run.run_id)) new_layouts.push_back(layout_of(run));
   gentle_barrier(mpi.comm);  // every rank has read the store before anyone changes it
-
-  // Layout is created on a copy that replaces the store only when complete: a kill
-  // during object creation can corrupt an HDF5 file, a kill during a rename cannot.
-  if (!exists || !new_layouts.empty()) {
-    const std::string partial = store_path + ".partial";
-    if (root) {
-      if (exists) fs::copy_file(store_path, partial, fs::copy_options::overwrite_existing);
-      else fs::remove(partial);
-    }
-    gentle_barrier(mpi.comm);
-    if (!exists) ParallelStore::create(partial, mpi.comm, prepared.study.file_text);
-    {
-      ParallelStore store(partial, mpi.comm);
-      store.add_runs(new_layouts, root);
-      store.flush();
-      store.close();
-    }
-    gentle_barrier(mpi.comm);
-    if (root) fs::rename(partial, store_path);
-    gentle_barrier(mpi.comm);
-  }
+  if (!exists || !new_layouts.empty())
+    lay_out_new_runs(mpi, store_path, prepared.study.file_text, exists, new_layouts);
 
   ParallelStore store(store_path, mpi.comm);
   std::vector<int64_t> order;
@@ -351,88 +525,18 @@ int run_command(int argc, char** argv) {
               << " runs to do on " << mpi.size << " rank(s) x " << threads << " thread(s); store "
               << store_path << std::endl;
 
+  RunContext context{mpi, invocation, prepared.corpus, device, store, store_path + ".ckpt"};
   const auto study_start = std::chrono::steady_clock::now();
   size_t reported = 0;
-  bool any_failed = false;
-  auto work = [&](int64_t index) -> RunReport {
-    const RunConfig& run = runs[index];
-    IndexRow row{run.run_id, run.text("encoding"), run.integer("train.seq_len"), run.integer("seed"), "running"};
-    store.write_status(row);
-    RunReport report;
-    const auto start = std::chrono::steady_clock::now();
-    try {
-      auto model = build_model(run);
-      model->to(device);
-      auto log_line = [&](const std::string& line) {
-        if (invocation.verbose) std::cerr << "[rank " << mpi.rank << "] " << run.run_id << " " << line << std::endl;
-      };
-      const TrainLog log = train_model(model, prepared.corpus, run, device, log_line);
-      RunResults results;
-      results.train_step = log.step;
-      results.train_loss = log.loss;
-      results.train_lr = log.lr;
-      const auto lengths = run.eval_lengths();
-      results.eval_ppl.assign(lengths.size(), NAN);
-      results.eval_tokens.assign(lengths.size(), -1);
-      results.position_loss.assign(lengths.back(), NAN);
-      // A diverged run keeps its train curve; its eval stays NaN.
-      EvalResult evaluation;
-      for (const auto& variant : model->encoding().eval_variants())
-        results.variants.push_back({variant, results.eval_ppl, results.eval_tokens, results.position_loss});
-      if (log.diverged_step < 0) {
-        evaluation = evaluate_model(model, prepared.corpus.heldout, run, device);
-        results.eval_ppl = evaluation.ppl;
-        results.eval_tokens = evaluation.tokens;
-        results.position_loss = evaluation.position_loss;
-        for (auto& curve : results.variants) {
-          const EvalResult scaled = evaluate_model(model, prepared.corpus.heldout, run, device, curve.name);
-          curve.ppl = scaled.ppl;
-          curve.tokens = scaled.tokens;
-          curve.position_loss = scaled.position_loss;
-          evaluation.seconds += scaled.seconds;
-        }
-      }
-      // What the encoding learned (or fixed): its bias by distance, its table.
-      {
-        torch::NoGradGuard no_grad;
-        auto to_vector = [](const torch::Tensor& t) {
-          auto flat = t.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
-          return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-        };
-        auto profile = bias_profile(model->encoding(), lengths.back(), device);
-        if (profile.defined()) results.bias_profile = to_vector(profile);
-        auto table = model->encoding().table();
-        if (table.defined()) results.table = to_vector(table);
-      }
-      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      results.summary = {wall, log.seconds, evaluation.seconds, log.tokens_per_second, log.final_loss,
-                         log.diverged_step, mpi.rank, mpi.host};
-      // A diverged run stopped early: its unlogged points stay missing.
-      const size_t n_logged = log_steps(run.integer("train.steps"), run.integer("train.log_every")).size();
-      results.train_step.resize(n_logged, -1);
-      results.train_loss.resize(n_logged, NAN);
-      results.train_lr.resize(n_logged, NAN);
-      store.write_results(run.run_id, results);
-      row.status = log.diverged_step < 0 ? "done" : "diverged";
-      store.write_status(row);  // last: the run counts as finished only now
-      report.status = log.diverged_step < 0 ? 0 : 1;
-      if (!results.eval_ppl.empty()) {
-        report.ppl_train = results.eval_ppl[std::find(lengths.begin(), lengths.end(), run.integer("train.seq_len")) - lengths.begin()];
-        report.ppl_longest = results.eval_ppl.back();
-      }
-    } catch (const std::exception& failure) {
-      std::cerr << "pebench: run " << run.run_id << " failed on rank " << mpi.rank << ": "
-                << std::string(failure.what()).substr(0, 2000) << std::endl;
-      row.status = "failed";
-      store.write_status(row);
-      report.status = 2;
-    }
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int worst = 0;  // this rank's exit code: 1 a run failed, 3 interrupted
+  auto work = [&](int64_t index) {
+    RunReport report = run_one(runs[index], context);
+    if (report.status == 3) worst = 3;
+    else if (report.status == 2 && worst == 0) worst = 1;
     return report;
   };
   auto on_finished = [&](const RunReport& report) {
     ++reported;
-    if (report.status == 2) any_failed = true;
     const RunConfig& run = runs[report.index];
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - study_start).count();
     const double eta = elapsed / static_cast<double>(reported) * static_cast<double>(order.size() - reported);
@@ -445,20 +549,34 @@ int run_command(int argc, char** argv) {
       line << "done on rank " << report.rank << ": ppl@" << run.integer("train.seq_len") << " " << report.ppl_train
            << ", ppl@" << lengths.back() << " " << report.ppl_longest;
     else
-      line << (report.status == 1 ? "DIVERGED" : "FAILED") << " on rank " << report.rank;
+      line << (report.status == 1 ? "DIVERGED" : report.status == 2 ? "FAILED" : "INTERRUPTED (checkpointed)")
+           << " on rank " << report.rank;
     line.precision(0);
     line << " (" << report.seconds << " s), ETA " << format_duration(eta);
     std::cout << line.str() << std::endl;
   };
-  schedule_dynamic(mpi.comm, order, work, on_finished);
+  schedule_dynamic(mpi.comm, order, work, on_finished, stop_requested);
+  if (stop_requested()) worst = 3;
   gentle_barrier(mpi.comm);
   store.close();
-  const bool ok = all_ok(mpi.comm, !any_failed);
+  const int code = max_over_ranks(mpi.comm, worst);
   if (root) {
-    std::cout << "\n" << compare_table(read_store(store_path));
-    std::cout << "store: " << store_path << " (pebench inspect " << store_path << ")" << std::endl;
+    if (code == 3) {
+      std::cout << "pebench: stopped by a signal; unfinished runs are checkpointed in " << context.checkpoint_folder
+                << ". Continue with: pebench run " << invocation.study_path << " --store "
+                << (invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path)
+                << (invocation.shard_count > 1 ? " --shard " + std::to_string(invocation.shard_index) + "/" +
+                                                     std::to_string(invocation.shard_count)
+                                               : "")
+                << " --resume" << std::endl;
+    } else {
+      std::error_code ignored;
+      fs::remove(context.checkpoint_folder, ignored);  // only when empty: kept checkpoints stay
+      std::cout << "\n" << compare_table(read_store(store_path));
+      std::cout << "store: " << store_path << " (pebench inspect " << store_path << ")" << std::endl;
+    }
   }
-  return ok ? 0 : 1;
+  return code;
 }
 
 }  // namespace pebench

@@ -55,10 +55,10 @@ void gentle_barrier(MPI_Comm comm) {
   wait_gently(request);
 }
 
-bool all_ok(MPI_Comm comm, bool ok) {
-  int local = ok ? 1 : 0, global = 0;
-  MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MIN, comm);
-  return global == 1;
+int max_over_ranks(MPI_Comm comm, int value) {
+  int global = 0;
+  MPI_Allreduce(&value, &global, 1, MPI_INT, MPI_MAX, comm);
+  return global;
 }
 
 std::string first_message(MPI_Comm comm, const std::string& message) {
@@ -77,7 +77,8 @@ std::string first_message(MPI_Comm comm, const std::string& message) {
 
 void schedule_dynamic(MPI_Comm comm, const std::vector<int64_t>& order,
                       const std::function<RunReport(int64_t)>& work,
-                      const std::function<void(const RunReport&)>& on_finished) {
+                      const std::function<void(const RunReport&)>& on_finished,
+                      const std::function<bool()>& stop) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -86,12 +87,15 @@ void schedule_dynamic(MPI_Comm comm, const std::vector<int64_t>& order,
 
   std::mutex mutex;
   size_t next = 0;
+  bool stopping = false;  // an interrupted run anywhere, or a stop on rank 0
   auto take = [&]() -> int64_t {
     std::lock_guard<std::mutex> lock(mutex);
+    if (stopping || stop()) return -1;
     return next < order.size() ? order[next++] : -1;
   };
   auto report = [&](const RunReport& finished) {
     std::lock_guard<std::mutex> lock(mutex);
+    if (finished.status == 3) stopping = true;
     on_finished(finished);
   };
 
@@ -100,15 +104,16 @@ void schedule_dynamic(MPI_Comm comm, const std::vector<int64_t>& order,
     server = std::thread([&] {
       int open_workers = size - 1;
       while (open_workers > 0) {
-        double message[6];
+        double message[7];
         MPI_Request request;
         MPI_Status status;
-        MPI_Irecv(message, 6, MPI_DOUBLE, MPI_ANY_SOURCE, kRequestTag, requests, &request);
+        MPI_Irecv(message, 7, MPI_DOUBLE, MPI_ANY_SOURCE, kRequestTag, requests, &request);
         wait_gently(request, &status);
         if (message[0] >= 0)
           report({static_cast<int64_t>(message[0]), static_cast<int>(message[1]), message[2], message[3],
                   message[4], static_cast<int>(message[5])});
-        int64_t index = take();
+        const bool worker_stops = message[6] != 0;
+        int64_t index = worker_stops ? -1 : take();
         if (index < 0) --open_workers;
         MPI_Send(&index, 1, MPI_INT64_T, status.MPI_SOURCE, kReplyTag, requests);
       }
@@ -122,11 +127,11 @@ void schedule_dynamic(MPI_Comm comm, const std::vector<int64_t>& order,
       if (finished.index >= 0) report(finished);
       index = take();
     } else {
-      double message[6] = {static_cast<double>(finished.index), static_cast<double>(finished.status),
+      double message[7] = {static_cast<double>(finished.index), static_cast<double>(finished.status),
                            finished.ppl_train, finished.ppl_longest, finished.seconds,
-                           static_cast<double>(finished.rank)};
+                           static_cast<double>(finished.rank), stop() ? 1.0 : 0.0};
       MPI_Request request;
-      MPI_Isend(message, 6, MPI_DOUBLE, 0, kRequestTag, requests, &request);
+      MPI_Isend(message, 7, MPI_DOUBLE, 0, kRequestTag, requests, &request);
       wait_gently(request);
       MPI_Irecv(&index, 1, MPI_INT64_T, 0, kReplyTag, requests, &request);
       wait_gently(request);

@@ -25,22 +25,25 @@ class MpiSession {
 
 // A barrier that sleeps while it waits, so idle ranks leave their cores to busy ones.
 void gentle_barrier(MPI_Comm comm);
-// True on every rank when `ok` is true on every rank.
-bool all_ok(MPI_Comm comm, bool ok);
+// The largest `value` of any rank, on every rank.
+int max_over_ranks(MPI_Comm comm, int value);
 // The first non-empty message of any rank (by rank order), on every rank.
 std::string first_message(MPI_Comm comm, const std::string& message);
 
 struct RunReport {
   int64_t index = -1;
-  int status = 0;  // 0 done, 1 diverged, 2 failed
+  int status = 0;  // 0 done, 1 diverged, 2 failed, 3 interrupted (checkpointed, pending)
   double ppl_train = 0, ppl_longest = 0, seconds = 0;
   int rank = 0;
 };
 
 // Runs every index of `order` once over all ranks. `work` runs on the rank that was
 // handed the index; `on_finished` runs on rank 0 for every finished run, any rank's.
+// A rank whose `stop` turns true takes no more runs; once any rank reports an
+// interrupted run (status 3) or rank 0 stops, no rank is handed another.
 void schedule_dynamic(MPI_Comm comm, const std::vector<int64_t>& order,
                       const std::function<RunReport(int64_t)>& work,
-                      const std::function<void(const RunReport&)>& on_finished);
+                      const std::function<void(const RunReport&)>& on_finished,
+                      const std::function<bool()>& stop);
 
 }  // namespace pebench

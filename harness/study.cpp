@@ -66,6 +66,7 @@ const std::vector<KeySpec>& key_specs() {
         {{"train.beta2", "0.95", "a fraction in (0, 1)", "AdamW beta2"}, Kind::Fraction},
         {{"train.grad_clip", "1.0", "a non-negative number (0 = off)", "gradient-norm clip"}, Kind::NonNegativeReal},
         {{"train.log_every", "50", "a positive integer", "steps between logged losses"}, Kind::PositiveInt},
+        {{"train.checkpoint_every", "100", "a non-negative integer (0 = only at stop signals and the end of training)", "steps between checkpoints; not part of the run id"}, Kind::NonNegativeInt},
         {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths"}, Kind::LengthList},
         {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol"}, Kind::Choice, {"nonoverlapping", "sliding"}},
         {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride"}, Kind::NonNegativeInt},
@@ -269,11 +270,43 @@ std::vector<int64_t> RunConfig::integers(const std::string& key) const {
   for (const auto& part : split(text(key), ',')) out.push_back(std::stoll(part));
   return out;
 }
+namespace {
+// How a run is carried out, not what it computes: not part of its identity.
+bool operational_key(const std::string& key) {
+  return key.rfind("study.", 0) == 0 || key == "train.checkpoint_every";
+}
+}  // namespace
+
 std::string RunConfig::canonical_text() const {
   std::string out;
   for (const auto& [key, value] : values)
-    if (key.rfind("study.", 0) != 0) out += key + " = " + value + "\n";
+    if (!operational_key(key)) out += key + " = " + value + "\n";
   return out;
+}
+
+std::string changed_fixed_key(const Study& study, const std::vector<std::string>& stored_configs) {
+  if (stored_configs.empty() || study.runs.empty()) return "";
+  // Each key's values over the stored runs.
+  std::map<std::string, std::set<std::string>> stored;
+  for (const auto& config : stored_configs) {
+    std::istringstream lines(config);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const auto equals = line.find(" = ");
+      if (equals != std::string::npos) stored[line.substr(0, equals)].insert(line.substr(equals + 3));
+    }
+  }
+  // Runs differing in these keys are different runs that compare tells apart.
+  const std::set<std::string> identity = {"encoding", "train.seq_len", "seed"};
+  const std::set<std::string> axes(study.grid_axes.begin(), study.grid_axes.end());
+  for (const auto& [key, value] : study.runs.front().values) {
+    if (operational_key(key) || identity.count(key) || axes.count(key)) continue;
+    auto found = stored.find(key);
+    if (found == stored.end() || found->second.size() != 1 || *found->second.begin() == value) continue;
+    return key + " is " + *found->second.begin() + " in the store's runs but " + value +
+           " in the study now: a changed fixed key changes every run id and would mix configurations";
+  }
+  return "";
 }
 EncodingOptions encoding_options(const RunConfig& run) {
   EncodingOptions options;

@@ -58,6 +58,11 @@ Study load_study(const std::string& path, const std::vector<Override>& overrides
 Study parse_study(const std::string& path, const std::string& file_text,
                   const std::vector<Override>& overrides);
 
+// A store holds runs of an earlier version of this study (their canonical config texts):
+// names the fixed key whose value has changed since, or "" if none did. Grid axes and
+// the index keys (encoding, train.seq_len, seed) may take new values: those are new runs.
+std::string changed_fixed_key(const Study& study, const std::vector<std::string>& stored_configs);
+
 // The encoding's options from a run's study keys.
 EncodingOptions encoding_options(const RunConfig& run);
 

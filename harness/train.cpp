@@ -1,10 +1,15 @@
 #include "harness/train.h"
 
+#include "harness/fault.h"
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
+#include <torch/serialize.h>
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 namespace pebench {
@@ -36,10 +41,94 @@ void clip_gradients(const std::vector<torch::Tensor>& parameters, double max_nor
     if (p.grad().defined()) p.grad().mul_(scale);
 }
 
+torch::Tensor text_tensor(const std::string& text) {
+  return torch::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8).clone();
+}
+std::string tensor_text(const torch::Tensor& bytes) {
+  auto cpu = bytes.to(torch::kCPU).contiguous();
+  return std::string(reinterpret_cast<const char*>(cpu.data_ptr<uint8_t>()), static_cast<size_t>(cpu.numel()));
+}
+template <typename T>
+torch::Tensor vector_tensor(const std::vector<T>& values, torch::Dtype dtype) {
+  return torch::from_blob(const_cast<T*>(values.data()), {static_cast<int64_t>(values.size())}, dtype).clone();
+}
+template <typename T>
+std::vector<T> tensor_vector(const torch::Tensor& values) {
+  auto cpu = values.to(torch::kCPU).contiguous();
+  return std::vector<T>(cpu.data_ptr<T>(), cpu.data_ptr<T>() + cpu.numel());
+}
+
+// Everything a run needs to continue after `step`, besides what follows from its config.
+struct TrainState {
+  int64_t step = 0;
+  double seconds = 0;  // training time before this process
+  std::vector<torch::Tensor> pending_losses;  // since the last log point
+};
+
+void save_checkpoint(const std::string& path, const RunConfig& run, TransformerLM& model,
+                     torch::optim::AdamW& optimizer, const BatchSampler& sampler, const TrainState& state,
+                     const TrainLog& log) {
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+  model->save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("config", text_tensor(run.canonical_text()));
+  archive.write("step", torch::tensor(state.step, torch::kLong));
+  archive.write("seconds", torch::tensor(state.seconds, torch::kDouble));
+  archive.write("sampler", text_tensor(sampler.state()));
+  archive.write("cpu_rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("log_step", vector_tensor(log.step, torch::kLong));
+  archive.write("log_loss", vector_tensor(log.loss, torch::kDouble));
+  archive.write("log_lr", vector_tensor(log.lr, torch::kDouble));
+  archive.write("pending_losses", state.pending_losses.empty()
+                                      ? torch::empty({0})
+                                      : torch::stack(state.pending_losses).to(torch::kCPU));
+  // A kill mid-write leaves the previous checkpoint: write aside, then rename.
+  const std::string partial = path + ".partial";
+  archive.save_to(partial);
+  fault_point("before_checkpoint_rename");
+  std::filesystem::rename(partial, path);
+}
+
+// Restores a checkpoint into the freshly built model and optimizer; false when none.
+bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerLM& model,
+                     torch::optim::AdamW& optimizer, BatchSampler& sampler, TrainState& state, TrainLog& log,
+                     torch::Device device) {
+  if (path.empty() || !std::filesystem::exists(path)) return false;
+  torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+  archive.load_from(path, device);
+  // A fresh tensor per key: reading into a defined tensor keeps its dtype.
+  auto read = [&](const char* key) {
+    torch::Tensor value;
+    archive.read(key, value);
+    return value;
+  };
+  if (tensor_text(read("config")) != run.canonical_text())
+    throw std::runtime_error("checkpoint '" + path + "' belongs to another configuration");
+  archive.read("model", model_archive);
+  model->load(model_archive);
+  archive.read("optimizer", optimizer_archive);
+  optimizer.load(optimizer_archive);
+  state.step = read("step").item<int64_t>();
+  state.seconds = read("seconds").item<double>();
+  sampler.restore(tensor_text(read("sampler")));
+  at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
+  cpu_generator.set_state(read("cpu_rng").to(torch::kCPU));
+  log.step = tensor_vector<int64_t>(read("log_step"));
+  log.loss = tensor_vector<double>(read("log_loss"));
+  log.lr = tensor_vector<double>(read("log_lr"));
+  const auto pending = read("pending_losses");
+  for (int64_t i = 0; i < pending.size(0); ++i) state.pending_losses.push_back(pending[i].to(device));
+  model->encoding().resume_training_at(state.step);
+  return true;
+}
+
 }  // namespace
 
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
-                     torch::Device device, const std::function<void(const std::string&)>& progress) {
+                     torch::Device device, const TrainControl& control,
+                     const std::function<void(const std::string&)>& progress) {
   const int64_t steps = run.integer("train.steps"), batch = run.integer("train.batch");
   const int64_t length = run.integer("train.seq_len"), warmup = run.integer("train.warmup");
   const double lr = run.real("train.lr"), min_lr = run.real("train.min_lr");
@@ -72,11 +161,21 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   model->train();
   TrainLog log;
   // Per-step losses stay on the device until a log point: no host sync in the step.
-  std::vector<torch::Tensor> pending_losses;
-  size_t next_log = 0;
+  TrainState state;
+  if (load_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, state, log, device))
+    log.resumed_from_step = state.step;
+  size_t next_log = log.step.size();
   const auto start = std::chrono::steady_clock::now();
   auto window_start = start;
-  for (int64_t step = 1; step <= steps; ++step) {
+  auto elapsed = [&] { return state.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto checkpoint = [&](int64_t step) {
+    if (control.checkpoint_path.empty()) return;
+    TrainState now = state;
+    now.step = step;
+    now.seconds = elapsed();
+    save_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, now, log);
+  };
+  for (int64_t step = state.step + 1; step <= steps; ++step) {
     const double step_lr = learning_rate(step, steps, warmup, lr, min_lr);
     auto& optimizer_groups = optimizer.param_groups();
     for (size_t group = 0; group < optimizer_groups.size(); ++group)
@@ -92,11 +191,11 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     loss.backward();
     if (grad_clip > 0) clip_gradients(parameters, grad_clip);
     optimizer.step();
-    pending_losses.push_back(loss.detach());
+    state.pending_losses.push_back(loss.detach());
 
     if (step == logged[next_log]) {
-      auto losses = torch::stack(pending_losses).to(torch::kCPU, torch::kFloat64);
-      pending_losses.clear();
+      auto losses = torch::stack(state.pending_losses).to(torch::kCPU, torch::kFloat64);
+      state.pending_losses.clear();
       auto finite = torch::isfinite(losses);
       if (!finite.all().item<bool>()) {
         const int64_t first_bad = (~finite).nonzero()[0][0].item<int64_t>();
@@ -119,8 +218,16 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
       ++next_log;
       if (log.diverged_step >= 0) break;  // the rest of a diverged run is meaningless
     }
+    // The last step always checkpoints: a kill during eval then costs no training.
+    const bool stop = control.stop_requested && control.stop_requested();
+    if (stop || step == steps || (control.checkpoint_every > 0 && step % control.checkpoint_every == 0))
+      checkpoint(step);
+    if (stop && step < steps) {
+      log.interrupted = true;
+      break;
+    }
   }
-  log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log.seconds = elapsed();
   const int64_t trained_steps = log.step.empty() ? 0 : log.step.back();
   log.tokens_per_second = static_cast<double>(trained_steps * batch * length) / log.seconds;
   log.final_loss = log.loss.empty() ? NAN : log.loss.back();

@@ -11,6 +11,15 @@
 
 namespace pebench {
 
+// Checkpoints (DESIGN.md §6): model, optimizer, sampler, RNG, step and the loss log,
+// written to a temp name and renamed, so a kill mid-write leaves the previous one. A
+// run resumed from one ends bit for bit where an uninterrupted run ends.
+struct TrainControl {
+  std::string checkpoint_path;    // "": no checkpoints
+  int64_t checkpoint_every = 0;   // steps; 0: only when stopped and at the end of training
+  std::function<bool()> stop_requested;  // checked at every step boundary
+};
+
 struct TrainLog {
   std::vector<int64_t> step;
   std::vector<double> loss;  // mean loss over the steps since the previous log point
@@ -19,6 +28,8 @@ struct TrainLog {
   int64_t diverged_step = -1;  // first step with a non-finite loss, -1 if none
   double seconds = 0;
   double tokens_per_second = 0;
+  int64_t resumed_from_step = 0;  // the checkpoint's step, 0 when training started fresh
+  bool interrupted = false;       // stopped early with a checkpoint; not finished
 };
 
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
@@ -28,7 +39,7 @@ double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, dou
 std::vector<int64_t> log_steps(int64_t steps, int64_t log_every);
 
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
-                     torch::Device device,
+                     torch::Device device, const TrainControl& control = {},
                      const std::function<void(const std::string&)>& progress = nullptr);
 
 }  // namespace pebench

@@ -1,10 +1,12 @@
 #include "results/store.h"
 
-#include <hdf5.h>
-
 #include <cmath>
 #include <cstring>
 #include <map>
+
+#include "harness/fault.h"
+#include "results/hdf5.h"
+#include "results/store_file.h"
 
 namespace pebench {
 namespace {
@@ -25,67 +27,6 @@ struct SummaryRecord {
   int64_t diverged_step, rank;
   char host[kHostLength];
 };
-
-// The innermost message of the current HDF5 error stack.
-std::string hdf5_message() {
-  std::string message;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD,
-           [](unsigned, const H5E_error2_t* error, void* out) -> herr_t {
-             auto* text = static_cast<std::string*>(out);
-             if (text->empty() && error->desc) *text = error->desc;
-             return 0;
-           },
-           &message);
-  H5Eclear2(H5E_DEFAULT);
-  return message.empty() ? "HDF5 error" : message;
-}
-
-// HDF5 prints its own error stacks unless told not to; we throw instead.
-void quiet_hdf5() {
-  static const bool once = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    return true;
-  }();
-  (void)once;
-}
-
-template <typename T>
-T check(T status, const std::string& what, const std::string& path) {
-  if (status < 0) throw StoreError(what + " '" + path + "': " + hdf5_message());
-  return status;
-}
-
-// An HDF5 identifier that closes itself.
-class Handle {
- public:
-  Handle() = default;
-  Handle(hid_t id, herr_t (*closer)(hid_t), const std::string& what, const std::string& path)
-      : id_(check(id, what, path)), closer_(closer) {}
-  Handle(Handle&& other) noexcept : id_(other.id_), closer_(other.closer_) { other.id_ = -1; }
-  Handle& operator=(Handle&& other) noexcept {
-    reset();
-    std::swap(id_, other.id_);
-    std::swap(closer_, other.closer_);
-    return *this;
-  }
-  ~Handle() { reset(); }
-  operator hid_t() const { return id_; }
-  void reset() {
-    if (id_ >= 0) closer_(id_);
-    id_ = -1;
-  }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*closer_)(hid_t) = nullptr;
-};
-
-Handle string_type(size_t length) {
-  Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "copy string type", "");
-  H5Tset_size(type, std::max<size_t>(1, length));
-  H5Tset_strpad(type, H5T_STR_NULLPAD);
-  return type;
-}
 
 Handle index_type() {
   Handle type(H5Tcreate(H5T_COMPOUND, sizeof(IndexRecord)), H5Tclose, "create type", "/index");
@@ -134,107 +75,10 @@ IndexRow from_record(const IndexRecord& record) {
           record.seed, read_string(record.status)};
 }
 
-// ---- attributes ------------------------------------------------------------------
-
-Handle scalar_space() { return Handle(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace", ""); }
-
-void write_attribute(hid_t object, const std::string& name, const std::string& value,
-                     const std::string& path) {
-  Handle type = string_type(value.size());
-  Handle attribute(H5Acreate2(object, name.c_str(), type, scalar_space(), H5P_DEFAULT, H5P_DEFAULT),
-                   H5Aclose, "create attribute " + name + " of", path);
-  check(H5Awrite(attribute, type, value.c_str()), "write attribute " + name + " of", path);
-}
-void write_attribute(hid_t object, const std::string& name, int64_t value, const std::string& path) {
-  Handle attribute(H5Acreate2(object, name.c_str(), H5T_NATIVE_INT64, scalar_space(), H5P_DEFAULT, H5P_DEFAULT),
-                   H5Aclose, "create attribute " + name + " of", path);
-  check(H5Awrite(attribute, H5T_NATIVE_INT64, &value), "write attribute " + name + " of", path);
-}
-void write_attribute(hid_t object, const std::string& name, double value, const std::string& path) {
-  Handle attribute(H5Acreate2(object, name.c_str(), H5T_NATIVE_DOUBLE, scalar_space(), H5P_DEFAULT, H5P_DEFAULT),
-                   H5Aclose, "create attribute " + name + " of", path);
-  check(H5Awrite(attribute, H5T_NATIVE_DOUBLE, &value), "write attribute " + name + " of", path);
-}
-
-std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path) {
-  Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name + " of", path);
-  Handle file_type(H5Aget_type(attribute), H5Tclose, "type of attribute " + name + " of", path);
-  if (H5Tget_class(file_type) != H5T_STRING || H5Tis_variable_str(file_type) > 0)
-    throw StoreError("attribute " + name + " of '" + path + "' is not a fixed-length string");
-  const size_t size = H5Tget_size(file_type);
-  std::string value(size, '\0');
-  Handle memory_type = string_type(size);
-  check(H5Aread(attribute, memory_type, value.data()), "read attribute " + name + " of", path);
-  value.resize(strnlen(value.data(), size));
-  return value;
-}
-int64_t read_int_attribute(hid_t object, const std::string& name, const std::string& path) {
-  Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name + " of", path);
-  int64_t value = 0;
-  check(H5Aread(attribute, H5T_NATIVE_INT64, &value), "read attribute " + name + " of", path);
-  return value;
-}
-
-// ---- datasets --------------------------------------------------------------------
-
-// A 1-D or 2-D dataset whose space is allocated and filled at creation: nothing about
-// it changes while runs write into it.
-void create_dataset(hid_t parent, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
-                    const void* fill, const std::string& path) {
-  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,
-               "create dataspace for", path + "/" + name);
-  Handle create_properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", path);
-  H5Pset_fill_value(create_properties, type, fill);
-  H5Pset_fill_time(create_properties, H5D_FILL_TIME_ALLOC);
-  H5Pset_alloc_time(create_properties, H5D_ALLOC_TIME_EARLY);
-  Handle link_properties(H5Pcreate(H5P_LINK_CREATE), H5Pclose, "property list", path);
-  H5Pset_create_intermediate_group(link_properties, 1);
-  Handle dataset(H5Dcreate2(parent, name.c_str(), type, space, link_properties, create_properties, H5P_DEFAULT),
-                 H5Dclose, "create dataset", path + "/" + name);
-}
 
 const double kNaN = std::nan("");
 const int64_t kMissing = -1;
 
-template <typename T>
-hid_t native_type();
-template <>
-hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
-template <>
-hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
-
-template <typename T>
-void write_vector(hid_t parent, const std::string& name, const std::vector<T>& values, const std::string& path) {
-  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  const auto stored = H5Sget_simple_extent_npoints(space);
-  if (stored != static_cast<hssize_t>(values.size()))
-    throw StoreError("dataset '" + path + "/" + name + "' holds " + std::to_string(stored) + " values, not " +
-                     std::to_string(values.size()));
-  check(H5Dwrite(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "write dataset",
-        path + "/" + name);
-}
-
-template <typename T>
-std::vector<T> read_vector(hid_t parent, const std::string& name, const std::string& path) {
-  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  std::vector<T> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
-  check(H5Dread(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "read dataset",
-        path + "/" + name);
-  return values;
-}
-
-// The extent of a dataset, empty when it does not exist.
-std::vector<int64_t> read_dims(hid_t parent, const std::string& name, const std::string& path) {
-  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
-  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  return std::vector<int64_t>(dims.begin(), dims.end());
-}
 
 std::vector<std::string> split_names(const std::string& text) {
   std::vector<std::string> names;
@@ -248,11 +92,9 @@ std::vector<std::string> split_names(const std::string& text) {
   return names;
 }
 
-Handle open_group(hid_t parent, const std::string& path) {
-  return Handle(H5Gopen2(parent, path.c_str(), H5P_DEFAULT), H5Gclose, "open group", path);
-}
 
-// Opens `path` read-only with the default driver and checks the schema attributes.
+}  // namespace
+
 Handle open_store_serial(const std::string& path) {
   quiet_hdf5();
   if (H5Fis_hdf5(path.c_str()) <= 0) {
@@ -280,11 +122,19 @@ std::vector<IndexRow> read_index_rows(hid_t file, const std::string& path) {
   return rows;
 }
 
-}  // namespace
-
 std::vector<IndexRow> read_index(const std::string& path) {
   Handle file = open_store_serial(path);
   return read_index_rows(file, path);
+}
+
+std::vector<std::string> read_configs(const std::string& path) {
+  Handle file = open_store_serial(path);
+  std::vector<std::string> configs;
+  for (const auto& row : read_index_rows(file, path)) {
+    const std::string group_path = "/runs/" + row.run_id;
+    configs.push_back(read_string_attribute(open_group(file, group_path), "config", group_path));
+  }
+  return configs;
 }
 
 StoreContents read_store(const std::string& path) {
@@ -354,9 +204,8 @@ Handle mpio_access(MPI_Comm comm, const std::string& path) {
 
 }  // namespace
 
-void ParallelStore::create(const std::string& path, MPI_Comm comm, const std::string& study_text) {
+Handle create_store_file(const std::string& path, hid_t access, const std::string& study_text) {
   quiet_hdf5();
-  Handle access = mpio_access(comm, path);
   Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), H5Fclose, "create store", path);
   write_attribute(file, "schema", std::string("pebench-store"), path);
   write_attribute(file, "schema_version", static_cast<int64_t>(kStoreSchemaVersion), path);
@@ -372,6 +221,22 @@ void ParallelStore::create(const std::string& path, MPI_Comm comm, const std::st
                H5Dclose, "create dataset", path + ":/index");
   Handle runs(H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group",
               path + ":/runs");
+  return file;
+}
+
+void write_index_rows(hid_t file, const std::vector<IndexRow>& rows, const std::string& path) {
+  Handle index(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
+  const hsize_t count[1] = {rows.size()};
+  check(H5Dset_extent(index, count), "extend", path + ":/index");
+  std::vector<IndexRecord> records;
+  for (const auto& row : rows) records.push_back(to_record(row));
+  if (!records.empty())
+    check(H5Dwrite(index, index_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, records.data()), "write", path + ":/index");
+}
+
+
+void ParallelStore::create(const std::string& path, MPI_Comm comm, const std::string& study_text) {
+  create_store_file(path, mpio_access(comm, path), study_text);
 }
 
 ParallelStore::ParallelStore(const std::string& path, MPI_Comm comm) : impl_(std::make_unique<Impl>()) {
@@ -406,6 +271,7 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     write_attribute(group, "config", layout.config, group_path);
     write_attribute(group, "params", layout.params, group_path);
     for (const auto& [name, value] : layout.facts) write_attribute(group, name, value, group_path);
+    fault_point("mid_layout");
 
     {
       Handle space = scalar_space();
@@ -462,6 +328,7 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   write_vector(group, "train/loss", results.train_loss, group_path);
   write_vector(group, "train/lr", results.train_lr, group_path);
   write_vector(group, "eval/ppl", results.eval_ppl, group_path);
+  fault_point("mid_results");
   write_vector(group, "eval/tokens", results.eval_tokens, group_path);
   write_vector(group, "eval/position_loss", results.position_loss, group_path);
   for (const auto& curve : results.variants) {

@@ -106,6 +106,8 @@ struct StoreContents {
 // Throws StoreError when `path` is not a readable pebench store of a known schema.
 std::vector<IndexRow> read_index(const std::string& path);
 StoreContents read_store(const std::string& path);
+// The canonical config text of every run in the store, in /index order.
+std::vector<std::string> read_configs(const std::string& path);
 
 // Opened by every rank of `comm` together (MPI-IO driver).
 class ParallelStore {

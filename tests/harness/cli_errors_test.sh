@@ -1,59 +1,146 @@
 #!/usr/bin/env bash
 # Bad input through the real command line: exit code 2, one line on stderr naming what
-# is wrong, and no store file created or changed.
+# is wrong, and no file created or changed anywhere under the working folder.
 set -uo pipefail
 pebench=$1
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+logs=$(mktemp -d)
+trap 'rm -rf "$work" "$logs"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+python=/usr/bin/python3  # Debian's, with h5py
 failures=0
+cases=0
 
-# expect_error NAME EXPECTED_TEXT COMMAND...: exit 2, one stderr line holding the text, no store.
+snapshot() { (cd "$work" && find . -print0 | sort -z | xargs -0 sha256sum 2>/dev/null; find . | sort); }
+
+# expect_error NAME EXPECTED_TEXT COMMAND...: exit 2, one stderr line holding the text,
+# and the folder exactly as before.
 expect_error() {
   local name=$1 expected=$2
   shift 2
-  rm -f "$work/store.h5"
-  "$@" > "$work/out" 2> "$work/err"
+  cases=$((cases + 1))
+  local before after
+  before=$(snapshot)
+  (cd "$work" && "$@") > "$logs/out" 2> "$logs/err"
   local code=$?
+  after=$(snapshot)
   local lines  # mpirun adds its own banner; pebench itself must say one line
-  lines=$(grep -c '^pebench:' "$work/err")
-  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$expected" "$work/err" || [[ -e "$work/store.h5" ]]; then
-    echo "FAIL $name: exit $code, stderr:"; cat "$work/err"; failures=$((failures + 1))
+  lines=$(grep -c '^pebench:' "$logs/err")
+  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$expected" "$logs/err" || [[ "$before" != "$after" ]]; then
+    echo "FAIL $name: exit $code, stderr:"; cat "$logs/err"
+    [[ "$before" != "$after" ]] && { echo "  files changed:"; diff <(echo "$before") <(echo "$after") | head; }
+    failures=$((failures + 1))
   else
-    echo "ok   $name: $(cat "$work/err")"
+    echo "ok   $name: $(cat "$logs/err")"
   fi
 }
 
-printf '[train]\nsteps = 5\n[grid]\nencoding = alibi\n' > "$work/good.ini"
-printf '[train]\nstepz = 5\n' > "$work/unknown.ini"
-printf '[data]\nsource = text:%s/missing.txt\n' "$work" > "$work/corpus.ini"
-printf '[train]\nseq_len = 128\n[eval]\nlengths = 64,256\n' > "$work/short.ini"
-printf 'encoding = transformer-xl\n' > "$work/encoding.ini"
-head -c 3000 /usr/share/common-licenses/GPL-3 > "$work/tiny.txt"
-printf '[data]\nsource = text:%s/tiny.txt\n' "$work" > "$work/tinycorpus.ini"
+cd "$work"
+tiny='[model]\nd_model = 16\nlayers = 1\nheads = 2\n[train]\nsteps = 3\nbatch = 2\nseq_len = 16\n[eval]\nlengths = 32\ntokens = 64\n'
+printf "$tiny[grid]\nencoding = alibi\n" > good.ini
+printf '[train]\nstepz = 5\n' > unknown.ini
+printf '[trainer]\nsteps = 5\n' > section.ini
+printf '[train]\nsteps = ten\n' > nonnumeric.ini
+printf '[train]\nbatch = -4\n' > negative.ini
+printf '[model]\nheads = 3\n' > heads.ini
+printf '[data]\nsource = text:missing.txt\n' > corpus.ini
+printf '[train]\nseq_len = 128\n[eval]\nlengths = 64,256\n' > short.ini
+printf 'encoding = transformer-xl\n' > encoding.ini
+printf '[grid]\nencoding = alibi,rotary\n' > gridencoding.ini
+printf '[grid]\nfoo = 1,2\n' > gridaxis.ini
+printf '[grid]\ndata.holdout = 0.1,0.2\n' > griddata.ini
+printf '[study]\nname = ../evil\n' > name.ini
+printf '[eval]\nprotocol = overlapping\n' > protocol.ini
+printf '[eval]\nprotocol = sliding\nstride = 100\nlengths = 64,128\n' > stride.ini
+printf '[model]\nscale_embeddings = maybe\n' > bool.ini
+printf '[data]\nholdout = 1.5\n' > holdout.ini
+printf 'encoding = randomized:rope\n[encoding]\nrandom_max_position = 100\n' > randomized.ini
+printf 'encoding = rope\n[encoding]\nrope_scaling = pi,linear\n' > scaling.ini
+head -c 3000 /usr/share/common-licenses/GPL-3 > tiny.txt
+: > empty.txt
+printf '[data]\nsource = text:tiny.txt\n' > tinycorpus.ini
+printf '[data]\nsource = text:empty.txt\n' > emptycorpus.ini
+# Token files (uint16 little-endian): one with an id past the vocabulary, one odd-sized.
+$python -c "import numpy; numpy.arange(0, 20000, dtype=numpy.uint16).__mod__(300).tofile('big_ids.bin')"
+head -c 20001 /dev/zero > odd.bin
+printf "$tiny[data]\nsource = tokens:big_ids.bin\nvocab_size = 256\n" > bigids.ini
+printf "$tiny[data]\nsource = tokens:odd.bin\n" > odd.ini
+printf 'precious' > existing.h5
 
-expect_error "unknown key" "unknown.ini: [train] stepz" "$pebench" run "$work/unknown.ini" --store "$work/store.h5"
-expect_error "bad value" "--train.steps = \"abc\"" "$pebench" run "$work/good.ini" --train.steps abc --store "$work/store.h5"
-expect_error "missing corpus" "missing.txt' not found" "$pebench" run "$work/corpus.ini" --store "$work/store.h5"
-expect_error "short corpus" "held-out split has" "$pebench" run "$work/tinycorpus.ini" --store "$work/store.h5"
-expect_error "eval shorter than train" "shorter than train.seq_len 128" "$pebench" run "$work/short.ini" --store "$work/store.h5"
-expect_error "unknown encoding" "unknown encoding; allowed: none | sinusoidal | learned | rope | xpos | alibi | sandwich | t5 | kerple_log | kerple_power | fire | randomized:<any of these>" "$pebench" run "$work/encoding.ini" --store "$work/store.h5"
-expect_error "missing study" "study file not found" "$pebench" run "$work/nope.ini" --store "$work/store.h5"
-expect_error "unknown flag" "unknown option '--colour'" "$pebench" run "$work/good.ini" --colour --store "$work/store.h5"
-expect_error "unwritable store" "does not exist or is not writable" "$pebench" run "$work/good.ini" --store /nonexistent/dir/store.h5
+# Real stores to break: one finished, then copies that are damaged in different ways.
+"$pebench" run good.ini --store real.h5 > /dev/null || { echo "FAIL could not make a store"; exit 1; }
+rm -rf real.h5.ckpt
+size=$(stat -c %s real.h5)
+head -c $((size / 2)) real.h5 > truncated.h5
+$python - <<'PY'
+import random, shutil, h5py, numpy
+shutil.copy("real.h5", "corrupted.h5")  # the same 4 KiB of noise over its object headers every time
+with open("corrupted.h5", "r+b") as f:
+    f.seek(800)
+    f.write(random.Random(1).randbytes(4096))
+with h5py.File("foreign.h5", "w") as f:
+    f["data"] = numpy.arange(4)
+shutil.copy("real.h5", "newer.h5")
+with h5py.File("newer.h5", "r+") as f:
+    f.attrs["schema_version"] = numpy.int64(2)
+shutil.copy("real.h5", "conflicting.h5")
+with h5py.File("conflicting.h5", "r+") as f:
+    run = next(iter(f["runs"]))
+    f["runs"][run]["eval/ppl"][0] += 1.0
+PY
+
+expect_error "unknown key" "unknown.ini: [train] stepz" "$pebench" run unknown.ini --store store.h5
+expect_error "unknown section" "section.ini: [trainer]" "$pebench" run section.ini --store store.h5
+expect_error "non-numeric value" 'nonnumeric.ini: [train] steps = "ten"' "$pebench" run nonnumeric.ini --store store.h5
+expect_error "negative value" 'negative.ini: [train] batch = "-4": expected a positive integer' "$pebench" run negative.ini --store store.h5
+expect_error "negative on the command line" '--train.lr = "-0.1": expected a positive number' "$pebench" run good.ini --train.lr=-0.1 --store store.h5
+expect_error "bad value on the command line" "--train.steps = \"abc\"" "$pebench" run good.ini --train.steps abc --store store.h5
+expect_error "heads not dividing d_model" "heads.ini: [model] heads = \"3\"" "$pebench" run heads.ini --store store.h5
+expect_error "eval shorter than train" "shorter than train.seq_len 128" "$pebench" run short.ini --store store.h5
+expect_error "unknown encoding" "unknown encoding; allowed: none | sinusoidal | learned | rope | xpos | alibi | sandwich | t5 | kerple_log | kerple_power | fire | randomized:<any of these>" "$pebench" run encoding.ini --store store.h5
+expect_error "unknown encoding in the grid" 'gridencoding.ini: [grid] encoding = "rotary"' "$pebench" run gridencoding.ini --store store.h5
+expect_error "unknown grid axis" "unknown grid axis 'foo'" "$pebench" run gridaxis.ini --store store.h5
+expect_error "data key as grid axis" "data keys cannot be grid axes" "$pebench" run griddata.ini --store store.h5
+expect_error "study name with a path" 'name.ini: [study] name = "../evil"' "$pebench" run name.ini --store store.h5
+expect_error "study name on the command line" '--study.name = "a/b"' "$pebench" run good.ini --study.name a/b --store store.h5
+expect_error "unknown choice" 'protocol.ini: [eval] protocol = "overlapping": expected nonoverlapping | sliding' "$pebench" run protocol.ini --store store.h5
+expect_error "sliding stride too long" 'stride' "$pebench" run stride.ini --store store.h5
+expect_error "not a boolean" 'bool.ini: [model] scale_embeddings = "maybe": expected true | false' "$pebench" run bool.ini --store store.h5
+expect_error "fraction out of range" 'holdout.ini: [data] holdout = "1.5"' "$pebench" run holdout.ini --store store.h5
+expect_error "randomized range too short" "random_max_position" "$pebench" run randomized.ini --store store.h5
+expect_error "unknown rope scaling" 'rope_scaling = "pi,linear"' "$pebench" run scaling.ini --store store.h5
+expect_error "missing corpus" "missing.txt' not found" "$pebench" run corpus.ini --store store.h5
+expect_error "empty corpus" "corpus is empty" "$pebench" run emptycorpus.ini --store store.h5
+expect_error "corpus shorter than the longest eval length" "held-out split has" "$pebench" run tinycorpus.ini --store store.h5
+expect_error "token ids past the vocabulary" "big_ids.bin" "$pebench" run bigids.ini --store store.h5
+expect_error "token file of odd size" "odd.bin" "$pebench" run odd.ini --store store.h5
+expect_error "missing study" "study file not found" "$pebench" run nope.ini --store store.h5
+expect_error "unknown flag" "unknown option '--colour'" "$pebench" run good.ini --colour --store store.h5
+expect_error "bad shard" '--shard "2/2": expected i/n with 0 <= i < n' "$pebench" run good.ini --shard 2/2 --store store.h5
+expect_error "unparsable shard" '--shard "x": expected i/n' "$pebench" run good.ini --shard x --store store.h5
+expect_error "zero threads" '--threads-per-rank "0"' "$pebench" run good.ini --threads-per-rank 0 --store store.h5
+expect_error "unknown device" '--device "tpu": expected cpu | cuda' "$pebench" run good.ini --device tpu --store store.h5
+expect_error "unwritable store" "does not exist or is not writable" "$pebench" run good.ini --store /nonexistent/dir/store.h5
 expect_error "unknown command" "unknown command 'frobnicate'" "$pebench" frobnicate
-expect_error "under mpirun, one message" "unknown.ini: [train] stepz" mpirun -np 2 "$pebench" run "$work/unknown.ini" --store "$work/store.h5"
+expect_error "under mpirun, one message" "unknown.ini: [train] stepz" mpirun -np 2 "$pebench" run unknown.ini --store store.h5
 
-# A store that exists is never overwritten without --resume.
-printf 'precious' > "$work/existing.h5"
-before=$(sha256sum < "$work/existing.h5")
-expect_error "existing store" "pass --resume" "$pebench" run "$work/good.ini" --store "$work/existing.h5"
-expect_error "not a store" "not an HDF5 file" "$pebench" run "$work/good.ini" --store "$work/existing.h5" --resume
-expect_error "compare a non-store" "not an HDF5 file" "$pebench" compare "$work/existing.h5"
-[[ "$(sha256sum < "$work/existing.h5")" == "$before" ]] || { echo "FAIL existing store changed"; failures=$((failures + 1)); }
+# Stores: never overwritten without --resume, never opened as something they are not.
+expect_error "existing store" "pass --resume" "$pebench" run good.ini --store existing.h5
+expect_error "not an HDF5 file" "not an HDF5 file" "$pebench" run good.ini --store existing.h5 --resume
+expect_error "HDF5 but not a store" "not a pebench store" "$pebench" run good.ini --store foreign.h5 --resume
+expect_error "newer schema" "schema version 2; this pebench reads versions up to 1" "$pebench" run good.ini --store newer.h5 --resume
+expect_error "truncated store" "truncated file" "$pebench" run good.ini --store truncated.h5 --resume
+expect_error "corrupted store, run" "corrupted.h5" "$pebench" run good.ini --store corrupted.h5 --resume
+expect_error "corrupted store, compare" "corrupted.h5" "$pebench" compare corrupted.h5
+expect_error "truncated store, inspect" "truncated file" "$pebench" inspect truncated.h5
+expect_error "compare a non-store" "not an HDF5 file" "$pebench" compare existing.h5
+expect_error "changed fixed key on resume" "train.steps is 3 in the store's runs but 4 in the study now" "$pebench" run good.ini --store real.h5 --resume --train.steps 4
+expect_error "merge conflicting duplicates" "with different eval/ppl" "$pebench" merge real.h5 conflicting.h5 -o merged.h5
+expect_error "merge onto an existing file" "the file exists" "$pebench" merge real.h5 -o existing.h5
+expect_error "merge a non-store" "not an HDF5 file" "$pebench" merge real.h5 existing.h5 -o merged.h5
 
 # Whole outputs to files first: `grep -q` on a pipe would cut the writer off.
-"$pebench" encodings > "$work/encodings.txt"
+"$pebench" encodings > "$logs/encodings.txt"
 # Every encoding with its kind, extrapolates yes/no and paper; the wrapper and the window option.
 for pattern in "^alibi +fixed bias +yes +Press et al. 2022" "^learned +additive +no +Radford" \
     "^t5 +learned bias +yes +Raffel et al. 2020, arXiv 1910.10683" "^sandwich +fixed bias +yes" \
@@ -61,13 +148,13 @@ for pattern in "^alibi +fixed bias +yes +Press et al. 2022" "^learned +additive 
     "^fire +learned bias +yes +Li et al. 2023, arXiv 2310.04418" "^xpos +rotary +yes +Sun et al. 2022" \
     "options: encoding.rope_base, encoding.rope_scaling" "^randomized:<base> +sampler +yes +Ruoss et al. 2023" \
     "options: model.attention_window = w"; do
-  grep -qE -- "$pattern" "$work/encodings.txt" || { echo "FAIL encodings: no line matches '$pattern'"; failures=$((failures + 1)); }
+  grep -qE -- "$pattern" "$logs/encodings.txt" || { echo "FAIL encodings: no line matches '$pattern'"; failures=$((failures + 1)); }
 done
-"$pebench" run --help > "$work/help.txt"
-grep -q -- "--train.steps" "$work/help.txt" || { echo "FAIL run --help"; failures=$((failures + 1)); }
-"$pebench" run "$work/good.ini" --dry-run --store "$work/store.h5" > "$work/dry.txt"
-grep -q "^alibi-L64-s0-" "$work/dry.txt" || { echo "FAIL dry-run"; failures=$((failures + 1)); }
-[[ ! -e "$work/store.h5" ]] || { echo "FAIL dry-run wrote a store"; failures=$((failures + 1)); }
+"$pebench" run --help > "$logs/help.txt"
+grep -q -- "--train.steps" "$logs/help.txt" || { echo "FAIL run --help"; failures=$((failures + 1)); }
+"$pebench" run good.ini --dry-run --store store.h5 > "$logs/dry.txt"
+grep -q "^alibi-L16-s0-" "$logs/dry.txt" || { echo "FAIL dry-run"; failures=$((failures + 1)); }
+[[ ! -e store.h5 ]] || { echo "FAIL dry-run wrote a store"; failures=$((failures + 1)); }
 
-echo "$failures failures"
+echo "$cases bad-input cases, $failures failures"
 [[ $failures -eq 0 ]]

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -155,6 +157,74 @@ TEST(Train, NonFiniteLossMarksTheRunDivergedAtItsStep) {
   const TrainLog log = train_model(model, tiny_corpus(), run, torch::kCPU);
   EXPECT_EQ(log.diverged_step, 1);
   EXPECT_EQ(log.step, (std::vector<int64_t>{4}));  // stops at the log point that saw it
+}
+
+// A run stopped by a signal and continued from its checkpoint ends exactly where an
+// uninterrupted run ends: losses, parameters and eval, bit for bit. randomized:rope
+// checks that the position draws continue their sequence; learned, the optimizer state
+// of a table; the stop falls between log points, so pending losses travel too.
+TEST(Train, ResumedFromACheckpointEndsBitForBitLikeAnUninterruptedRun) {
+  const Corpus corpus = tiny_corpus();
+  for (const std::string encoding : {"alibi", "randomized:rope", "learned"}) {
+    const RunConfig run = parse_study("tiny.ini",
+                                      "[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\nsteps = 10\n"
+                                      "batch = 4\nseq_len = 16\nlog_every = 4\nwarmup = 2\n[eval]\nlengths = 16,64\n"
+                                      "tokens = 256\n",
+                                      {{"encoding", encoding}})
+                              .runs.front();
+    auto straight = tiny_model(run);
+    const TrainLog reference = train_model(straight, corpus, run, torch::kCPU);
+
+    const auto checkpoint = std::filesystem::temp_directory_path() / ("pebench_test_resume_" + std::to_string(getpid()) + ".pt");
+    std::filesystem::remove(checkpoint);
+    TrainControl control;
+    control.checkpoint_path = checkpoint.string();
+    control.checkpoint_every = 3;
+    int boundaries = 0;
+    control.stop_requested = [&] { return ++boundaries == 6; };  // a signal during step 6
+    auto stopped = tiny_model(run);
+    const TrainLog first = train_model(stopped, corpus, run, torch::kCPU, control);
+    EXPECT_TRUE(first.interrupted) << encoding;
+    EXPECT_EQ(first.step, (std::vector<int64_t>{4})) << encoding;
+    ASSERT_TRUE(std::filesystem::exists(checkpoint)) << encoding;
+
+    control.stop_requested = nullptr;
+    auto resumed = tiny_model(run);  // a fresh process: new model, new optimizer
+    const TrainLog second = train_model(resumed, corpus, run, torch::kCPU, control);
+    EXPECT_FALSE(second.interrupted);
+    EXPECT_EQ(second.resumed_from_step, 6) << encoding;
+    EXPECT_EQ(second.step, reference.step) << encoding;
+    EXPECT_EQ(second.loss, reference.loss) << encoding;
+    EXPECT_EQ(second.lr, reference.lr) << encoding;
+    auto expected = straight->named_parameters(), got = resumed->named_parameters();
+    for (const auto& p : expected) EXPECT_TRUE(torch::equal(p.value(), got[p.key()])) << encoding << " " << p.key();
+    EXPECT_EQ(evaluate_model(resumed, corpus.heldout, run, torch::kCPU).ppl,
+              evaluate_model(straight, corpus.heldout, run, torch::kCPU).ppl) << encoding;
+
+    // The final checkpoint (written at the last step) restarts nothing: eval can follow.
+    auto again = tiny_model(run);
+    const TrainLog third = train_model(again, corpus, run, torch::kCPU, control);
+    EXPECT_EQ(third.resumed_from_step, 10);
+    EXPECT_EQ(third.loss, reference.loss);
+    std::filesystem::remove(checkpoint);
+  }
+}
+
+TEST(Train, ACheckpointOfAnotherConfigurationIsRefused) {
+  const Corpus corpus = tiny_corpus();
+  const RunConfig run = tiny_run();
+  const auto checkpoint = std::filesystem::temp_directory_path() / ("pebench_test_other_" + std::to_string(getpid()) + ".pt");
+  TrainControl control;
+  control.checkpoint_path = checkpoint.string();
+  auto model = tiny_model(run);
+  train_model(model, corpus, run, torch::kCPU, control);
+  const RunConfig other = parse_study("tiny.ini",
+                                      "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\nsteps = 8\n"
+                                      "batch = 4\nseq_len = 16\nlog_every = 4\nwarmup = 2\nlr = 0.002\n[eval]\nlengths = 16,64\ntokens = 256\n",
+                                      {}).runs.front();
+  auto fresh = tiny_model(other);
+  EXPECT_THROW(train_model(fresh, corpus, other, torch::kCPU, control), std::runtime_error);
+  std::filesystem::remove(checkpoint);
 }
 
 TEST(Evaluate, EveryLengthScoresTheSameTokenBudget) {

@@ -79,6 +79,31 @@ name = other
   EXPECT_EQ(fnv1a_hex("a", 16), "af63dc4c8601ec8c");
 }
 
+TEST(Study, CheckpointIntervalIsNotPartOfTheRunId) {
+  const auto runs = parse_study("a.ini", kStudy, {}).runs;
+  const auto often = parse_study("a.ini", kStudy, {{"train.checkpoint_every", "7"}}).runs;
+  EXPECT_EQ(often[0].integer("train.checkpoint_every"), 7);
+  EXPECT_EQ(often[0].run_id, runs[0].run_id);
+  EXPECT_EQ(often[0].canonical_text().find("checkpoint"), std::string::npos);
+}
+
+// Resume: new grid values add runs; a changed fixed key is reported by name.
+TEST(Study, AChangedFixedKeyIsNamedGridGrowthIsNot) {
+  const Study before = parse_study("demo.ini", kStudy, {});
+  std::vector<std::string> stored;
+  for (const auto& run : before.runs) stored.push_back(run.canonical_text());
+  EXPECT_EQ(changed_fixed_key(before, stored), "");
+  EXPECT_EQ(changed_fixed_key(parse_study("demo.ini", kStudy, {{"grid.seed", "0,1,2"}}), stored), "");
+  EXPECT_EQ(changed_fixed_key(parse_study("demo.ini", kStudy, {{"grid.encoding", "rope,t5"}}), stored), "");
+  // A former fixed key that became a grid axis keeps the stored runs valid.
+  EXPECT_EQ(changed_fixed_key(parse_study("demo.ini", kStudy, {{"grid.train.steps", "10,20"}}), stored), "");
+  const std::string changed = changed_fixed_key(parse_study("demo.ini", kStudy, {{"train.steps", "20"}}), stored);
+  EXPECT_EQ(changed.rfind("train.steps is 10 in the store's runs but 20 in the study now", 0), 0u) << changed;
+  EXPECT_NE(changed_fixed_key(parse_study("demo.ini", kStudy, {{"model.d_model", "32"}}), stored), "");
+  // How a run is carried out may change freely.
+  EXPECT_EQ(changed_fixed_key(parse_study("demo.ini", kStudy, {{"train.checkpoint_every", "5"}}), stored), "");
+}
+
 TEST(Study, CommandLineOverridesTheFile) {
   const auto runs = parse_study("a.ini", kStudy, {{"train.steps", "50"}, {"seed", "7"}}).runs;
   ASSERT_EQ(runs.size(), 3u);  // seed is no longer an axis

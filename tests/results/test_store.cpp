@@ -9,6 +9,7 @@
 
 #include "results/compare.h"
 #include "results/store.h"
+#include "tests/results/store_fixtures.h"
 
 namespace pebench {
 namespace {
@@ -23,29 +24,6 @@ class MpiEnvironment : public ::testing::Environment {
   void TearDown() override { MPI_Finalize(); }
 };
 const auto* const kMpi = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
-
-std::string temp_path(const std::string& name) {
-  const auto path = std::filesystem::temp_directory_path() / ("pebench_store_test_" + name);
-  std::filesystem::remove(path);
-  return path.string();
-}
-
-RunLayout layout(const std::string& id, const std::string& encoding, int64_t seed) {
-  RunLayout l;
-  l.run_id = id;
-  l.encoding = encoding;
-  l.train_seq_len = 16;
-  l.seed = seed;
-  l.init_gamma = 0.5;
-  l.pe_init_std = 0.02;
-  l.config = "encoding = " + encoding + "\nseed = " + std::to_string(seed) + "\ntrain.seq_len = 16\n";
-  l.params = 1234;
-  l.facts = {{"pe_table_rows", 64}};
-  l.n_logged = 3;
-  l.eval_lengths = {16, 32, 64};
-  l.eval_protocol = "nonoverlapping";
-  return l;
-}
 
 TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   const std::string path = temp_path("roundtrip.h5");

@@ -1,0 +1,112 @@
+// Serial HDF5 (no MPI needed): each chosen /runs/<id> group is copied whole with
+// H5Ocopy, so datasets that later issues add to a run travel without code here.
+#include "results/merge.h"
+
+#include <hdf5.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "results/store.h"
+#include "results/store_file.h"
+
+namespace pebench {
+namespace {
+
+bool finished(const std::string& status) { return status == "done" || status == "diverged"; }
+
+// Every dataset below `group` (relative names), the summary excepted: timings differ.
+std::vector<std::string> dataset_names(hid_t group) {
+  std::vector<std::string> names;
+  H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
+           [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
+             if (info->type == H5O_TYPE_DATASET && std::strcmp(name, "summary") != 0)
+               static_cast<std::vector<std::string>*>(out)->push_back(name);
+             return 0;
+           },
+           &names);
+  return names;
+}
+
+// A dataset's bytes as stored (NaN == NaN when their bits are equal).
+std::vector<char> raw_bytes(hid_t group, const std::string& name, const std::string& path) {
+  Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
+  Handle type(H5Dget_type(dataset), H5Tclose, "type of", path + "/" + name);
+  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
+  std::vector<char> bytes(H5Tget_size(type) * static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+  if (!bytes.empty())
+    check(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), "read", path + "/" + name);
+  return bytes;
+}
+
+// "" when the two finished copies of a run agree; else what differs.
+std::string difference(hid_t a, const std::string& a_path, hid_t b, const std::string& b_path) {
+  if (read_string_attribute(a, "config", a_path) != read_string_attribute(b, "config", b_path))
+    return "config";
+  const auto names = dataset_names(a);
+  if (names != dataset_names(b)) return "the set of datasets";
+  for (const auto& name : names)
+    if (raw_bytes(a, name, a_path) != raw_bytes(b, name, b_path)) return name;
+  return "";
+}
+
+}  // namespace
+
+MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::string& output) {
+  struct Source {
+    size_t input;
+    IndexRow row;
+  };
+  std::vector<Handle> files;
+  std::vector<std::string> order;  // run ids by first appearance
+  std::map<std::string, Source> chosen;
+  MergeSummary summary;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    files.push_back(open_store_serial(inputs[i]));
+    for (const auto& row : read_index_rows(files.back(), inputs[i])) {
+      auto found = chosen.find(row.run_id);
+      if (found == chosen.end()) {
+        chosen[row.run_id] = {i, row};
+        order.push_back(row.run_id);
+        continue;
+      }
+      ++summary.duplicates;
+      Source& kept = found->second;
+      if (!finished(row.status)) continue;
+      if (!finished(kept.row.status)) {
+        kept = {i, row};
+        continue;
+      }
+      const std::string group_path = "/runs/" + row.run_id;
+      const std::string differs = difference(open_group(files[kept.input], group_path), inputs[kept.input] + ":" + group_path,
+                                             open_group(files[i], group_path), inputs[i] + ":" + group_path);
+      if (!differs.empty())
+        throw StoreError("run " + row.run_id + " is finished in both '" + inputs[kept.input] + "' and '" + inputs[i] +
+                         "' with different " + differs + "; merge refuses conflicting duplicates");
+    }
+  }
+
+  const std::string partial = output + ".partial";
+  try {
+    Handle file = create_store_file(partial, H5P_DEFAULT, read_string_attribute(files.front(), "study", inputs.front()));
+    std::vector<IndexRow> rows;
+    for (const auto& run_id : order) {
+      const Source& source = chosen[run_id];
+      const std::string group_path = "/runs/" + run_id;
+      check(H5Ocopy(files[source.input], group_path.c_str(), file, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+            "copy " + inputs[source.input] + ":" + group_path + " to", partial);
+      rows.push_back(source.row);
+    }
+    write_index_rows(file, rows, partial);
+    summary.runs = static_cast<int64_t>(rows.size());
+  } catch (...) {
+    std::remove(partial.c_str());
+    throw;
+  }
+  std::filesystem::rename(partial, output);
+  return summary;
+}
+
+}  // namespace pebench

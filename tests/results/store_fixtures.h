@@ -1,0 +1,45 @@
+// Small layouts and results for store and merge tests (MPI is set up by test_store.cpp).
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "results/store.h"
+
+namespace pebench {
+
+inline std::string temp_path(const std::string& name) {
+  const auto path = std::filesystem::temp_directory_path() / ("pebench_store_test_" + name);
+  std::filesystem::remove(path);
+  return path.string();
+}
+
+inline RunLayout layout(const std::string& id, const std::string& encoding, int64_t seed) {
+  RunLayout l;
+  l.run_id = id;
+  l.encoding = encoding;
+  l.train_seq_len = 16;
+  l.seed = seed;
+  l.init_gamma = 0.5;
+  l.pe_init_std = 0.02;
+  l.config = "encoding = " + encoding + "\nseed = " + std::to_string(seed) + "\ntrain.seq_len = 16\n";
+  l.params = 1234;
+  l.facts = {{"pe_table_rows", 64}};
+  l.n_logged = 3;
+  l.eval_lengths = {16, 32, 64};
+  l.eval_protocol = "nonoverlapping";
+  return l;
+}
+
+// Results that fill `layout(...)`'s datasets, the eval curve offset by `shift`.
+inline RunResults results_of(double shift) {
+  RunResults results;
+  results.summary = {1.0, 0.5, 0.5, 100.0, 2.0, -1, 0, "node"};
+  results.train_step = {1, 2, 3};
+  results.train_loss = results.train_lr = {3, 2, 1};
+  results.eval_ppl = {5 + shift, 6 + shift, 7 + shift};
+  results.eval_tokens = {64, 64, 64};
+  results.position_loss.assign(64, 1.5);
+  return results;
+}
+
+}  // namespace pebench
