@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "encodings/registry.h"
 #include "harness/run_command.h"
@@ -29,12 +30,10 @@ const char* kUsage =
     "  encodings          registered positional encodings\n\n"
     "`pebench COMMAND --help` describes each.\n";
 
-// Parses `pebench COMMAND STORE [--help]`; returns the store path, or "" for --help.
-std::string store_argument(int argc, char** argv, const std::string& command, const std::string& what) {
-  po::options_description options("pebench " + command + " STORE.h5: " + what);
-  options.add_options()("help,h", "show this help")("store", po::value<std::string>(), "the store");
-  po::positional_options_description positional;
-  positional.add("store", 1);
+// Parses a subcommand's arguments (after `pebench COMMAND`); bad ones are UserErrors.
+// Empty when --help was asked for, after printing it.
+std::optional<po::variables_map> parse_arguments(int argc, char** argv, const po::options_description& options,
+                                                 const po::positional_options_description& positional) {
   po::variables_map values;
   try {
     po::store(po::command_line_parser(argc - 1, argv + 1).options(options).positional(positional).run(), values);
@@ -43,8 +42,20 @@ std::string store_argument(int argc, char** argv, const std::string& command, co
   }
   if (values.count("help")) {
     std::cout << options;
-    return "";
+    return std::nullopt;
   }
+  return values;
+}
+
+// Parses `pebench COMMAND STORE [--help]`; returns the store path, or "" for --help.
+std::string store_argument(int argc, char** argv, const std::string& command, const std::string& what) {
+  po::options_description options("pebench " + command + " STORE.h5: " + what);
+  options.add_options()("help,h", "show this help")("store", po::value<std::string>(), "the store");
+  po::positional_options_description positional;
+  positional.add("store", 1);
+  const auto parsed = parse_arguments(argc, argv, options, positional);
+  if (!parsed) return "";
+  const po::variables_map& values = *parsed;
   if (!values.count("store")) throw UserError("command line: missing STORE; usage: pebench " + command + " STORE.h5");
   return values["store"].as<std::string>();
 }
@@ -64,16 +75,9 @@ int merge_command(int argc, char** argv) {
       "inputs", po::value<std::vector<std::string>>(), "stores to merge");
   po::positional_options_description positional;
   positional.add("inputs", -1);
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(argc - 1, argv + 1).options(options).positional(positional).run(), values);
-  } catch (const po::error& error) {
-    throw UserError(std::string("command line: ") + error.what());
-  }
-  if (values.count("help")) {
-    std::cout << options;
-    return 0;
-  }
+  const auto parsed = parse_arguments(argc, argv, options, positional);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
   if (!values.count("inputs") || !values.count("output"))
     throw UserError("command line: usage: pebench merge STORE.h5... -o OUT.h5");
   const auto inputs = values["inputs"].as<std::vector<std::string>>();

@@ -45,6 +45,7 @@ struct Invocation {
   int threads_per_rank = 0;  // 0: cores on the node / ranks on the node
   std::string device = "cpu";
   std::vector<Override> overrides;
+  std::string arguments;  // as given after `pebench`, for the command that resumes
 };
 
 po::options_description invocation_options() {
@@ -94,6 +95,7 @@ Invocation parse_invocation(int argc, char** argv) {
     throw UserError(std::string("command line: ") + error.what());
   }
   Invocation invocation;
+  for (int i = 1; i < argc; ++i) invocation.arguments += (i > 1 ? " " : "") + std::string(argv[i]);
   if (values.count("help")) {
     std::cout << "usage: pebench run STUDY.ini [--store FILE.h5] [--resume] [--dry-run] [--KEY VALUE ...]\n"
               << "       mpirun -np N pebench run STUDY.ini ...\n\n"
@@ -563,12 +565,8 @@ int run_command(int argc, char** argv) {
   if (root) {
     if (code == 3) {
       std::cout << "pebench: stopped by a signal; unfinished runs are checkpointed in " << context.checkpoint_folder
-                << ". Continue with: pebench run " << invocation.study_path << " --store "
-                << (invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path)
-                << (invocation.shard_count > 1 ? " --shard " + std::to_string(invocation.shard_index) + "/" +
-                                                     std::to_string(invocation.shard_count)
-                                               : "")
-                << " --resume" << std::endl;
+                << "; continue with the same command and --resume: pebench " << invocation.arguments
+                << (invocation.resume ? "" : " --resume") << std::endl;
     } else {
       std::error_code ignored;
       fs::remove(context.checkpoint_folder, ignored);  // only when empty: kept checkpoints stay

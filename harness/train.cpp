@@ -1,7 +1,5 @@
 #include "harness/train.h"
 
-#include "harness/fault.h"
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
@@ -11,6 +9,8 @@
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+
+#include "harness/fault.h"
 
 namespace pebench {
 
@@ -97,7 +97,12 @@ bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerL
                      torch::Device device) {
   if (path.empty() || !std::filesystem::exists(path)) return false;
   torch::serialize::InputArchive archive, model_archive, optimizer_archive;
-  archive.load_from(path, device);
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& error) {
+    throw std::runtime_error("checkpoint '" + path + "' is unreadable (delete it to restart the run from step 0): " +
+                             error.what_without_backtrace());
+  }
   // A fresh tensor per key: reading into a defined tensor keeps its dtype.
   auto read = [&](const char* key) {
     torch::Tensor value;

@@ -51,7 +51,7 @@ check() {
   [[ $code -eq 3 ]] || problems+=("exit $code, expected 3")
   ((SECONDS - signalled <= 10)) || problems+=("took $((SECONDS - signalled)) s to stop")
   grep -q "INTERRUPTED (checkpointed)" "$work/$name.log" || problems+=("no run reported interrupted")
-  grep -q -- "--resume" "$work/$name.log" || problems+=("no hint to resume")
+  grep -q -- "continue with the same command and --resume: pebench run .*signal.ini --threads-per-rank 1 --store $store --resume" "$work/$name.log" || problems+=("no command to resume")
   ls "$store.ckpt"/*.pt > /dev/null 2>&1 || problems+=("no checkpoint in $store.ckpt")
   "$pebench" inspect "$store" | grep -q pending || problems+=("no run left pending")
   "$@" "$pebench" "${study[@]}" --store "$store" --resume --verbose > "$work/$name.resume.log" 2>&1 || problems+=("resume failed")
@@ -68,6 +68,14 @@ check() {
 check sigterm-single-process TERM env
 check sigusr1-mpirun USR1 mpirun -np 2
 check sigint-single-process INT env
+
+# A grid that grew (another seed) adds its runs to the same store; finished ones stay.
+"$pebench" "${study[@]}" --store "$work/reference.h5" --grid.seed 0,1 --resume > "$work/grown.log" 2>&1 || { echo "FAIL grown grid"; failures=$((failures + 1)); }
+if grep -q "2 of 4 runs to do" "$work/grown.log" && [[ $("$pebench" inspect "$work/reference.h5" | grep -c " done ") -eq 4 ]]; then
+  echo "ok   grown grid: 2 new runs added and done, 2 finished runs kept"
+else
+  echo "FAIL grown grid:"; cat "$work/grown.log"; failures=$((failures + 1))
+fi
 
 echo "$failures failures"
 [[ $failures -eq 0 ]]
