@@ -76,4 +76,29 @@ grep -q "5 runs: 5 done" "$work/inspect.txt"
 # --resume on a finished study does nothing and keeps every result.
 mpirun -np 2 "$pebench" run "$work/tiny.ini" --store "$work/mpi.h5" --resume > "$work/resume.log"
 grep -q "0 of 5 runs to do" "$work/resume.log"
+
+# Divergence: lr 1000 without clipping drives the loss to inf/NaN. The run is marked
+# diverged with its step, its eval stays NaN, the study goes on (exit 0), compare says so.
+mpirun -np 2 "$pebench" run "$work/tiny.ini" --store "$work/diverged.h5" --encoding alibi \
+  --grid.train.lr 0.001,1000 --train.grad_clip 0 > "$work/diverged.log"
+grep -q "DIVERGED on rank" "$work/diverged.log"
+"$pebench" compare "$work/diverged.h5" > "$work/diverged.txt"
+grep -qE "^alibi +32 +1000 +0 \+1 diverged" "$work/diverged.txt"
+/usr/bin/python3 - "$work/diverged.h5" <<'PY'
+import sys, h5py, numpy as np
+store = h5py.File(sys.argv[1], "r")
+statuses = sorted(row["status"] for row in store["index"][:])
+assert statuses == [b"diverged", b"done"], statuses
+for row in store["index"][:]:
+    run = store["runs"][row["run_id"].decode()]
+    step = run["summary"][()]["diverged_step"]
+    if row["status"] == b"diverged":
+        assert 1 <= step <= 30, step
+        assert np.all(np.isnan(run["eval/ppl"][:])) and np.all(np.isnan(run["eval/position_loss"][:]))
+        logged = run["train/step"][:]
+        assert logged[0] == 10 and logged[-1] in (-1, 10, 20, 30), logged  # up to the log point that saw it
+    else:
+        assert step == -1 and np.all(np.isfinite(run["eval/ppl"][:]))
+print("diverged run marked with its step; the other finished")
+PY
 echo "mpi study test passed"
