@@ -11,6 +11,7 @@
 #include "encodings/registry.h"
 #include "harness/run_command.h"
 #include "harness/study.h"
+#include "harness/submit.h"
 #include "results/compare.h"
 #include "results/merge.h"
 #include "results/store.h"
@@ -24,6 +25,7 @@ const char* kUsage =
     "usage: pebench COMMAND [options]\n\n"
     "commands:\n"
     "  run STUDY.ini      train and evaluate every run of a study (alone or under mpirun/srun)\n"
+    "  submit STUDY.ini --scheduler slurm|pbs   render a batch script and submit it\n"
     "  compare STORE.h5   perplexity vs length per encoding, and the extrapolation ratio\n"
     "  inspect STORE.h5   runs with status and timing\n"
     "  merge A.h5 B.h5... -o OUT.h5   combine stores (job-array shards) into one\n"
@@ -147,11 +149,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "merge") return merge_command(argc, argv);
+    if (command == "submit") return submit_command(argc, argv);
     if (command == "encodings") {
       print_encodings();
       return 0;
     }
-    throw UserError("unknown command '" + command + "'; allowed: run, compare, inspect, merge, encodings");
+    throw UserError("unknown command '" + command + "'; allowed: run, submit, compare, inspect, merge, encodings");
   } catch (const UserError& error) {
     std::cerr << "pebench: error: " << error.what() << std::endl;
     return 2;

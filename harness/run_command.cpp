@@ -396,7 +396,9 @@ RunReport run_one(const RunConfig& run, RunContext& context) {
       auto table = model->encoding().table();
       if (table.defined()) results.table = to_vector(table);
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Wall time over every attempt: earlier processes' training plus this one.
+    const double wall = log.seconds_before_resume +
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     results.summary = {wall, log.seconds, evaluation.seconds, log.tokens_per_second, log.final_loss,
                        log.diverged_step, mpi.rank, mpi.host};
     // A diverged run stopped early: its unlogged points stay missing.

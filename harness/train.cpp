@@ -167,8 +167,10 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   TrainLog log;
   // Per-step losses stay on the device until a log point: no host sync in the step.
   TrainState state;
-  if (load_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, state, log, device))
+  if (load_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, state, log, device)) {
     log.resumed_from_step = state.step;
+    log.seconds_before_resume = state.seconds;
+  }
   size_t next_log = log.step.size();
   const auto start = std::chrono::steady_clock::now();
   auto window_start = start;

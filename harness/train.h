@@ -29,6 +29,7 @@ struct TrainLog {
   double seconds = 0;
   double tokens_per_second = 0;
   int64_t resumed_from_step = 0;  // the checkpoint's step, 0 when training started fresh
+  double seconds_before_resume = 0;  // training time spent by earlier processes
   bool interrupted = false;       // stopped early with a checkpoint; not finished
 };
 

@@ -124,6 +124,15 @@ expect_error "unwritable store" "does not exist or is not writable" "$pebench" r
 expect_error "unknown command" "unknown command 'frobnicate'" "$pebench" frobnicate
 expect_error "under mpirun, one message" "unknown.ini: [train] stepz" mpirun -np 2 "$pebench" run unknown.ini --store store.h5
 
+# pebench submit: checked before anything is rendered, written or submitted.
+printf '#!/bin/bash\n#SBATCH --time={{TIME}}\nrun {{NO_SUCH}}\n' > template.sh
+expect_error "unknown scheduler" '--scheduler "lsf": expected slurm | pbs' "$pebench" submit good.ini --scheduler lsf
+expect_error "bad walltime" '--time "90": expected HH:MM:SS' "$pebench" submit good.ini --scheduler slurm --time 90
+expect_error "walltime shorter than the warning" '--time "00:01:00": expected a walltime longer than --signal-seconds 120' "$pebench" submit good.ini --scheduler slurm --time 00:01:00
+expect_error "array shards on PBS" '--array-shards "4": expected 0 with --scheduler pbs' "$pebench" submit good.ini --scheduler pbs --array-shards 4
+expect_error "template placeholder unknown" "template.sh: unknown placeholder {{NO_SUCH}}" "$pebench" submit good.ini --scheduler slurm --template template.sh --dry-run
+expect_error "submit a bad study" "unknown.ini: [train] stepz" "$pebench" submit unknown.ini --scheduler slurm
+
 # Stores: never overwritten without --resume, never opened as something they are not.
 expect_error "existing store" "pass --resume" "$pebench" run good.ini --store existing.h5
 expect_error "not an HDF5 file" "not an HDF5 file" "$pebench" run good.ini --store existing.h5 --resume

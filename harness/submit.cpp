@@ -1,0 +1,247 @@
+#include "harness/submit.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "harness/study.h"
+#include "job_templates.h"
+
+namespace pebench {
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Submission {
+  std::string study_path, scheduler, store, time = "01:00:00", partition, account, template_path;
+  int64_t nodes = 1, ranks_per_node = 1, threads_per_rank = 1, array_shards = 0, max_requeues = 3,
+          signal_seconds = 120;
+  std::vector<std::string> extra;
+  bool dry_run = false;
+  std::string pebench;  // absolute path of this executable
+};
+
+[[noreturn]] void bad(const std::string& flag, const std::string& value, const std::string& allowed) {
+  throw UserError("command line: --" + flag + " \"" + value + "\": expected " + allowed);
+}
+
+// Paths go into #SBATCH lines, which know no shell quoting: keep them to safe characters.
+std::string safe_path(const std::string& flag, const fs::path& path) {
+  const std::string text = fs::absolute(path).lexically_normal().string();
+  if (!std::regex_match(text, std::regex("[A-Za-z0-9._/+@%=,:-]+")))
+    bad(flag, text, "a path of letters, digits and ._/+@%=,:- (it goes into #SBATCH/#PBS lines unquoted)");
+  return text;
+}
+
+int64_t seconds_of(const std::string& time) {
+  std::smatch parts;
+  if (!std::regex_match(time, parts, std::regex("(\\d+):([0-5]\\d):([0-5]\\d)"))) bad("time", time, "HH:MM:SS");
+  return std::stoll(parts[1]) * 3600 + std::stoll(parts[2]) * 60 + std::stoll(parts[3]);
+}
+
+Submission parse(int argc, char** argv) {
+  Submission s;
+  po::options_description options(
+      "pebench submit STUDY.ini --scheduler slurm|pbs: render a batch script beside the store and submit it");
+  options.add_options()
+      ("help,h", "show this help")
+      ("scheduler", po::value<std::string>(), "slurm | pbs")
+      ("nodes", po::value<int64_t>(&s.nodes)->default_value(1), "nodes")
+      ("ranks-per-node", po::value<int64_t>(&s.ranks_per_node)->default_value(1), "MPI ranks per node")
+      ("threads-per-rank", po::value<int64_t>(&s.threads_per_rank)->default_value(1), "intra-op threads (cores) per rank")
+      ("time", po::value<std::string>(&s.time)->default_value("01:00:00"), "walltime HH:MM:SS")
+      ("partition", po::value<std::string>(&s.partition), "SLURM partition / PBS queue")
+      ("account", po::value<std::string>(&s.account), "account to charge")
+      ("array-shards", po::value<int64_t>(&s.array_shards)->default_value(0), "SLURM: K >= 2 → a job array of --shard i/K tasks, then a merge job")
+      ("store", po::value<std::string>(&s.store), "the HDF5 store (default: STUDY_NAME.h5 here); the script is written beside it")
+      ("max-requeues", po::value<int64_t>(&s.max_requeues)->default_value(3), "SLURM: requeues after a checkpointed stop (exit 3)")
+      ("signal-seconds", po::value<int64_t>(&s.signal_seconds)->default_value(120), "SLURM: USR1 this long before walltime")
+      ("extra", po::value<std::vector<std::string>>(&s.extra), "a directive line added verbatim, e.g. \"#SBATCH --mem=8G\" (repeatable)")
+      ("template", po::value<std::string>(&s.template_path), "render this file instead of the built-in template")
+      ("dry-run", po::bool_switch(&s.dry_run), "print the script; submit nothing, write nothing")
+      ("study", po::value<std::string>(&s.study_path), "the study file");
+  po::positional_options_description positional;
+  positional.add("study", 1);
+  po::variables_map values;
+  try {
+    po::store(po::command_line_parser(argc - 1, argv + 1).options(options).positional(positional).run(), values);
+    po::notify(values);
+  } catch (const po::error& error) {
+    throw UserError(std::string("command line: ") + error.what());
+  }
+  if (values.count("help")) {
+    std::cout << "usage: pebench submit STUDY.ini --scheduler slurm|pbs [options]\n\n" << options;
+    throw 0;
+  }
+  if (s.study_path.empty()) throw UserError("command line: missing STUDY; usage: pebench submit STUDY.ini --scheduler slurm|pbs");
+  s.scheduler = values.count("scheduler") ? values["scheduler"].as<std::string>() : "";
+  if (s.scheduler != "slurm" && s.scheduler != "pbs") bad("scheduler", s.scheduler, "slurm | pbs");
+  for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"nodes", s.nodes}, {"ranks-per-node", s.ranks_per_node},
+                                    {"threads-per-rank", s.threads_per_rank}, {"signal-seconds", s.signal_seconds}})
+    if (value < 1) bad(flag, std::to_string(value), "a positive integer");
+  if (s.max_requeues < 0) bad("max-requeues", std::to_string(s.max_requeues), "a non-negative integer");
+  if (s.array_shards == 1 || s.array_shards < 0) bad("array-shards", std::to_string(s.array_shards), "0 (no array) or K >= 2");
+  if (s.array_shards > 0 && s.scheduler != "slurm")
+    bad("array-shards", std::to_string(s.array_shards),
+        "0 with --scheduler pbs (PBS Pro and Torque spell arrays differently; run `pebench run --shard i/K` per job)");
+  if (seconds_of(s.time) <= s.signal_seconds)
+    bad("time", s.time, "a walltime longer than --signal-seconds " + std::to_string(s.signal_seconds));
+  for (const auto& line : s.extra)
+    if (line.rfind("#SBATCH ", 0) != 0 && line.rfind("#PBS ", 0) != 0) bad("extra", line, "a line starting with \"#SBATCH \" or \"#PBS \"");
+  for (const auto& [flag, value] : {std::pair<const char*, std::string>{"partition", s.partition}, {"account", s.account}})
+    if (!std::regex_match(value, std::regex("[A-Za-z0-9._-]*"))) bad(flag, value, "letters, digits, '.', '_', '-'");
+  return s;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError("command line: --template \"" + path + "\": file not found or not readable");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Replaces every {{NAME}}; a placeholder the values do not know is an error in the template.
+std::string render(const std::string& text, const std::map<std::string, std::string>& values, const std::string& origin) {
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    const size_t open = text.find("{{", at);
+    if (open == std::string::npos) break;
+    const size_t close = text.find("}}", open);
+    if (close == std::string::npos) break;
+    const std::string name = text.substr(open + 2, close - open - 2);
+    auto found = values.find(name);
+    if (found == values.end()) {
+      std::string known;
+      for (const auto& [key, value] : values) known += (known.empty() ? "" : ", ") + key;
+      throw UserError(origin + ": unknown placeholder {{" + name + "}}; known: " + known);
+    }
+    out += text.substr(at, open - at) + found->second;
+    at = close + 2;
+  }
+  return out + text.substr(at);
+}
+
+// Runs `command`, returns its stdout; exit status in `status`.
+std::string capture(const std::string& command, int& status) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) {
+    status = -1;
+    return "";
+  }
+  char buffer[4096];
+  size_t got = 0;
+  while ((got = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, got);
+  status = pclose(pipe);
+  return out;
+}
+
+std::string write_script(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  fs::permissions(path, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  return path;
+}
+
+// sbatch --parsable prints "id" or "id;cluster".
+std::string submitted_id(const std::string& output) {
+  std::smatch id;
+  if (!std::regex_search(output, id, std::regex("(\\d+)"))) return "";
+  return id[1];
+}
+
+}  // namespace
+
+int submit_command(int argc, char** argv) {
+  Submission s;
+  try {
+    s = parse(argc, argv);
+  } catch (int) {
+    return 0;  // --help
+  }
+  const Study study = load_study(s.study_path, {});  // bad studies fail here, not on the cluster
+  if (s.store.empty()) s.store = study.name + ".h5";
+  const std::string store = safe_path("store", s.store);
+  const std::string study_path = safe_path("study", s.study_path);
+  const fs::path folder = fs::path(store).parent_path();
+  if (!fs::is_directory(folder) || access(folder.c_str(), W_OK) != 0)
+    throw UserError("command line: --store \"" + s.store + "\": folder '" + folder.string() + "' does not exist or is not writable");
+  char self[4096] = {};
+  const ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  s.pebench = length > 0 ? std::string(self, static_cast<size_t>(length)) : std::string(argv[0]);
+  s.pebench = safe_path("store", s.pebench);
+
+  const bool slurm = s.scheduler == "slurm";
+  std::string directives;
+  for (const auto& line : s.extra) directives += line + "\n";
+  if (!s.partition.empty()) directives += (slurm ? "#SBATCH --partition=" : "#PBS -q ") + s.partition + "\n";
+  if (!s.account.empty()) directives += (slurm ? "#SBATCH --account=" : "#PBS -A ") + s.account + "\n";
+  const bool array = s.array_shards > 0;
+  const std::string log = store + (slurm ? (array ? ".slurm-%A_%a.log" : ".slurm-%j.log") : ".pbs.log");
+  std::map<std::string, std::string> values = {
+      {"STUDY_NAME", study.name}, {"JOB_NAME", "pebench-" + study.name}, {"STUDY", study_path}, {"STORE", store},
+      {"PEBENCH", s.pebench}, {"WORKDIR", folder.string()}, {"LOG", log}, {"TIME", s.time},
+      {"NODES", std::to_string(s.nodes)}, {"RANKS_PER_NODE", std::to_string(s.ranks_per_node)},
+      {"RANKS", std::to_string(s.nodes * s.ranks_per_node)},
+      {"THREADS_PER_RANK", std::to_string(s.threads_per_rank)},
+      {"CORES_PER_NODE", std::to_string(s.ranks_per_node * s.threads_per_rank)},
+      {"SIGNAL_SECONDS", std::to_string(s.signal_seconds)}, {"MAX_REQUEUES", std::to_string(s.max_requeues)},
+      {"ARRAY_SHARDS", std::to_string(s.array_shards)}, {"DIRECTIVES", directives}};
+  const std::string origin = s.template_path.empty() ? "jobs/templates/" + s.scheduler + ".sh" : s.template_path;
+  const std::string script = render(s.template_path.empty() ? (slurm ? k_slurm_template : k_pbs_template)
+                                                            : read_text(s.template_path),
+                                    values, origin);
+  const std::string script_path = store + (slurm ? ".slurm.sh" : ".pbs.sh");
+  if (s.dry_run) {
+    std::cout << "# " << script_path << "\n" << script;
+    return 0;
+  }
+  write_script(script_path, script);
+  int status = 0;
+  const std::string submit = slurm ? "sbatch --parsable" + (array ? " --array=0-" + std::to_string(s.array_shards - 1) : std::string())
+                                   : std::string("qsub");
+  const std::string output = capture(submit + " " + script_path, status);
+  const std::string job = submitted_id(output);
+  if (status != 0 || job.empty()) {
+    std::cerr << "pebench: error: " << submit << " " << script_path << " failed: " << output;
+    return 1;
+  }
+  std::cout << "pebench: submitted " << script_path << " as job " << job << (array ? " (array of " + std::to_string(s.array_shards) + " shards)" : "")
+            << "\n";
+  if (array) {
+    std::string shards;
+    for (int64_t i = 0; i < s.array_shards; ++i) {
+      const fs::path path(store);
+      shards += (i ? " " : "") + (path.parent_path() / (path.stem().string() + ".shard-" + std::to_string(i) + "-of-" +
+                                                      std::to_string(s.array_shards) + path.extension().string()))
+                                     .string();
+    }
+    values["SHARDS"] = shards;
+    values["ARRAY_JOB"] = job;
+    values["LOG"] = store + ".slurm-merge-%j.log";
+    const std::string merge_path = write_script(store + ".merge.slurm.sh", render(k_slurm_merge_template, values, "jobs/templates/slurm_merge.sh"));
+    const std::string merge_output = capture("sbatch --parsable --dependency=afterok:" + job + " " + merge_path, status);
+    const std::string merge_job = submitted_id(merge_output);
+    if (status != 0 || merge_job.empty()) {
+      std::cerr << "pebench: error: submitting the merge job " << merge_path << " failed: " << merge_output;
+      return 1;
+    }
+    std::cout << "pebench: submitted " << merge_path << " as job " << merge_job << " (runs after every shard succeeded)\n";
+  }
+  std::cout << "watch: " << (slurm ? "squeue -j " + job : "qstat " + job) << "; pebench inspect " << store
+            << (array ? " (after the merge; each shard: pebench inspect STORE.shard-i-of-" + std::to_string(s.array_shards) + ".h5)" : "")
+            << "\n";
+  return 0;
+}
+
+}  // namespace pebench

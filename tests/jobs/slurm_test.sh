@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `pebench submit` against a real one-node SLURM 22.05 (Debian's slurmctld, slurmd,
+# munge) started in a temp folder: a plain job, a walltime-style USR1 that checkpoints,
+# requeues and completes, a job array of shards with its merge job, and the PBS template
+# through Debian's slurm-wlm-torque qsub. Every store must equal an uninterrupted local
+# run bit for bit. Stops only the daemons it started.
+set -uo pipefail
+pebench=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+same_results=$here/../harness/same_results.py
+work=$(mktemp -d)
+# shellcheck source=local_slurm.sh
+source "$here/local_slurm.sh"
+trap 'slurm_stop "$work/slurm"; rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+failures=0
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+
+packages=(slurmctld slurmd slurm-client munge slurm-wlm-torque)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null ||
+    { echo "FAIL could not install ${missing[*]}"; exit 1; }
+fi
+slurm_start "$work/slurm" || { echo "FAIL local SLURM did not start"; exit 1; }
+
+cat > "$work/study.ini" <<'INI'
+[study]
+name = cluster
+[model]
+d_model = 32
+layers = 1
+heads = 2
+[train]
+seq_len = 32
+steps = 600
+batch = 8
+log_every = 50
+[eval]
+lengths = 32,64,128
+tokens = 2048
+[grid]
+encoding = alibi,rope
+INI
+"$pebench" run "$work/study.ini" --store "$work/reference.h5" --threads-per-rank 1 > /dev/null || { echo "FAIL reference"; exit 1; }
+
+job_field() { scontrol show job "$1" 2> /dev/null | grep -o "$2=[^ ]*" | head -1 | cut -d= -f2; }
+# wait_state JOB STATE SECONDS
+wait_state() {
+  for _ in $(seq $(($3 * 5))); do
+    [[ $(job_field "$1" JobState) == "$2" ]] && return 0
+    sleep 0.2
+  done
+  echo "  job $1 is $(job_field "$1" JobState), not $2 after $3 s"; return 1
+}
+submitted_job() { sed -n 's/.* as job \([0-9]*\).*/\1/p' "$1" | head -1; }
+
+# 1. A plain job on 2 ranks.
+"$pebench" submit "$work/study.ini" --scheduler slurm --ranks-per-node 2 --time 00:10:00 --store "$work/plain.h5" > "$work/plain.out" ||
+  fail "submit: $(cat "$work/plain.out")"
+job=$(submitted_job "$work/plain.out")
+grep -q "watch: squeue -j $job; pebench inspect $work/plain.h5" "$work/plain.out" || fail "submit did not say how to watch"
+wait_state "$job" COMPLETED 120 || fail "plain job"
+grep -q "on 2 rank(s)" "$work/plain.h5.slurm-$job.log" || fail "plain job did not run 2 ranks: $(cat "$work/plain.h5.slurm-$job.log")"
+/usr/bin/python3 "$same_results" "$work/reference.h5" "$work/plain.h5" || fail "plain job's store differs"
+echo "ok   plain job $job"
+
+# 2. USR1 before walltime: checkpoint, exit 3, requeue, continue, complete.
+"$pebench" submit "$work/study.ini" --scheduler slurm --ranks-per-node 2 --time 00:10:00 --store "$work/signal.h5" > "$work/signal.out"
+job=$(submitted_job "$work/signal.out")
+for _ in $(seq 300); do [[ -d "$work/signal.h5.ckpt" ]] && break; sleep 0.1; done
+sleep 0.5
+scancel --signal=USR1 --batch "$job"  # what --signal=B:USR1@120 does before walltime
+for _ in $(seq 300); do [[ $(job_field "$job" Restarts) == 1 ]] && break; sleep 0.1; done
+[[ $(job_field "$job" Restarts) == 1 ]] || fail "signalled job was not requeued: $(cat "$work/signal.h5.slurm-$job.log")"
+scontrol update JobId="$job" StartTime=now  # a requeued job otherwise waits ~120 s
+wait_state "$job" COMPLETED 120 || fail "requeued job"
+log=$work/signal.h5.slurm-$job.log
+grep -q "INTERRUPTED (checkpointed)" "$log" || fail "no run checkpointed: $(cat "$log")"
+grep -q "requeueing (restart 1 of at most 3)" "$log" || fail "no requeue in the log"
+grep -q "restart 1$" "$log" || fail "the requeued job did not start again"
+/usr/bin/python3 "$same_results" "$work/reference.h5" "$work/signal.h5" || fail "requeued job's store differs from an uninterrupted run"
+[[ ! -e "$work/signal.h5.ckpt" ]] || fail "checkpoints left"
+echo "ok   signal job $job: checkpointed, requeued, completed, identical"
+
+# 3. A job array of 2 shards and the merge job after it.
+"$pebench" submit "$work/study.ini" --scheduler slurm --array-shards 2 --time 00:10:00 --store "$work/array.h5" > "$work/array.out"
+merge_job=$(sed -n 's/.*merge.slurm.sh as job \([0-9]*\).*/\1/p' "$work/array.out")
+[[ -n "$merge_job" ]] || fail "no merge job: $(cat "$work/array.out")"
+wait_state "$merge_job" COMPLETED 180 || fail "merge job: $(cat "$work"/array.h5.slurm-merge-*.log)"
+[[ -e "$work/array.shard-0-of-2.h5" && -e "$work/array.shard-1-of-2.h5" ]] || fail "no shard stores"
+/usr/bin/python3 "$same_results" "$work/reference.h5" "$work/array.h5" || fail "merged array store differs"
+echo "ok   array of 2 shards + merge job $merge_job"
+
+# 4. The PBS template, for real through SLURM's qsub wrapper, and as bash.
+(cd "$work" && "$pebench" submit "$work/study.ini" --scheduler pbs --ranks-per-node 2 --time 00:10:00 --store "$work/pbs.h5") > "$work/pbs.out" ||
+  fail "qsub: $(cat "$work/pbs.out")"
+bash -n "$work/pbs.h5.pbs.sh" || fail "the PBS script is not valid bash"
+job=$(submitted_job "$work/pbs.out")
+wait_state "$job" COMPLETED 120 || fail "PBS job"
+/usr/bin/python3 "$same_results" "$work/reference.h5" "$work/pbs.h5" || fail "PBS job's store differs"
+echo "ok   PBS job $job"
+
+# 5. --dry-run prints the script and writes nothing.
+"$pebench" submit "$work/study.ini" --scheduler slurm --dry-run --store "$work/dry.h5" > "$work/dry.out"
+grep -q "^#SBATCH --signal=B:USR1@120" "$work/dry.out" && [[ ! -e "$work/dry.h5.slurm.sh" ]] || fail "dry run"
+
+echo "$failures failures"
+[[ $failures -eq 0 ]]
