@@ -25,8 +25,8 @@ namespace {
 
 // Per-token losses [windows, length] of the windows starting at 0, step, 2·step, …
 // that fit in the first `budget` tokens, computed in batches.
-torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
-                            int64_t length, int64_t step, int64_t batch_tokens, torch::Device device) {
+torch::Tensor strided_window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
+                                    int64_t length, int64_t step, int64_t batch_tokens, torch::Device device) {
   std::vector<int64_t> starts;
   for (int64_t s = 0; s + length <= budget; s += step) starts.push_back(s);
   const int64_t per_batch = std::max<int64_t>(1, batch_tokens / length);
@@ -47,6 +47,11 @@ torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& t
 
 }  // namespace
 
+torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
+                            int64_t length, int64_t batch_tokens, torch::Device device) {
+  return strided_window_losses(model, tokens, budget, length, length, batch_tokens, device);
+}
+
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
                           const RunConfig& run, torch::Device device, const std::string& variant) {
   torch::NoGradGuard no_grad;
@@ -62,7 +67,7 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
   const int64_t stride = run.integer("eval.stride");
 
   auto non_overlapping = [&](int64_t length) {
-    return window_losses(model, heldout, budget, length, length, batch_tokens, device);
+    return window_losses(model, heldout, budget, length, batch_tokens, device);
   };
   // Mean loss at each position of the longest length's non-overlapping windows.
   auto keep_position_loss = [&](const torch::Tensor& losses) {
@@ -82,7 +87,7 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
     } else {
       // The first window scores every position; each later one only its last `stride`
       // tokens, which then all see at least length - stride tokens of context.
-      auto losses = window_losses(model, heldout, budget, length, stride, batch_tokens, device);
+      auto losses = strided_window_losses(model, heldout, budget, length, stride, batch_tokens, device);
       loss_sum = losses[0].sum().item<double>() +
                  losses.slice(0, 1).slice(1, length - stride).sum().item<double>();
       scored = length + (losses.size(0) - 1) * stride;

@@ -23,6 +23,11 @@ struct EvalResult {
 int64_t eval_budget(int64_t heldout_tokens, int64_t requested_tokens, int64_t longest,
                     const std::string& origin);
 
+// Per-token losses [windows, length] (float64, CPU) of the non-overlapping windows of
+// `length` tokens in the first `budget` tokens of `tokens`, `batch_tokens` per forward.
+torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
+                            int64_t length, int64_t batch_tokens, torch::Device device);
+
 // `variant` names one of the encoding's eval-time variants ("" = as trained).
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
                           const RunConfig& run, torch::Device device, const std::string& variant = "");

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "encodings/registry.h"
+#include "harness/analyse.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
 #include "harness/fault.h"
@@ -206,6 +207,8 @@ RunLayout layout_of(const RunConfig& run) {
   }
   auto table = model->encoding().table();
   if (table.defined()) layout.table_shape = table.sizes().vec();
+  for (const auto& dataset : analysis_layout(run, table.defined() ? table.size(0) : 0))
+    layout.extra_datasets.push_back({dataset.name, dataset.shape, dataset.integer});
   return layout;
 }
 
@@ -388,6 +391,10 @@ RunReport run_one(const RunConfig& run, RunContext& context) {
         evaluation.seconds += scaled.seconds;
       }
     }
+    // Why it extrapolates (or not): the analyses the study enables.
+    if (log.diverged_step < 0)
+      for (auto& dataset : analyse_model(model, context.corpus.heldout, run, context.device))
+        results.extra.push_back({dataset.name, std::move(dataset.values)});
     // What the encoding learned (or fixed): its bias by distance, its table.
     {
       torch::NoGradGuard no_grad;

@@ -73,6 +73,13 @@ const std::vector<KeySpec>& key_specs() {
         {{"eval.tokens", "32768", "a positive integer", "held-out tokens scored at every length"}, Kind::PositiveInt},
         {{"eval.batch_tokens", "16384", "a positive integer", "tokens per eval forward"}, Kind::PositiveInt},
         {{"eval.attention_block", "256", "a positive integer", "queries per attention block at eval"}, Kind::PositiveInt},
+        {{"analysis.run", "none", "none | a comma list of window_ppl, gradient, attention, probe, pe_geometry", "analyses after evaluation (harness/analyse.h)"}, Kind::ChoiceList,
+         {"window_ppl", "gradient", "attention", "probe", "pe_geometry"}},
+        {{"analysis.rf_length", "0", "0 (the longest eval length) or a length up to it", "length of the receptive-field and attention analyses"}, Kind::NonNegativeInt},
+        {{"analysis.windows", "1,2,4,8,16,32,64,128,256,512,1024", "comma-separated positive integers", "window_ppl: key windows w (those <= rf_length)"}, Kind::LengthList},
+        {{"analysis.epsilon", "0.01", "a positive number", "effective context: smallest w with ppl(w) <= (1 + epsilon) ppl(full)"}, Kind::PositiveReal},
+        {{"analysis.tokens", "8192", "a positive integer", "window_ppl: held-out tokens scored per window"}, Kind::PositiveInt},
+        {{"analysis.sequences", "32", "an integer >= 2", "held-out sequences for gradient, attention and probe"}, Kind::PositiveInt},
     };
     for (auto& spec : s)
       if (spec.kind == Kind::Encoding) spec.key.allowed = encoding_names_joined(" | ");
@@ -229,7 +236,7 @@ std::string strip_comments(const std::string& text) {
 }
 
 std::string section_list() {
-  return "study, data, model, encoding, train, eval, grid (and bare keys encoding, seed)";
+  return "study, data, model, encoding, train, eval, analysis, grid (and bare keys encoding, seed)";
 }
 
 }  // namespace
@@ -330,6 +337,30 @@ EncodingOptions encoding_options(const RunConfig& run) {
   return options;
 }
 
+std::vector<std::string> RunConfig::analyses() const {
+  const std::string& chosen = text("analysis.run");
+  return chosen == "none" ? std::vector<std::string>{} : split(chosen, ',');
+}
+
+bool RunConfig::analyses_include(const std::string& analysis) const {
+  const auto chosen = analyses();
+  return std::find(chosen.begin(), chosen.end(), analysis) != chosen.end();
+}
+
+int64_t RunConfig::rf_length() const {
+  const int64_t length = integer("analysis.rf_length");
+  return length > 0 ? length : eval_lengths().back();
+}
+
+std::vector<int64_t> RunConfig::analysis_windows() const {
+  std::vector<int64_t> windows;
+  for (int64_t w : integers("analysis.windows"))
+    if (w <= rf_length()) windows.push_back(w);
+  std::sort(windows.begin(), windows.end());
+  windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
+  return windows;
+}
+
 std::vector<int64_t> RunConfig::eval_lengths() const {
   auto lengths = integers("eval.lengths");
   lengths.push_back(integer("train.seq_len"));
@@ -367,6 +398,11 @@ void validate_run(const RunConfig& run, const std::map<std::string, Origin>& ori
   if (run.integer("eval.tokens") < lengths.back())
     fail(origin_of("eval.tokens"), run.text("eval.tokens"),
          "must be at least the longest eval length " + std::to_string(lengths.back()));
+  if (run.integer("analysis.rf_length") > lengths.back())
+    fail(origin_of("analysis.rf_length"), run.text("analysis.rf_length"),
+         "must be 0 or at most the longest eval length " + std::to_string(lengths.back()));
+  if (run.integer("analysis.sequences") < 2)
+    fail(origin_of("analysis.sequences"), run.text("analysis.sequences"), "expected an integer >= 2 (the probe fits on one half, scores on the other)");
   if (run.text("eval.protocol") == "sliding") {
     const int64_t stride = run.integer("eval.stride");
     if (stride < 1 || stride > lengths.front())

@@ -37,6 +37,12 @@ struct RunConfig {
   std::string canonical_text() const;
   // eval.lengths with train.seq_len added, sorted and unique.
   std::vector<int64_t> eval_lengths() const;
+  // analysis.run as a list, and whether it names `analysis`.
+  std::vector<std::string> analyses() const;
+  bool analyses_include(const std::string& analysis) const;
+  // analysis.rf_length resolved (0 → the longest eval length); windows <= it, sorted.
+  int64_t rf_length() const;
+  std::vector<int64_t> analysis_windows() const;
 };
 
 struct Study {

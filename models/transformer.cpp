@@ -34,7 +34,8 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
                                                const torch::Tensor& positions,
                                                PositionalEncodingImpl& encoding,
                                                const torch::Tensor& offset,
-                                               const TransformerLMOptions& options, int64_t layer) {
+                                               const TransformerLMOptions& options, int64_t layer,
+                                               ForwardProbe* probe) {
   // Encodings with per-layer parameters give [layers, heads, Tq, Tk].
   auto of_layer = [layer](const torch::Tensor& t) { return t.dim() == 4 ? t[layer] : t; };
   const int64_t batch = x.size(0), length = x.size(1), d_model = x.size(2);
@@ -48,7 +49,9 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
   torch::Tensor attended;
   if (offset.defined()) {
     auto scores = torch::matmul(q, k.transpose(-2, -1)) + of_layer(offset);
-    attended = torch::matmul(torch::softmax(scores, -1), v);
+    auto probabilities = torch::softmax(scores, -1);
+    if (probe && probe->attention) probe->attention(layer, 0, probabilities);
+    attended = torch::matmul(probabilities, v);
   } else {
     // Query blocks: each block attends to keys up to its last query (causal).
     const int64_t block = options.attention_block;
@@ -58,7 +61,9 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
       auto block_offset = logit_offset(encoding, positions, begin, end, end, options.attention_window);
       auto scores = torch::matmul(q.slice(2, begin, end), k.slice(2, 0, end).transpose(-2, -1)) +
                     of_layer(block_offset);
-      outputs.push_back(torch::matmul(torch::softmax(scores, -1), v.slice(2, 0, end)));
+      auto probabilities = torch::softmax(scores, -1);
+      if (probe && probe->attention) probe->attention(layer, begin, probabilities);
+      outputs.push_back(torch::matmul(probabilities, v.slice(2, 0, end)));
     }
     attended = torch::cat(outputs, 2);
   }
@@ -76,8 +81,8 @@ BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& positions,
                                  PositionalEncodingImpl& encoding, const torch::Tensor& offset,
-                                 const TransformerLMOptions& options, int64_t layer) {
-  auto h = x + attention->forward(norm_attention->forward(x), positions, encoding, offset, options, layer);
+                                 const TransformerLMOptions& options, int64_t layer, ForwardProbe* probe) {
+  auto h = x + attention->forward(norm_attention->forward(x), positions, encoding, offset, options, layer, probe);
   return h + mlp_out->forward(torch::gelu(mlp_in->forward(norm_mlp->forward(h))));
 }
 
@@ -113,7 +118,7 @@ void TransformerLMImpl::initialize_weights() {
   }
 }
 
-torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Tensor positions) {
+torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Tensor positions, ForwardProbe* probe) {
   const int64_t length = tokens.size(1);
   if (!positions.defined()) positions = encoding_->positions(length, tokens.device());
 
@@ -121,6 +126,10 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Ten
   if (encoding_->is_additive() && options_.scale_embeddings)
     x = x * std::sqrt(static_cast<double>(options_.d_model));
   x = encoding_->embed(x, positions);
+  if (probe) {
+    probe->embeddings = x;
+    if (probe->keep_hidden) probe->hidden.push_back(x);
+  }
 
   // One offset (bias + mask) per forward, shared by every layer; outside training,
   // long inputs are attended in query blocks instead, built per block.
@@ -130,8 +139,10 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Ten
   if (!blocked) offset = logit_offset(*encoding_, positions, 0, length, length, options_.attention_window);
 
   int64_t layer = 0;
-  for (auto& module : blocks->children())
-    x = module->as<BlockImpl>()->forward(x, positions, *encoding_, offset, options_, layer++);
+  for (auto& module : blocks->children()) {
+    x = module->as<BlockImpl>()->forward(x, positions, *encoding_, offset, options_, layer++, probe);
+    if (probe && probe->keep_hidden) probe->hidden.push_back(x);
+  }
   x = final_norm->forward(x);
   return torch::matmul(x, token_embedding->weight.t());
 }

@@ -9,6 +9,9 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+#include <vector>
+
 #include "encodings/encoding.h"
 
 namespace pebench {
@@ -29,6 +32,19 @@ struct TransformerLMOptions {
   int64_t attention_block = 0;
 };
 
+// What an analysis asks of one forward (harness/analyse); training passes none and pays
+// nothing for it.
+struct ForwardProbe {
+  // Each layer's attention probabilities [B, H, Tq, Tk] for queries query_begin.. (one
+  // call per query block at eval time; Tk = the block's last query + 1).
+  std::function<void(int64_t layer, int64_t query_begin, const torch::Tensor& probabilities)> attention;
+  // Keep the residual stream: the embedding output, then every block's output, [B, T, d].
+  bool keep_hidden = false;
+  std::vector<torch::Tensor> hidden;
+  // Set to the embedding output (the first block's input), to take gradients w.r.t. it.
+  torch::Tensor embeddings;
+};
+
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
   CausalSelfAttentionImpl(int64_t d_model, int64_t heads);
@@ -36,7 +52,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   // or blocked mode when undefined; `layer` picks this layer's bias when per layer.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
                         PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
-                        const TransformerLMOptions& options, int64_t layer);
+                        const TransformerLMOptions& options, int64_t layer, ForwardProbe* probe = nullptr);
 
   torch::nn::Linear qkv{nullptr}, out{nullptr};
 
@@ -50,7 +66,7 @@ class BlockImpl : public torch::nn::Module {
   BlockImpl(int64_t d_model, int64_t heads);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
                         PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
-                        const TransformerLMOptions& options, int64_t layer);
+                        const TransformerLMOptions& options, int64_t layer, ForwardProbe* probe = nullptr);
 
   torch::nn::LayerNorm norm_attention{nullptr}, norm_mlp{nullptr};
   CausalSelfAttention attention{nullptr};
@@ -70,7 +86,7 @@ class TransformerLMImpl : public torch::nn::Module {
                     std::shared_ptr<PositionalEncodingImpl> encoding);
   // tokens [B, T] int64; positions [T] int64 (default: the encoding's, 0..T-1 unless it
   // samples them) → logits [B, T, vocab].
-  torch::Tensor forward(const torch::Tensor& tokens, torch::Tensor positions = {});
+  torch::Tensor forward(const torch::Tensor& tokens, torch::Tensor positions = {}, ForwardProbe* probe = nullptr);
 
   const TransformerLMOptions& options() const { return options_; }
   TransformerLMOptions& options() { return options_; }

@@ -55,6 +55,35 @@ struct Curve {
   const std::vector<double>* ppl;
 };
 
+// Analysis summaries shown when some run has them (harness/analyse.h); NaN when a run lacks one.
+struct AnalysisColumn {
+  std::string header;
+  int digits;
+  double (*value)(const StoredRun&);
+};
+double extra_at(const StoredRun& run, const std::string& name, size_t index) {
+  auto found = run.extra.find(name);
+  return found != run.extra.end() && index < found->second.size() ? found->second[index] : NAN;
+}
+// Probe R² of the last layer at probe length `row` (0: train length, last: longest).
+double last_layer_r2(const StoredRun& run, bool longest) {
+  auto lengths = run.extra.find("probe/lengths");
+  auto r2 = run.extra.find("probe/position_r2");
+  if (lengths == run.extra.end() || r2 == run.extra.end() || lengths->second.empty()) return NAN;
+  const size_t per_length = r2->second.size() / lengths->second.size();
+  const size_t row = longest ? lengths->second.size() - 1 : 0;
+  return r2->second[row * per_length + per_length - 1];
+}
+const std::vector<AnalysisColumn>& analysis_columns() {
+  static const std::vector<AnalysisColumn> columns = {
+      {"ERF90", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/erf", 1); }},
+      {"eff_ctx", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/effective_context", 0); }},
+      {"R2@L_train", 3, [](const StoredRun& run) { return last_layer_r2(run, false); }},
+      {"R2@longest", 3, [](const StoredRun& run) { return last_layer_r2(run, true); }},
+  };
+  return columns;
+}
+
 }  // namespace
 
 std::string compare_table(const StoreContents& contents) {
@@ -86,6 +115,14 @@ std::string compare_table(const StoreContents& contents) {
   header.push_back("seeds");
   for (int64_t length : all_lengths) header.push_back("ppl@" + std::to_string(length));
   header.push_back("ratio");
+  std::vector<const AnalysisColumn*> shown;
+  for (const auto& column : analysis_columns())
+    for (const auto& run : contents.runs)
+      if (std::isfinite(column.value(run))) {
+        shown.push_back(&column);
+        header.push_back(column.header);
+        break;
+      }
   rows.push_back(header);
 
   std::vector<std::vector<std::string>> body;
@@ -124,12 +161,26 @@ std::string compare_table(const StoreContents& contents) {
       row.push_back(fixed(ppl_sum[longest] / ppl_sum[train_length], 2));
     else
       row.push_back("-");
+    // Analyses describe the trained model: its own curve's row, mean over finished seeds.
+    for (const auto* column : shown) {
+      double sum = 0;
+      int count = 0;
+      for (const auto& curve : curves)
+        if (curve.run->row.status == "done" && curve.ppl == &curve.run->eval_ppl && std::isfinite(column->value(*curve.run))) {
+          sum += column->value(*curve.run);
+          ++count;
+        }
+      row.push_back(count ? fixed(sum / count, column->digits) : "-");
+    }
     body.push_back(row);
   }
   std::sort(body.begin(), body.end());
   rows.insert(rows.end(), body.begin(), body.end());
   return render(rows) +
-         "ppl: mean over finished seeds; ratio = ppl(longest eval length) / ppl(train length)\n";
+         "ppl: mean over finished seeds; ratio = ppl(longest eval length) / ppl(train length)\n" +
+         (shown.empty() ? std::string()
+                        : std::string("ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest "
+                                      "attention window within 1+epsilon of full-context ppl; R2: position probe, last layer\n"));
 }
 
 std::string inspect_table(const StoreContents& contents) {

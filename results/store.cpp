@@ -92,6 +92,23 @@ std::vector<std::string> split_names(const std::string& text) {
   return names;
 }
 
+// Datasets of the analyses in a run group: below receptive_field/, attention/, probe/,
+// and encoding/ beside bias_profile and table.
+std::vector<std::string> analysis_dataset_names(hid_t group) {
+  std::vector<std::string> names;
+  H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
+           [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
+             const std::string path(name);
+             const bool analysis = path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 ||
+                                   path.rfind("probe/", 0) == 0 ||
+                                   (path.rfind("encoding/", 0) == 0 && path != "encoding/bias_profile" &&
+                                    path != "encoding/table");
+             if (info->type == H5O_TYPE_DATASET && analysis) static_cast<std::vector<std::string>*>(out)->push_back(path);
+             return 0;
+           },
+           &names);
+  return names;
+}
 
 }  // namespace
 
@@ -175,6 +192,16 @@ StoreContents read_store(const std::string& path) {
     run.bias_profile = read_vector<double>(group, "encoding/bias_profile", group_path);
     run.table_shape = read_dims(group, "encoding/table", group_path);
     run.table = read_vector<double>(group, "encoding/table", group_path);
+    for (const auto& name : analysis_dataset_names(group)) {
+      Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/" + name);
+      Handle type(H5Dget_type(dataset), H5Tclose, "type of", group_path + "/" + name);
+      if (H5Tget_class(type) == H5T_INTEGER) {
+        const auto values = read_vector<int64_t>(group, name, group_path);
+        run.extra[name] = std::vector<double>(values.begin(), values.end());
+      } else {
+        run.extra[name] = read_vector<double>(group, name, group_path);
+      }
+    }
     contents.runs.push_back(std::move(run));
   }
   return contents;
@@ -309,6 +336,9 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
                      group_path);
     if (!layout.table_shape.empty())
       create_dataset(group, "encoding/table", H5T_NATIVE_DOUBLE, dims_of(layout.table_shape), &kNaN, group_path);
+    for (const auto& extra : layout.extra_datasets)
+      create_dataset(group, extra.name, extra.integer ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, dims_of(extra.shape),
+                     extra.integer ? static_cast<const void*>(&kMissing) : static_cast<const void*>(&kNaN), group_path);
   }
   for (size_t i = 0; i < layouts.size(); ++i) impl_->rows[layouts[i].run_id] = old_rows + i;
   // Constant data of the new runs: one rank writes it (raw data only).
@@ -339,6 +369,14 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   }
   if (!results.bias_profile.empty()) write_vector(group, "encoding/bias_profile", results.bias_profile, group_path);
   if (!results.table.empty()) write_vector(group, "encoding/table", results.table, group_path);
+  for (const auto& [name, values] : results.extra) {
+    Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/" + name);
+    Handle type(H5Dget_type(dataset), H5Tclose, "type of", group_path + "/" + name);
+    if (H5Tget_class(type) == H5T_INTEGER)
+      write_vector(group, name, std::vector<int64_t>(values.begin(), values.end()), group_path);
+    else
+      write_vector(group, name, values, group_path);
+  }
   const auto& s = results.summary;
   SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,
                        s.final_train_loss, s.diverged_step, s.rank, {}};

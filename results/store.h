@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,13 @@ constexpr int kStoreSchemaVersion = 1;
 // Any HDF5 failure, with the object's path.
 struct StoreError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// A dataset beyond the fixed schema (the analyses): path in the run's group and shape.
+struct ExtraDataset {
+  std::string name;             // e.g. "receptive_field/ppl"
+  std::vector<int64_t> shape;
+  bool integer = false;         // int64 (fill -1) or float64 (fill NaN)
 };
 
 // Everything about a run that is known before it trains: shapes and attributes.
@@ -39,6 +47,7 @@ struct RunLayout {
   std::vector<std::string> eval_variants;     // extra eval curves (rope: pi, ntk, yarn)
   std::vector<int64_t> bias_profile_shape;    // [heads, n] or [layers, heads, n]; empty: none
   std::vector<int64_t> table_shape;           // [rows, d_model]; empty: none
+  std::vector<ExtraDataset> extra_datasets;   // analyses
 };
 
 // One eval curve of an eval-time variant: eval/<name>/{ppl, tokens, position_loss}.
@@ -70,6 +79,7 @@ struct RunResults {
   std::vector<VariantCurve> variants;  // in the layout's eval_variants order
   std::vector<double> bias_profile;    // row-major, the layout's shape
   std::vector<double> table;
+  std::vector<std::pair<std::string, std::vector<double>>> extra;  // layout's extra datasets, row-major
 };
 
 // pending | running | done | diverged | failed
@@ -96,6 +106,7 @@ struct StoredRun {
   std::vector<VariantCurve> variants;
   std::vector<int64_t> bias_profile_shape, table_shape;  // empty when absent
   std::vector<double> bias_profile, table;
+  std::map<std::string, std::vector<double>> extra;  // analysis datasets present, by name
 };
 struct StoreContents {
   std::string study_text;

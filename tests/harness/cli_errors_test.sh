@@ -109,6 +109,8 @@ expect_error "not a boolean" 'bool.ini: [model] scale_embeddings = "maybe": expe
 expect_error "fraction out of range" 'holdout.ini: [data] holdout = "1.5"' "$pebench" run holdout.ini --store store.h5
 expect_error "randomized range too short" "random_max_position" "$pebench" run randomized.ini --store store.h5
 expect_error "unknown rope scaling" 'rope_scaling = "pi,linear"' "$pebench" run scaling.ini --store store.h5
+expect_error "unknown analysis" '--analysis.run = "window_ppl,saliency": expected none | a comma list of window_ppl, gradient, attention, probe, pe_geometry' "$pebench" run good.ini --analysis.run window_ppl,saliency --store store.h5
+expect_error "analysis length past the longest eval length" '--analysis.rf_length = "4096": must be 0 or at most the longest eval length 32' "$pebench" run good.ini --analysis.rf_length 4096 --store store.h5
 expect_error "missing corpus" "missing.txt' not found" "$pebench" run corpus.ini --store store.h5
 expect_error "empty corpus" "corpus is empty" "$pebench" run emptycorpus.ini --store store.h5
 expect_error "corpus shorter than the longest eval length" "held-out split has" "$pebench" run tinycorpus.ini --store store.h5

@@ -131,6 +131,31 @@ TEST(Store, EncodingDatasetsAndVariantCurvesReadBack) {
   EXPECT_NE(compare_table(contents).find("rope+yarn"), std::string::npos);
 }
 
+// Analysis datasets: created with the layout (fill NaN / -1), written, read back exactly.
+TEST(Store, AnalysisDatasetsReadBackWithTheirTypes) {
+  const std::string path = temp_path("analysis.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  RunLayout with = layout("alibi-1", "alibi", 0), without = layout("alibi-2", "alibi", 1);
+  with.extra_datasets = {{"receptive_field/erf", {3}, true}, {"attention/mass_by_distance", {2, 2, 3}, false}};
+  without.extra_datasets = with.extra_datasets;
+  RunResults results = results_of(0);
+  std::vector<double> mass;
+  for (int i = 0; i < 12; ++i) mass.push_back(0.125 * i);
+  results.extra = {{"receptive_field/erf", {4, 10, 14}}, {"attention/mass_by_distance", mass}};
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({with, without}, true);
+    store.write_results("alibi-1", results);
+    store.close();
+  }
+  const StoreContents contents = read_store(path);
+  EXPECT_EQ(contents.runs[0].extra.at("receptive_field/erf"), (std::vector<double>{4, 10, 14}));
+  EXPECT_EQ(contents.runs[0].extra.at("attention/mass_by_distance"), mass);
+  EXPECT_EQ(contents.runs[1].extra.at("receptive_field/erf"), (std::vector<double>{-1, -1, -1}));  // int64 fill
+  EXPECT_TRUE(std::isnan(contents.runs[1].extra.at("attention/mass_by_distance")[5]));
+  EXPECT_EQ(contents.runs[0].extra.size(), 2u);
+}
+
 TEST(Store, GrowsWhenRunsAreAdded) {
   const std::string path = temp_path("grow.h5");
   ParallelStore::create(path, MPI_COMM_WORLD, "");
