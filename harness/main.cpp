@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <set>
+#include <sstream>
 
 #include "encodings/registry.h"
 #include "harness/run_command.h"
@@ -26,7 +28,7 @@ const char* kUsage =
     "commands:\n"
     "  run STUDY.ini      train and evaluate every run of a study (alone or under mpirun/srun)\n"
     "  submit STUDY.ini --scheduler slurm|pbs   render a batch script and submit it\n"
-    "  compare STORE.h5   perplexity vs length per encoding, and the extrapolation ratio\n"
+    "  compare STORE.h5...   ppl vs length per group of seeds (mean ±95% CI), ratio, eff. length; --format csv|json|markdown\n"
     "  inspect STORE.h5   runs with status and timing\n"
     "  merge A.h5 B.h5... -o OUT.h5   combine stores (job-array shards) into one\n"
     "  encodings          registered positional encodings\n\n"
@@ -39,6 +41,7 @@ std::optional<po::variables_map> parse_arguments(int argc, char** argv, const po
   po::variables_map values;
   try {
     po::store(po::command_line_parser(argc - 1, argv + 1).options(options).positional(positional).run(), values);
+    if (!values.count("help")) po::notify(values);
   } catch (const po::error& error) {
     throw UserError(std::string("command line: ") + error.what());
   }
@@ -68,6 +71,57 @@ StoreContents open_store(const std::string& path) {
   } catch (const StoreError& error) {
     throw UserError(std::string("command line: store: ") + error.what());
   }
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ',')) parts.push_back(part);
+  return parts;
+}
+
+// `pebench compare STORE... [--by K,K] [--where K=V,V]... [--sort COL] [--tolerance X] [--format F]`
+int compare_command(int argc, char** argv) {
+  CompareOptions compare;
+  std::vector<std::string> where;
+  std::string by;
+  po::options_description options(
+      "pebench compare STORE.h5...: perplexity vs eval length per group of runs that differ only by seed");
+  options.add_options()("help,h", "show this help")
+      ("by", po::value<std::string>(&by), "group by these keys, e.g. encoding,train.seq_len (default: every key that varies, but seed)")
+      ("where", po::value<std::vector<std::string>>(&where), "KEY=V1,V2: keep runs whose KEY is one of these (repeatable)")
+      ("sort", po::value<std::string>(&compare.sort), "sort rows by this column (e.g. ratio, eff_len, ppl@1024, ERF90)")
+      ("tolerance", po::value<double>(&compare.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length")
+      ("format", po::value<std::string>(&compare.format)->default_value("table"), "table | csv | json | markdown")
+      ("stores", po::value<std::vector<std::string>>(), "stores");
+  po::positional_options_description positional;
+  positional.add("stores", -1);
+  const auto parsed = parse_arguments(argc, argv, options, positional);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  if (!values.count("stores")) throw UserError("command line: missing STORE; usage: pebench compare STORE.h5...");
+  const std::set<std::string> formats = {"table", "csv", "json", "markdown"};
+  if (!formats.count(compare.format))
+    throw UserError("command line: --format \"" + compare.format + "\": expected table | csv | json | markdown");
+  if (!(compare.tolerance >= 0))
+    throw UserError("command line: --tolerance \"" + std::to_string(compare.tolerance) + "\": expected a non-negative number");
+  if (!by.empty()) compare.by = split_commas(by);
+  for (const auto& condition : where) {
+    const auto equals = condition.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == condition.size())
+      throw UserError("command line: --where \"" + condition + "\": expected KEY=VALUE[,VALUE...], e.g. encoding=alibi,rope");
+    for (const auto& value : split_commas(condition.substr(equals + 1)))
+      compare.where[condition.substr(0, equals)].insert(value);
+  }
+  std::vector<StoreContents> stores;
+  for (const auto& path : values["stores"].as<std::vector<std::string>>()) stores.push_back(open_store(path));
+  try {
+    std::cout << compare_stores(stores, compare);
+  } catch (const std::invalid_argument& error) {
+    throw UserError(std::string("command line: ") + error.what());
+  }
+  return 0;
 }
 
 // `pebench merge A.h5 B.h5 ... -o OUT.h5`
@@ -138,11 +192,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   try {
     if (command == "run") return run_command(argc, argv);
-    if (command == "compare") {
-      const auto path = store_argument(argc, argv, command, "perplexity vs eval length per encoding");
-      if (!path.empty()) std::cout << compare_table(open_store(path));
-      return 0;
-    }
+    if (command == "compare") return compare_command(argc, argv);
     if (command == "inspect") {
       const auto path = store_argument(argc, argv, command, "runs with status and timing");
       if (!path.empty()) std::cout << inspect_table(open_store(path));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <iomanip>
 #include <map>
 #include <set>
@@ -53,6 +54,7 @@ struct Curve {
   const StoredRun* run;
   std::string encoding;
   const std::vector<double>* ppl;
+  std::map<std::string, std::string> config;
 };
 
 // Analysis summaries shown when some run has them (harness/analyse.h); NaN when a run lacks one.
@@ -65,7 +67,7 @@ double extra_at(const StoredRun& run, const std::string& name, size_t index) {
   auto found = run.extra.find(name);
   return found != run.extra.end() && index < found->second.size() ? found->second[index] : NAN;
 }
-// Probe R² of the last layer at probe length `row` (0: train length, last: longest).
+// Probe R² of the last layer at the train length, or at the longest eval length.
 double last_layer_r2(const StoredRun& run, bool longest) {
   auto lengths = run.extra.find("probe/lengths");
   auto r2 = run.extra.find("probe/position_r2");
@@ -84,104 +86,293 @@ const std::vector<AnalysisColumn>& analysis_columns() {
   return columns;
 }
 
+// Mean and 95% CI half-width (NaN for fewer than 2 values).
+struct Estimate {
+  double mean = NAN, ci95 = NAN;
+  int64_t n = 0;
+};
+Estimate estimate(const std::vector<double>& values) {
+  Estimate e;
+  e.n = static_cast<int64_t>(values.size());
+  if (values.empty()) return e;
+  double sum = 0;
+  for (double v : values) sum += v;
+  e.mean = sum / static_cast<double>(e.n);
+  if (e.n < 2) return e;
+  double squares = 0;
+  for (double v : values) squares += (v - e.mean) * (v - e.mean);
+  e.ci95 = t_critical_95(e.n - 1) * std::sqrt(squares / static_cast<double>(e.n - 1) / static_cast<double>(e.n));
+  return e;
+}
+
+// A cell: its text for tables, its number for sorting and JSON (NaN: none), or a string.
+struct Cell {
+  std::string text;
+  double number = NAN;
+  bool is_number = false;
+};
+Cell text_cell(const std::string& text) { return {text, NAN, false}; }
+Cell number_cell(double value, int digits) { return {std::isfinite(value) ? fixed(value, digits) : "-", value, true}; }
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += std::string("\\") + c;
+    else if (c == '\n') out += "\\n";
+    else if (static_cast<unsigned char>(c) < 0x20) out += " ";
+    else out += c;
+  }
+  return out + "\"";
+}
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 }  // namespace
 
-std::string compare_table(const StoreContents& contents) {
-  // Group curves whose configs are equal but for the seed; show the keys that vary.
-  std::map<std::string, std::vector<Curve>> groups;
+double t_critical_95(int64_t df) {
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df < 1) return NAN;
+  if (df <= 30) return table[df - 1];
+  // Cornish-Fisher expansion around the normal quantile; within 1e-3 past df = 30.
+  const double z = 1.959964, d = static_cast<double>(df);
+  return z + (z * z * z + z) / (4 * d) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * d * d);
+}
+
+int64_t effective_extrapolation_length(const std::vector<int64_t>& lengths, const std::vector<double>& ppl,
+                                       int64_t train_length, double tolerance) {
+  double best = INFINITY;
+  for (size_t i = 0; i < lengths.size(); ++i)
+    if (lengths[i] <= train_length && std::isfinite(ppl[i])) best = std::min(best, ppl[i]);
+  // From the train length on, as far as every length stays within the tolerance.
+  int64_t reached = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    if (lengths[i] < train_length) continue;
+    if (!(ppl[i] <= (1 + tolerance) * best)) break;
+    reached = lengths[i];
+  }
+  return reached;
+}
+
+std::string compare_stores(const std::vector<StoreContents>& stores, const CompareOptions& options) {
+  // Every curve that passes --where.
+  std::vector<Curve> curves;
   std::map<std::string, std::set<std::string>> values_by_key;
   std::set<int64_t> all_lengths;
-  for (const auto& run : contents.runs) {
-    auto config = parse_config(run.config);
-    for (const auto& [key, value] : config) values_by_key[key].insert(value);
-    config.erase("seed");
-    std::vector<Curve> curves{{&run, config["encoding"], &run.eval_ppl}};
-    for (const auto& variant : run.variants) curves.push_back({&run, config["encoding"] + "+" + variant.name, &variant.ppl});
-    for (const auto& curve : curves) {
-      config["encoding"] = curve.encoding;
-      std::string group_key;
-      for (const auto& [key, value] : config) group_key += key + "=" + value + "\n";
-      groups[group_key].push_back(curve);
+  for (const auto& contents : stores)
+    for (const auto& run : contents.runs) {
+      const auto config = parse_config(run.config);
+      std::vector<Curve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
+      for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config});
+      for (auto& curve : of_run) {
+        const std::string base = curve.config["encoding"];
+        curve.config["encoding"] = curve.encoding;
+        bool kept = true;
+        for (const auto& [key, allowed] : options.where) {
+          auto found = curve.config.find(key);
+          const bool matches = found != curve.config.end() &&
+                               (allowed.count(found->second) || (key == "encoding" && allowed.count(base)));
+          kept = kept && matches;
+        }
+        if (!kept) continue;
+        for (const auto& [key, value] : curve.config) values_by_key[key].insert(value);
+        all_lengths.insert(run.eval_lengths.begin(), run.eval_lengths.end());
+        curves.push_back(curve);
+      }
     }
-    all_lengths.insert(run.eval_lengths.begin(), run.eval_lengths.end());
+  std::vector<std::string> by = options.by;
+  if (by.empty()) {
+    by = {"encoding", "train.seq_len"};
+    for (const auto& [key, values] : values_by_key)
+      if (values.size() > 1 && key != "seed" && key != "encoding" && key != "train.seq_len") by.push_back(key);
   }
-  std::vector<std::string> varying = {"encoding", "train.seq_len"};
-  for (const auto& [key, values] : values_by_key)
-    if (values.size() > 1 && key != "seed" && key != "encoding" && key != "train.seq_len") varying.push_back(key);
-
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> header;
-  for (const auto& key : varying) header.push_back(key == "train.seq_len" ? "L_train" : key);
-  header.push_back("seeds");
-  for (int64_t length : all_lengths) header.push_back("ppl@" + std::to_string(length));
-  header.push_back("ratio");
+  std::map<std::vector<std::string>, std::vector<const Curve*>> groups;
+  for (const auto& curve : curves) {
+    std::vector<std::string> key;
+    for (const auto& name : by) key.push_back(curve.config.count(name) ? curve.config.at(name) : "");
+    groups[key].push_back(&curve);
+  }
   std::vector<const AnalysisColumn*> shown;
   for (const auto& column : analysis_columns())
-    for (const auto& run : contents.runs)
-      if (std::isfinite(column.value(run))) {
+    for (const auto& curve : curves)
+      if (std::isfinite(column.value(*curve.run))) {
         shown.push_back(&column);
-        header.push_back(column.header);
         break;
       }
-  rows.push_back(header);
 
-  std::vector<std::vector<std::string>> body;
-  for (const auto& [group_key, curves] : groups) {
-    auto config = parse_config(curves.front().run->config);
-    config["encoding"] = curves.front().encoding;
-    std::vector<std::string> row;
-    for (const auto& key : varying) row.push_back(config.count(key) ? config.at(key) : "");
-    int done = 0, diverged = 0, failed = 0, unfinished = 0;
-    std::map<int64_t, double> ppl_sum;
-    for (const auto& curve : curves) {
-      const StoredRun* run = curve.run;
-      const std::string& status = run->row.status;
-      if (status == "done") {
-        ++done;
-        for (size_t i = 0; i < run->eval_lengths.size(); ++i) ppl_sum[run->eval_lengths[i]] += (*curve.ppl)[i];
-      } else if (status == "diverged") {
-        ++diverged;
-      } else if (status == "failed") {
-        ++failed;
-      } else {
-        ++unfinished;
-      }
+  // Columns: group keys, status counts, ppl (mean, ci) per length, ratio, effective length, analyses.
+  std::vector<std::string> header;
+  for (const auto& key : by) header.push_back(key == "train.seq_len" ? "L_train" : key);
+  for (const char* name : {"seeds", "diverged", "failed", "unfinished"}) header.push_back(name);
+  for (int64_t length : all_lengths) {
+    header.push_back("ppl@" + std::to_string(length));
+    header.push_back("ci95@" + std::to_string(length));
+  }
+  for (const char* name : {"ratio", "ratio_ci95", "eff_len"}) header.push_back(name);
+  for (const auto* column : shown) header.push_back(column->header);
+
+  std::vector<std::vector<Cell>> body;
+  for (const auto& [key, members] : groups) {
+    std::vector<Cell> row;
+    for (const auto& value : key) row.push_back(text_cell(value));
+    int64_t diverged = 0, failed = 0, unfinished = 0;
+    std::map<int64_t, std::vector<double>> ppl;
+    std::vector<double> ratios, effective;
+    std::vector<std::vector<double>> analyses(shown.size());
+    std::vector<const Curve*> done;
+    for (const Curve* curve : members) {
+      const std::string& status = curve->run->row.status;
+      if (status == "diverged") ++diverged;
+      else if (status == "failed") ++failed;
+      else if (status != "done") ++unfinished;
+      if (status != "done") continue;  // never averaged in
+      done.push_back(curve);
+      const auto& lengths = curve->run->eval_lengths;
+      for (size_t i = 0; i < lengths.size(); ++i) ppl[lengths[i]].push_back((*curve->ppl)[i]);
+      const int64_t train_length = std::stoll(curve->config.at("train.seq_len"));
+      const auto at_train = std::find(lengths.begin(), lengths.end(), train_length);
+      if (at_train != lengths.end() && !lengths.empty())
+        ratios.push_back(curve->ppl->back() / (*curve->ppl)[at_train - lengths.begin()]);
+      effective.push_back(static_cast<double>(
+          effective_extrapolation_length(lengths, *curve->ppl, train_length, options.tolerance)));
+      // Analyses describe the trained model: only on its own curve, not a variant's.
+      if (curve->ppl == &curve->run->eval_ppl)
+        for (size_t c = 0; c < shown.size(); ++c)
+          if (std::isfinite(shown[c]->value(*curve->run))) analyses[c].push_back(shown[c]->value(*curve->run));
     }
-    std::string seeds = std::to_string(done);
-    if (diverged) seeds += " +" + std::to_string(diverged) + " diverged";
-    if (failed) seeds += " +" + std::to_string(failed) + " failed";
-    if (unfinished) seeds += " +" + std::to_string(unfinished) + " unfinished";
-    row.push_back(seeds);
-    for (int64_t length : all_lengths)
-      row.push_back(done && ppl_sum.count(length) ? fixed(ppl_sum[length] / done, 3) : "-");
-    const int64_t train_length = std::stoll(config.at("train.seq_len"));
-    const auto& lengths = curves.front().run->eval_lengths;
-    const int64_t longest = lengths.empty() ? 0 : lengths.back();
-    if (done && ppl_sum.count(train_length) && ppl_sum.count(longest))
-      row.push_back(fixed(ppl_sum[longest] / ppl_sum[train_length], 2));
-    else
-      row.push_back("-");
-    // Analyses describe the trained model: its own curve's row, mean over finished seeds.
-    for (const auto* column : shown) {
-      double sum = 0;
-      int count = 0;
-      for (const auto& curve : curves)
-        if (curve.run->row.status == "done" && curve.ppl == &curve.run->eval_ppl && std::isfinite(column->value(*curve.run))) {
-          sum += column->value(*curve.run);
-          ++count;
-        }
-      row.push_back(count ? fixed(sum / count, column->digits) : "-");
+    row.push_back(number_cell(static_cast<double>(done.size()), 0));
+    row.push_back(number_cell(static_cast<double>(diverged), 0));
+    row.push_back(number_cell(static_cast<double>(failed), 0));
+    row.push_back(number_cell(static_cast<double>(unfinished), 0));
+    for (int64_t length : all_lengths) {
+      const Estimate e = estimate(ppl.count(length) ? ppl[length] : std::vector<double>{});
+      row.push_back(number_cell(e.mean, 3));
+      row.push_back(number_cell(e.ci95, 3));
     }
+    const Estimate ratio = estimate(ratios);
+    row.push_back(number_cell(ratio.mean, 2));
+    row.push_back(number_cell(ratio.ci95, 2));
+    row.push_back(number_cell(estimate(effective).mean, 0));
+    for (size_t c = 0; c < shown.size(); ++c) row.push_back(number_cell(estimate(analyses[c]).mean, shown[c]->digits));
     body.push_back(row);
   }
-  std::sort(body.begin(), body.end());
-  rows.insert(rows.end(), body.begin(), body.end());
-  return render(rows) +
-         "ppl: mean over finished seeds; ratio = ppl(longest eval length) / ppl(train length)\n" +
-         (shown.empty() ? std::string()
-                        : std::string("ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest "
-                                      "attention window within 1+epsilon of full-context ppl; R2: position probe, last layer\n"));
+  if (!options.sort.empty()) {
+    const auto column = std::find(header.begin(), header.end(), options.sort) - header.begin();
+    if (column == static_cast<std::ptrdiff_t>(header.size())) {
+      std::string allowed;
+      for (const auto& name : header) allowed += (allowed.empty() ? "" : ", ") + name;
+      throw std::invalid_argument("--sort \"" + options.sort + "\": expected a column: " + allowed);
+    }
+    std::stable_sort(body.begin(), body.end(), [&](const std::vector<Cell>& a, const std::vector<Cell>& b) {
+      const Cell &x = a[column], &y = b[column];
+      if (x.is_number) {
+        if (std::isnan(x.number) || std::isnan(y.number)) return !std::isnan(x.number) && std::isnan(y.number);
+        return x.number < y.number;
+      }
+      return x.text < y.text;
+    });
+  }
+
+  std::ostringstream out;
+  if (options.format == "json") {
+    out << "[\n";
+    for (size_t r = 0; r < body.size(); ++r) {
+      out << "  {";
+      for (size_t c = 0; c < header.size(); ++c) {
+        const Cell& cell = body[r][c];
+        out << (c ? ", " : "") << json_string(header[c]) << ": "
+            << (cell.is_number ? (std::isfinite(cell.number) ? [&] {
+                                   std::ostringstream number;
+                                   number.precision(17);
+                                   number << cell.number;
+                                   return number.str();
+                                 }()
+                                                             : std::string("null"))
+                               : json_string(cell.text));
+      }
+      out << "}" << (r + 1 < body.size() ? "," : "") << "\n";
+    }
+    out << "]\n";
+    return out.str();
+  }
+  if (options.format == "csv") {
+    for (size_t c = 0; c < header.size(); ++c) out << (c ? "," : "") << csv_field(header[c]);
+    out << "\n";
+    for (const auto& row : body) {
+      for (size_t c = 0; c < row.size(); ++c) {
+        std::string text = row[c].text;
+        if (row[c].is_number) {
+          std::ostringstream number;
+          number.precision(10);
+          if (std::isfinite(row[c].number)) number << row[c].number;
+          text = number.str();
+        }
+        out << (c ? "," : "") << csv_field(text);
+      }
+      out << "\n";
+    }
+    return out.str();
+  }
+  // table and markdown: ppl as "mean ±ci", status counts folded into "seeds".
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> shown_header;
+  for (const auto& key : by) shown_header.push_back(key == "train.seq_len" ? "L_train" : key);
+  shown_header.push_back("seeds");
+  for (int64_t length : all_lengths) shown_header.push_back("ppl@" + std::to_string(length));
+  shown_header.push_back("ratio");
+  shown_header.push_back("eff_len");
+  for (const auto* column : shown) shown_header.push_back(column->header);
+  rows.push_back(shown_header);
+  const size_t keys = by.size(), first_length = keys + 4, ratio_at = first_length + 2 * all_lengths.size();
+  for (const auto& row : body) {
+    std::vector<std::string> line;
+    for (size_t i = 0; i < keys; ++i) line.push_back(row[i].text);
+    std::string seeds = row[keys].text;
+    const char* names[] = {"diverged", "failed", "unfinished"};
+    for (size_t i = 1; i <= 3; ++i)
+      if (row[keys + i].number > 0) seeds += " +" + row[keys + i].text + " " + names[i - 1];
+    line.push_back(seeds);
+    auto with_ci = [](const Cell& mean, const Cell& ci) {
+      return std::isfinite(ci.number) ? mean.text + " ±" + ci.text : mean.text;
+    };
+    for (size_t i = 0; i < all_lengths.size(); ++i) line.push_back(with_ci(row[first_length + 2 * i], row[first_length + 2 * i + 1]));
+    line.push_back(with_ci(row[ratio_at], row[ratio_at + 1]));
+    line.push_back(row[ratio_at + 2].text);
+    for (size_t c = 0; c < shown.size(); ++c) line.push_back(row[ratio_at + 3 + c].text);
+    rows.push_back(line);
+  }
+  std::string legend =
+      "ppl: mean over finished seeds ±95% CI (t); ratio = ppl(longest eval length) / ppl(train length); eff_len: longest "
+      "length whose ppl stays within " + fixed(100 * options.tolerance, 0) + "% of the best at or below the train length\n";
+  if (!shown.empty())
+    legend += "ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest attention window "
+              "within 1+epsilon of full-context ppl; R2: position probe, last layer\n";
+  if (options.format == "markdown") {
+    for (size_t r = 0; r < rows.size(); ++r) {
+      out << "|";
+      for (const auto& cell : rows[r]) {
+        std::string escaped;
+        for (char c : cell) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
+        out << " " << escaped << " |";
+      }
+      out << "\n";
+      if (r == 0) {
+        out << "|";
+        for (size_t c = 0; c < rows[0].size(); ++c) out << " --- |";
+        out << "\n";
+      }
+    }
+    return out.str() + "\n" + legend;
+  }
+  return render(rows) + legend;
 }
+
+std::string compare_table(const StoreContents& contents) { return compare_stores({contents}, CompareOptions{}); }
 
 std::string inspect_table(const StoreContents& contents) {
   std::vector<std::vector<std::string>> rows = {

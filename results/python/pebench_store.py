@@ -1,0 +1,152 @@
+"""Read a pebench store (results/README.md, schema version 1) with h5py and numpy only.
+
+Debian's modules live under Debian's interpreter: run with /usr/bin/python3
+(python3-h5py, python3-numpy). No pandas.
+
+    import pebench_store
+    store = pebench_store.load("quickstart.h5")
+    for run in store["runs"]:
+        print(run["run_id"], run["status"], run["eval"]["lengths"], run["eval"]["ppl"])
+    for row in pebench_store.compare(store["runs"]):   # the rows of `pebench compare --format json`
+        print(row["encoding"], row["ppl@1024"], row["ci95@1024"])
+"""
+import math
+
+import h5py
+import numpy as np
+
+SCHEMA_VERSION = 1
+ANALYSIS_PREFIXES = ("receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _config(text):
+    pairs = (line.split(" = ", 1) for line in _text(text).splitlines() if " = " in line)
+    return {key: value for key, value in pairs}
+
+
+def load(path):
+    """The whole store as plain dicts, lists and numpy arrays."""
+    with h5py.File(path, "r") as f:
+        if _text(f.attrs.get("schema", b"")) != "pebench-store":
+            raise ValueError(f"{path}: not a pebench store")
+        version = int(f.attrs["schema_version"])
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"{path}: store schema version {version}; this reader knows up to {SCHEMA_VERSION}")
+        runs = []
+        for row in f["index"][()]:
+            run_id = _text(row["run_id"])
+            group = f["runs"][run_id]
+            summary = group["summary"][()]
+            evaluation = group["eval"]
+            variants = [v for v in _text(evaluation.attrs.get("variants", b"")).split(",") if v]
+            extra = {}
+            group.visititems(lambda name, item: extra.__setitem__(name, item[()])
+                             if isinstance(item, h5py.Dataset) and name.startswith(ANALYSIS_PREFIXES) else None)
+            runs.append({
+                "run_id": run_id,
+                "encoding": _text(row["encoding"]),
+                "train_seq_len": int(row["train_seq_len"]),
+                "seed": int(row["seed"]),
+                "status": _text(row["status"]),
+                "config": _config(group.attrs["config"]),
+                "params": int(group.attrs["params"]),
+                "summary": {name: (_text(summary[name]) if name == "host" else summary[name].item())
+                            for name in summary.dtype.names},
+                "train": {name: group["train"][name][()] for name in ("step", "loss", "lr")},
+                "eval": {
+                    "lengths": group["eval/lengths"][()],
+                    "ppl": group["eval/ppl"][()],
+                    "tokens": group["eval/tokens"][()],
+                    "position_loss": group["eval/position_loss"][()],
+                    "protocol": _text(evaluation.attrs["protocol"]),
+                    "variants": {name: {key: group[f"eval/{name}/{key}"][()] for key in ("ppl", "tokens", "position_loss")}
+                                 for name in variants},
+                },
+                "bias_profile": group["encoding/bias_profile"][()] if "encoding/bias_profile" in group else None,
+                "table": group["encoding/table"][()] if "encoding/table" in group else None,
+                "analyses": extra,
+            })
+        return {"study": _text(f.attrs["study"]), "pebench_version": _text(f.attrs["pebench_version"]),
+                "schema_version": version, "runs": runs}
+
+
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def t_critical_95(df):
+    """Two-sided 95% critical value of Student's t (the table, then Cornish-Fisher)."""
+    if df <= 30:
+        return _T95[df - 1]
+    z = 1.959964
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df * df)
+
+
+def _estimate(values):
+    if not values:
+        return None, None
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, None
+    return mean, t_critical_95(len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+
+
+def effective_extrapolation_length(lengths, ppl, train_length, tolerance=0.1):
+    """Largest L with every ppl from the train length to L within (1 + tolerance) of the
+    best ppl at or below the train length; 0 when the train length itself is not."""
+    best = min((p for l, p in zip(lengths, ppl) if l <= train_length and np.isfinite(p)), default=math.inf)
+    reached = 0
+    for length, value in zip(lengths, ppl):
+        if length < train_length:
+            continue
+        if not value <= (1 + tolerance) * best:
+            break
+        reached = int(length)
+    return reached
+
+
+def compare(runs, tolerance=0.1):
+    """Groups of runs that differ only by seed (keys that vary), as `pebench compare --format
+    json` prints them, without the analysis columns; diverged/failed runs are counted, not averaged."""
+    curves = []
+    for run in runs:
+        curves.append((run, run["config"]["encoding"], run["eval"]["ppl"]))
+        curves += [(run, run["config"]["encoding"] + "+" + name, v["ppl"]) for name, v in run["eval"]["variants"].items()]
+    values = {}
+    for run, encoding, _ in curves:
+        for key, value in dict(run["config"], encoding=encoding).items():
+            values.setdefault(key, set()).add(value)
+    by = ["encoding", "train.seq_len"] + sorted(k for k, v in values.items()
+                                                if len(v) > 1 and k not in ("seed", "encoding", "train.seq_len"))
+    lengths = sorted({int(l) for run, _, _ in curves for l in run["eval"]["lengths"]})
+    groups = {}
+    for run, encoding, ppl in curves:
+        config = dict(run["config"], encoding=encoding)
+        groups.setdefault(tuple(config.get(k, "") for k in by), []).append((run, ppl))
+    rows = []
+    for key in sorted(groups):
+        members = groups[key]
+        done = [(run, ppl) for run, ppl in members if run["status"] == "done"]
+        row = {("L_train" if k == "train.seq_len" else k): v for k, v in zip(by, key)}
+        row.update(seeds=len(done), diverged=sum(r["status"] == "diverged" for r, _ in members),
+                   failed=sum(r["status"] == "failed" for r, _ in members),
+                   unfinished=sum(r["status"] not in ("done", "diverged", "failed") for r, _ in members))
+        for length in lengths:
+            at = [float(ppl[list(run["eval"]["lengths"]).index(length)]) for run, ppl in done
+                  if length in list(run["eval"]["lengths"])]
+            row[f"ppl@{length}"], row[f"ci95@{length}"] = _estimate(at)
+        ratios, effective = [], []
+        for run, ppl in done:
+            run_lengths = [int(l) for l in run["eval"]["lengths"]]
+            train = int(run["config"]["train.seq_len"])
+            if train in run_lengths:
+                ratios.append(float(ppl[-1] / ppl[run_lengths.index(train)]))
+            effective.append(effective_extrapolation_length(run_lengths, ppl, train, tolerance))
+        row["ratio"], row["ratio_ci95"] = _estimate(ratios)
+        row["eff_len"] = _estimate(effective)[0]
+        rows.append(row)
+    return rows

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# results/python: the loader reads a store made here into the same numbers that
+# `pebench compare --format json` prints (means, 95% CIs, ratios, effective lengths,
+# status counts, variant curves), and the matplotlib example draws the plot
+# (python3-matplotlib is installed when missing).
+set -uo pipefail
+pebench=$1
+python=/usr/bin/python3  # Debian's interpreter, where python3-h5py lives
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+loader=$here/../../results/python
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cat > "$work/seeds.ini" <<'INI'
+[model]
+d_model = 16
+layers = 1
+heads = 2
+[train]
+seq_len = 16
+steps = 20
+batch = 4
+log_every = 10
+[eval]
+lengths = 16,32,64
+tokens = 512
+[encoding]
+rope_scaling = pi
+[grid]
+encoding = alibi,rope
+seed = 0,1,2
+INI
+"$pebench" run "$work/seeds.ini" --store "$work/seeds.h5" --threads-per-rank 1 > /dev/null || { echo "FAIL run"; exit 1; }
+"$pebench" compare "$work/seeds.h5" --format json > "$work/compare.json" || { echo "FAIL compare"; exit 1; }
+
+PYTHONPATH=$loader $python - "$work/seeds.h5" "$work/compare.json" <<'PY' || { echo "FAIL loader differs from compare"; exit 1; }
+import json, math, sys
+import pebench_store
+store = pebench_store.load(sys.argv[1])
+assert store["schema_version"] == 1 and len(store["runs"]) == 6, len(store["runs"])
+assert all(run["status"] == "done" for run in store["runs"])
+rope = next(run for run in store["runs"] if run["encoding"] == "rope")
+assert list(rope["eval"]["variants"]) == ["pi"] and len(rope["eval"]["variants"]["pi"]["ppl"]) == 3
+expected = json.load(open(sys.argv[2]))
+got = pebench_store.compare(store["runs"])
+assert len(got) == len(expected) == 3, (len(got), len(expected))  # alibi, rope, rope+pi
+for want, have in zip(expected, got):
+    assert set(want) == set(have), set(want) ^ set(have)
+    for key, value in want.items():
+        mine = have[key]
+        if value is None or isinstance(value, str):
+            assert mine == value, (key, value, mine)
+        else:
+            assert mine is not None and math.isclose(mine, value, rel_tol=1e-9, abs_tol=1e-12), (key, value, mine)
+    assert want["seeds"] == 3 and want["ci95@64"] is not None
+print("loader equals pebench compare --format json on", len(got), "groups")
+PY
+
+if ! $python -c "import matplotlib" 2> /dev/null; then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-matplotlib > /dev/null ||
+    { echo "FAIL could not install python3-matplotlib"; exit 1; }
+fi
+$python "$loader/plot_ppl.py" "$work/seeds.h5" -o "$work/ppl.png" || { echo "FAIL plot example"; exit 1; }
+[[ $(head -c 4 "$work/ppl.png" | od -An -c | tr -d ' ') == "211PNG" && $(stat -c %s "$work/ppl.png") -gt 10000 ]] ||
+  { echo "FAIL the plot is not a PNG of some size"; exit 1; }
+echo "python loader test passed"

@@ -1,0 +1,104 @@
+// pebench compare: statistics across seeds checked against hand-computed values.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+
+#include "results/compare.h"
+#include "results/store.h"
+#include "tests/results/store_fixtures.h"
+
+namespace pebench {
+namespace {
+
+// alibi with seeds 0..2 (ppl@16 = 5, 6, 7), a diverged alibi seed 3, and rope seed 0.
+StoreContents seeds_store() {
+  const std::string path = temp_path("compare.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  std::vector<RunLayout> layouts;
+  for (int seed = 0; seed < 4; ++seed) layouts.push_back(layout("alibi-" + std::to_string(seed), "alibi", seed));
+  layouts.push_back(layout("rope-0", "rope", 0));
+  ParallelStore store(path, MPI_COMM_WORLD);
+  store.add_runs(layouts, true);
+  for (int seed = 0; seed < 3; ++seed) {
+    store.write_results("alibi-" + std::to_string(seed), results_of(seed));
+    store.write_status({"alibi-" + std::to_string(seed), "alibi", 16, seed, "done"});
+  }
+  store.write_status({"alibi-3", "alibi", 16, 3, "diverged"});
+  store.write_results("rope-0", results_of(10));
+  store.write_status({"rope-0", "rope", 16, 0, "done"});
+  store.close();
+  return read_store(path);
+}
+
+TEST(Compare, StudentTCriticalValues) {
+  EXPECT_DOUBLE_EQ(t_critical_95(1), 12.706);
+  EXPECT_DOUBLE_EQ(t_critical_95(2), 4.303);
+  EXPECT_DOUBLE_EQ(t_critical_95(30), 2.042);
+  EXPECT_NEAR(t_critical_95(60), 2.000, 2e-3);
+  EXPECT_NEAR(t_critical_95(120), 1.980, 2e-3);
+  EXPECT_TRUE(std::isnan(t_critical_95(0)));
+}
+
+TEST(Compare, EffectiveExtrapolationLengthStopsAtTheFirstLengthPastTolerance) {
+  const std::vector<int64_t> lengths = {16, 32, 64, 128};
+  EXPECT_EQ(effective_extrapolation_length(lengths, {5, 5.4, 5.6, 5.0}, 16, 0.1), 32);  // 5.6 > 5.5 stops it
+  EXPECT_EQ(effective_extrapolation_length(lengths, {5, 5.4, 5.6, 5.0}, 16, 0.2), 128);
+  // The best at or below the train length; lengths below it do not count.
+  EXPECT_EQ(effective_extrapolation_length(lengths, {6, 5, 5.4, 9}, 32, 0.1), 64);
+  EXPECT_EQ(effective_extrapolation_length(lengths, {6, 5, 5.4, NAN}, 32, 0.1), 64);  // NaN is not within
+  EXPECT_EQ(effective_extrapolation_length(lengths, {4, 5, 5.4, 5}, 32, 0.1), 0);     // 5 > 1.1 · 4 at L_train
+}
+
+TEST(Compare, MeanAndConfidenceIntervalAcrossSeedsWithoutDivergedRuns) {
+  const StoreContents contents = seeds_store();
+  CompareOptions options;
+  options.format = "json";
+  const std::string json = compare_stores({contents}, options);
+  // ppl@16 over seeds 5, 6, 7: mean 6, sd 1, CI 4.303 / sqrt(3) = 2.48434...
+  EXPECT_NE(json.find("\"encoding\": \"alibi\", \"L_train\": \"16\", \"seeds\": 3, \"diverged\": 1, \"failed\": 0, "
+                      "\"unfinished\": 0, \"ppl@16\": 6, \"ci95@16\": 2.4843"),
+            std::string::npos)
+      << json;
+  // ratio per seed (7+s)/(5+s): 1.4, 1.3333, 1.2857 → mean 1.33968...
+  EXPECT_NE(json.find("\"ratio\": 1.3396"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"eff_len\": 16"), std::string::npos);
+  EXPECT_NE(json.find("\"encoding\": \"rope\", \"L_train\": \"16\", \"seeds\": 1"), std::string::npos);
+  EXPECT_NE(json.find("\"ci95@16\": null"), std::string::npos);  // one seed: no interval
+
+  const std::string table = compare_table(contents);
+  EXPECT_NE(table.find("3 +1 diverged"), std::string::npos) << table;
+  EXPECT_NE(table.find("6.000 ±2.484"), std::string::npos) << table;
+}
+
+TEST(Compare, WhereByToleranceSortAndFormats) {
+  const StoreContents contents = seeds_store();
+  CompareOptions options;
+  options.where["encoding"] = {"rope"};
+  const std::string rope_only = compare_stores({contents}, options);
+  EXPECT_EQ(rope_only.find("alibi"), std::string::npos);
+  EXPECT_NE(rope_only.find("rope"), std::string::npos);
+
+  options = CompareOptions{};
+  options.sort = "ppl@16";
+  options.format = "csv";
+  options.tolerance = 0.5;
+  const std::string csv = compare_stores({contents, contents}, options);  // two stores: twice the runs
+  EXPECT_EQ(csv.rfind("encoding,L_train,seeds,diverged,failed,unfinished,ppl@16,ci95@16,", 0), 0u) << csv;
+  EXPECT_NE(csv.find("\nalibi,16,6,2,0,0,6,"), std::string::npos) << csv;  // sorted: alibi (6) before rope (15)
+  EXPECT_LT(csv.find("\nalibi"), csv.find("\nrope"));
+  EXPECT_NE(csv.find(",64\n"), std::string::npos) << csv;  // eff_len (last column) 64 with tolerance 0.5
+
+  options = CompareOptions{};
+  options.format = "markdown";
+  options.by = {"encoding"};
+  const std::string markdown = compare_stores({contents}, options);
+  EXPECT_EQ(markdown.rfind("| encoding | seeds | ppl@16 |", 0), 0u) << markdown;
+  EXPECT_NE(markdown.find("| --- |"), std::string::npos);
+
+  options.sort = "no_such_column";
+  EXPECT_THROW(compare_stores({contents}, options), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace pebench
