@@ -285,9 +285,13 @@ bool operational_key(const std::string& key) {
 }  // namespace
 
 std::string RunConfig::canonical_text() const {
+  // Without analyses the analysis.* keys change nothing: leaving them out keeps the run
+  // ids of stores made before they existed.
+  auto run = values.find("analysis.run");
+  const bool no_analyses = run == values.end() || run->second == "none";
   std::string out;
   for (const auto& [key, value] : values)
-    if (!operational_key(key)) out += key + " = " + value + "\n";
+    if (!operational_key(key) && !(no_analyses && key.rfind("analysis.", 0) == 0)) out += key + " = " + value + "\n";
   return out;
 }
 
@@ -308,9 +312,14 @@ std::string changed_fixed_key(const Study& study, const std::vector<std::string>
   const std::set<std::string> axes(study.grid_axes.begin(), study.grid_axes.end());
   for (const auto& [key, value] : study.runs.front().values) {
     if (operational_key(key) || identity.count(key) || axes.count(key)) continue;
+    // A key missing from the stored configs had its default there (an older pebench, or
+    // analysis.* left out without analyses).
     auto found = stored.find(key);
-    if (found == stored.end() || found->second.size() != 1 || *found->second.begin() == value) continue;
-    return key + " is " + *found->second.begin() + " in the store's runs but " + value +
+    const KeySpec* spec = find_spec(key);
+    const std::set<std::string> was = found != stored.end() ? found->second
+                                      : std::set<std::string>{spec ? spec->key.default_value : value};
+    if (was.size() != 1 || *was.begin() == value) continue;
+    return key + " is " + *was.begin() + " in the store's runs but " + value +
            " in the study now: a changed fixed key changes every run id and would mix configurations";
   }
   return "";

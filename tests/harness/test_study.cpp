@@ -79,6 +79,15 @@ name = other
   EXPECT_EQ(fnv1a_hex("a", 16), "af63dc4c8601ec8c");
 }
 
+TEST(Study, AnalysisKeysArePartOfTheRunIdOnlyWhenAnalysesRun) {
+  const auto plain = parse_study("a.ini", kStudy, {}).runs;
+  EXPECT_EQ(plain[0].canonical_text().find("analysis."), std::string::npos);
+  EXPECT_EQ(parse_study("a.ini", kStudy, {{"analysis.rf_length", "64"}}).runs[0].run_id, plain[0].run_id);
+  const auto analysed = parse_study("a.ini", kStudy, {{"analysis.run", "probe"}}).runs;
+  EXPECT_NE(analysed[0].canonical_text().find("analysis.sequences = 32\n"), std::string::npos);
+  EXPECT_NE(analysed[0].run_id, plain[0].run_id);
+}
+
 TEST(Study, CheckpointIntervalIsNotPartOfTheRunId) {
   const auto runs = parse_study("a.ini", kStudy, {}).runs;
   const auto often = parse_study("a.ini", kStudy, {{"train.checkpoint_every", "7"}}).runs;
@@ -100,6 +109,9 @@ TEST(Study, AChangedFixedKeyIsNamedGridGrowthIsNot) {
   const std::string changed = changed_fixed_key(parse_study("demo.ini", kStudy, {{"train.steps", "20"}}), stored);
   EXPECT_EQ(changed.rfind("train.steps is 10 in the store's runs but 20 in the study now", 0), 0u) << changed;
   EXPECT_NE(changed_fixed_key(parse_study("demo.ini", kStudy, {{"model.d_model", "32"}}), stored), "");
+  // Stored configs without analysis keys (no analyses): enabling them is a change, named.
+  const std::string analyses = changed_fixed_key(parse_study("demo.ini", kStudy, {{"analysis.run", "gradient"}}), stored);
+  EXPECT_EQ(analyses.rfind("analysis.run is none in the store's runs but gradient", 0), 0u) << analyses;
   // How a run is carried out may change freely.
   EXPECT_EQ(changed_fixed_key(parse_study("demo.ini", kStudy, {{"train.checkpoint_every", "5"}}), stored), "");
 }
