@@ -13,11 +13,6 @@
 namespace pebench {
 namespace {
 
-std::vector<double> to_values(const torch::Tensor& t) {
-  auto flat = t.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-}
-
 // The first `count` non-overlapping held-out windows of `length` tokens (+1 target).
 torch::Tensor heldout_windows(const std::vector<uint16_t>& heldout, int64_t count, int64_t length) {
   std::vector<int64_t> starts;
@@ -34,6 +29,11 @@ std::vector<int64_t> probe_lengths(const RunConfig& run) {
 
 }  // namespace
 
+std::vector<double> flat_values(const torch::Tensor& values) {
+  auto flat = values.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
+  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+}
+
 std::vector<int64_t> distance_bin_edges(int64_t length) {
   std::vector<int64_t> edges;
   for (int64_t d = 0; d <= std::min<int64_t>(64, length); ++d) edges.push_back(d);
@@ -45,7 +45,7 @@ std::vector<double> cumulative_gradient(const torch::Tensor& gradient_norms) {
   auto g = gradient_norms.to(torch::kFloat64);
   g = g / g.sum(1, true).clamp_min(1e-300);
   auto newest_first = g.flip({1});
-  return to_values(newest_first.cumsum(1).mean(0));
+  return flat_values(newest_first.cumsum(1).mean(0));
 }
 
 int64_t effective_receptive_field(const std::vector<double>& cumulative, double alpha) {
@@ -223,16 +223,17 @@ std::vector<AnalysisDataset> analyse_model(TransformerLM& model, const std::vect
       entropy_sum[layer] -= (p * torch::log(p.clamp_min(1e-300))).sum(torch::IntArrayRef{0, 2, 3});
     };
     auto windows = heldout_windows(heldout, sequences, rf).to(device);
-    for (int64_t first = 0; first < windows.size(0); first += std::max<int64_t>(1, batch_tokens / rf)) {
+    const int64_t per_forward = std::max<int64_t>(1, batch_tokens / rf);
+    for (int64_t first = 0; first < windows.size(0); first += per_forward) {
       if (stop_requested()) throw Interrupted();
-      auto batch = windows.slice(0, first, std::min(windows.size(0), first + std::max<int64_t>(1, batch_tokens / rf)));
+      auto batch = windows.slice(0, first, std::min(windows.size(0), first + per_forward));
       model->forward(batch.slice(1, 0, rf), {}, &probe);
       queries += static_cast<double>(batch.size(0) * rf);
     }
     set("attention/distance_bins", std::vector<double>(edges.begin(), edges.end()));
-    set("attention/mass_by_distance", to_values(mass / queries));
-    set("attention/mean_distance", to_values(distance_sum / queries));
-    set("attention/entropy", to_values(entropy_sum / queries));
+    set("attention/mass_by_distance", flat_values(mass / queries));
+    set("attention/mean_distance", flat_values(distance_sum / queries));
+    set("attention/entropy", flat_values(entropy_sum / queries));
   }
 
   if (run.analyses_include("probe")) {
@@ -275,7 +276,7 @@ std::vector<AnalysisDataset> analyse_model(TransformerLM& model, const std::vect
     auto index = torch::arange(trained, torch::kFloat64);
     auto offsets = (index.unsqueeze(1) - index.unsqueeze(0)).abs();
     auto upper = torch::triu(torch::ones({trained, trained}, torch::kBool), 1);
-    set("encoding/row_norm", to_values(rows.norm(2, 1)));
+    set("encoding/row_norm", flat_values(rows.norm(2, 1)));
     set("encoding/distance_spearman", {spearman(distances.masked_select(upper), offsets.masked_select(upper))});
   }
   model->train();

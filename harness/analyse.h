@@ -38,6 +38,9 @@ std::vector<AnalysisDataset> analysis_layout(const RunConfig& run, int64_t table
 std::vector<AnalysisDataset> analyse_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
                                            const RunConfig& run, torch::Device device);
 
+// A tensor's values as float64, row-major, on the host: what the store takes.
+std::vector<double> flat_values(const torch::Tensor& values);
+
 // The pieces, for tests.
 // Bin edges of attention distances for sequences of `length`: 0, 1, …, 64, 128, 256, … ≥ length.
 std::vector<int64_t> distance_bin_edges(int64_t length);

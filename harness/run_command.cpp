@@ -250,14 +250,6 @@ std::vector<RunConfig> shard_of(const std::vector<RunConfig>& runs, int64_t inde
   return slice;
 }
 
-// STORE.h5 → STORE.shard-i-of-n.h5
-std::string shard_store_path(const std::string& store, int64_t index, int64_t count) {
-  const fs::path path(store);
-  return (path.parent_path() / (path.stem().string() + ".shard-" + std::to_string(index) + "-of-" +
-                                std::to_string(count) + path.extension().string()))
-      .string();
-}
-
 // Everything checked before anything is written; identical on every rank.
 struct Prepared {
   Study study;
@@ -339,11 +331,6 @@ struct RunContext {
   std::string checkpoint_folder;  // STORE.ckpt
 };
 
-std::vector<double> to_vector(const torch::Tensor& values) {
-  auto flat = values.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-}
-
 // Trains (or continues from its checkpoint), evaluates and stores one run; the status
 // cell is written last. A stop signal leaves the run pending with a checkpoint.
 RunReport run_one(const RunConfig& run, RunContext& context) {
@@ -399,9 +386,9 @@ RunReport run_one(const RunConfig& run, RunContext& context) {
     {
       torch::NoGradGuard no_grad;
       auto profile = bias_profile(model->encoding(), lengths.back(), context.device);
-      if (profile.defined()) results.bias_profile = to_vector(profile);
+      if (profile.defined()) results.bias_profile = flat_values(profile);
       auto table = model->encoding().table();
-      if (table.defined()) results.table = to_vector(table);
+      if (table.defined()) results.table = flat_values(table);
     }
     // Wall time over every attempt: earlier processes' training plus this one.
     const double wall = log.seconds_before_resume +
@@ -467,6 +454,13 @@ void lay_out_new_runs(const MpiSession& mpi, const std::string& store_path, cons
 }
 
 }  // namespace
+
+std::string shard_store_path(const std::string& store, int64_t index, int64_t count) {
+  const fs::path path(store);
+  return (path.parent_path() / (path.stem().string() + ".shard-" + std::to_string(index) + "-of-" +
+                                std::to_string(count) + path.extension().string()))
+      .string();
+}
 
 int run_command(int argc, char** argv) {
   MpiSession mpi(argc, argv);

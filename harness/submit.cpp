@@ -12,6 +12,7 @@
 #include <regex>
 #include <sstream>
 
+#include "harness/run_command.h"
 #include "harness/study.h"
 #include "job_templates.h"
 
@@ -35,10 +36,14 @@ struct Submission {
 }
 
 // Paths go into #SBATCH lines, which know no shell quoting: keep them to safe characters.
-std::string safe_path(const std::string& flag, const fs::path& path) {
+std::string safe_path(const std::string& flag, const fs::path& path) {  // flag "" : this executable
   const std::string text = fs::absolute(path).lexically_normal().string();
-  if (!std::regex_match(text, std::regex("[A-Za-z0-9._/+@%=,:-]+")))
+  if (!std::regex_match(text, std::regex("[A-Za-z0-9._/+@%=,:-]+"))) {
+    if (flag.empty())
+      throw UserError("pebench executable '" + text + "': install it under a path of letters, digits and ._/+@%=,:- "
+                      "(it goes into the batch script unquoted)");
     bad(flag, text, "a path of letters, digits and ._/+@%=,:- (it goes into #SBATCH/#PBS lines unquoted)");
+  }
   return text;
 }
 
@@ -179,7 +184,7 @@ int submit_command(int argc, char** argv) {
   char self[4096] = {};
   const ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
   s.pebench = length > 0 ? std::string(self, static_cast<size_t>(length)) : std::string(argv[0]);
-  s.pebench = safe_path("store", s.pebench);
+  s.pebench = safe_path("", s.pebench);
 
   const bool slurm = s.scheduler == "slurm";
   std::string directives;
@@ -220,12 +225,7 @@ int submit_command(int argc, char** argv) {
             << "\n";
   if (array) {
     std::string shards;
-    for (int64_t i = 0; i < s.array_shards; ++i) {
-      const fs::path path(store);
-      shards += (i ? " " : "") + (path.parent_path() / (path.stem().string() + ".shard-" + std::to_string(i) + "-of-" +
-                                                      std::to_string(s.array_shards) + path.extension().string()))
-                                     .string();
-    }
+    for (int64_t i = 0; i < s.array_shards; ++i) shards += (i ? " " : "") + shard_store_path(store, i, s.array_shards);
     values["SHARDS"] = shards;
     values["ARRAY_JOB"] = job;
     values["LOG"] = store + ".slurm-merge-%j.log";

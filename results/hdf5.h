@@ -173,6 +173,18 @@ inline std::vector<int64_t> read_dims(hid_t parent, const std::string& name, con
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
+// Paths (relative to `group`) of every dataset below it.
+inline std::vector<std::string> dataset_paths(hid_t group) {
+  std::vector<std::string> paths;
+  H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
+           [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
+             if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(out)->push_back(name);
+             return 0;
+           },
+           &paths);
+  return paths;
+}
+
 inline Handle open_group(hid_t parent, const std::string& path) {
   return Handle(H5Gopen2(parent, path.c_str(), H5P_DEFAULT), H5Gclose, "open group", path);
 }

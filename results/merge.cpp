@@ -4,8 +4,8 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -19,14 +19,8 @@ bool finished(const std::string& status) { return status == "done" || status == 
 
 // Every dataset below `group` (relative names), the summary excepted: timings differ.
 std::vector<std::string> dataset_names(hid_t group) {
-  std::vector<std::string> names;
-  H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
-           [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
-             if (info->type == H5O_TYPE_DATASET && std::strcmp(name, "summary") != 0)
-               static_cast<std::vector<std::string>*>(out)->push_back(name);
-             return 0;
-           },
-           &names);
+  auto names = dataset_paths(group);
+  names.erase(std::remove(names.begin(), names.end(), "summary"), names.end());
   return names;
 }
 

@@ -96,17 +96,10 @@ std::vector<std::string> split_names(const std::string& text) {
 // and encoding/ beside bias_profile and table.
 std::vector<std::string> analysis_dataset_names(hid_t group) {
   std::vector<std::string> names;
-  H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
-           [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
-             const std::string path(name);
-             const bool analysis = path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 ||
-                                   path.rfind("probe/", 0) == 0 ||
-                                   (path.rfind("encoding/", 0) == 0 && path != "encoding/bias_profile" &&
-                                    path != "encoding/table");
-             if (info->type == H5O_TYPE_DATASET && analysis) static_cast<std::vector<std::string>*>(out)->push_back(path);
-             return 0;
-           },
-           &names);
+  for (const auto& path : dataset_paths(group))
+    if (path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 || path.rfind("probe/", 0) == 0 ||
+        (path.rfind("encoding/", 0) == 0 && path != "encoding/bias_profile" && path != "encoding/table"))
+      names.push_back(path);
   return names;
 }
 
@@ -192,16 +185,8 @@ StoreContents read_store(const std::string& path) {
     run.bias_profile = read_vector<double>(group, "encoding/bias_profile", group_path);
     run.table_shape = read_dims(group, "encoding/table", group_path);
     run.table = read_vector<double>(group, "encoding/table", group_path);
-    for (const auto& name : analysis_dataset_names(group)) {
-      Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/" + name);
-      Handle type(H5Dget_type(dataset), H5Tclose, "type of", group_path + "/" + name);
-      if (H5Tget_class(type) == H5T_INTEGER) {
-        const auto values = read_vector<int64_t>(group, name, group_path);
-        run.extra[name] = std::vector<double>(values.begin(), values.end());
-      } else {
-        run.extra[name] = read_vector<double>(group, name, group_path);
-      }
-    }
+    // int64 analysis datasets convert to double in HDF5 itself.
+    for (const auto& name : analysis_dataset_names(group)) run.extra[name] = read_vector<double>(group, name, group_path);
     contents.runs.push_back(std::move(run));
   }
   return contents;
@@ -369,14 +354,8 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   }
   if (!results.bias_profile.empty()) write_vector(group, "encoding/bias_profile", results.bias_profile, group_path);
   if (!results.table.empty()) write_vector(group, "encoding/table", results.table, group_path);
-  for (const auto& [name, values] : results.extra) {
-    Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/" + name);
-    Handle type(H5Dget_type(dataset), H5Tclose, "type of", group_path + "/" + name);
-    if (H5Tget_class(type) == H5T_INTEGER)
-      write_vector(group, name, std::vector<int64_t>(values.begin(), values.end()), group_path);
-    else
-      write_vector(group, name, values, group_path);
-  }
+  // HDF5 converts to the dataset's type (int64 for counts and lengths).
+  for (const auto& [name, values] : results.extra) write_vector(group, name, values, group_path);
   const auto& s = results.summary;
   SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,
                        s.final_train_loss, s.diverged_step, s.rank, {}};
