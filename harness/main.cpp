@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include "harness/submit.h"
 #include "results/compare.h"
 #include "results/merge.h"
+#include "results/report.h"
 #include "results/store.h"
 
 namespace po = boost::program_options;
@@ -29,6 +31,7 @@ const char* kUsage =
     "  run STUDY.ini      train and evaluate every run of a study (alone or under mpirun/srun)\n"
     "  submit STUDY.ini --scheduler slurm|pbs   render a batch script and submit it\n"
     "  compare STORE.h5...   ppl vs length per group of seeds (mean ±95% CI), ratio, eff. length; --format csv|json|markdown\n"
+    "  report STORE.h5... -o report.html   one self-contained HTML file: charts, tables, runs\n"
     "  inspect STORE.h5   runs with status and timing\n"
     "  merge A.h5 B.h5... -o OUT.h5   combine stores (job-array shards) into one\n"
     "  encodings          registered positional encodings\n\n"
@@ -81,18 +84,45 @@ std::vector<std::string> split_commas(const std::string& text) {
   return parts;
 }
 
+// --by, --where and --tolerance: how compare and report group runs.
+struct GroupingArguments {
+  std::string by;
+  std::vector<std::string> where;
+};
+void add_grouping_options(po::options_description& options, CompareOptions& compare, GroupingArguments& arguments) {
+  options.add_options()
+      ("by", po::value<std::string>(&arguments.by), "group by these keys, e.g. encoding,train.seq_len (default: every key that varies, but seed)")
+      ("where", po::value<std::vector<std::string>>(&arguments.where), "KEY=V1,V2: keep runs whose KEY is one of these (repeatable)")
+      ("tolerance", po::value<double>(&compare.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length");
+}
+void apply_grouping(const GroupingArguments& arguments, CompareOptions& compare) {
+  if (!(compare.tolerance >= 0))
+    throw UserError("command line: --tolerance \"" + std::to_string(compare.tolerance) + "\": expected a non-negative number");
+  if (!arguments.by.empty()) compare.by = split_commas(arguments.by);
+  for (const auto& condition : arguments.where) {
+    const auto equals = condition.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == condition.size())
+      throw UserError("command line: --where \"" + condition + "\": expected KEY=VALUE[,VALUE...], e.g. encoding=alibi,rope");
+    for (const auto& value : split_commas(condition.substr(equals + 1)))
+      compare.where[condition.substr(0, equals)].insert(value);
+  }
+}
+std::vector<StoreContents> open_stores(const std::vector<std::string>& paths) {
+  std::vector<StoreContents> stores;
+  for (const auto& path : paths) stores.push_back(open_store(path));
+  return stores;
+}
+
 // `pebench compare STORE... [--by K,K] [--where K=V,V]... [--sort COL] [--tolerance X] [--format F]`
 int compare_command(int argc, char** argv) {
   CompareOptions compare;
-  std::vector<std::string> where;
-  std::string by;
+  GroupingArguments grouping;
   po::options_description options(
       "pebench compare STORE.h5...: perplexity vs eval length per group of runs that differ only by seed");
-  options.add_options()("help,h", "show this help")
-      ("by", po::value<std::string>(&by), "group by these keys, e.g. encoding,train.seq_len (default: every key that varies, but seed)")
-      ("where", po::value<std::vector<std::string>>(&where), "KEY=V1,V2: keep runs whose KEY is one of these (repeatable)")
+  options.add_options()("help,h", "show this help");
+  add_grouping_options(options, compare, grouping);
+  options.add_options()
       ("sort", po::value<std::string>(&compare.sort), "sort rows by this column (e.g. ratio, eff_len, ppl@1024, ERF90)")
-      ("tolerance", po::value<double>(&compare.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length")
       ("format", po::value<std::string>(&compare.format)->default_value("table"), "table | csv | json | markdown")
       ("stores", po::value<std::vector<std::string>>(), "stores");
   po::positional_options_description positional;
@@ -104,23 +134,55 @@ int compare_command(int argc, char** argv) {
   const std::set<std::string> formats = {"table", "csv", "json", "markdown"};
   if (!formats.count(compare.format))
     throw UserError("command line: --format \"" + compare.format + "\": expected table | csv | json | markdown");
-  if (!(compare.tolerance >= 0))
-    throw UserError("command line: --tolerance \"" + std::to_string(compare.tolerance) + "\": expected a non-negative number");
-  if (!by.empty()) compare.by = split_commas(by);
-  for (const auto& condition : where) {
-    const auto equals = condition.find('=');
-    if (equals == std::string::npos || equals == 0 || equals + 1 == condition.size())
-      throw UserError("command line: --where \"" + condition + "\": expected KEY=VALUE[,VALUE...], e.g. encoding=alibi,rope");
-    for (const auto& value : split_commas(condition.substr(equals + 1)))
-      compare.where[condition.substr(0, equals)].insert(value);
-  }
-  std::vector<StoreContents> stores;
-  for (const auto& path : values["stores"].as<std::vector<std::string>>()) stores.push_back(open_store(path));
+  apply_grouping(grouping, compare);
+  const auto stores = open_stores(values["stores"].as<std::vector<std::string>>());
   try {
     std::cout << compare_stores(stores, compare);
   } catch (const std::invalid_argument& error) {
     throw UserError(std::string("command line: ") + error.what());
   }
+  return 0;
+}
+
+// `pebench report STORE... -o report.html [--by K,K] [--where K=V,V]... [--tolerance X]`
+int report_command(int argc, char** argv) {
+  ReportOptions report;
+  GroupingArguments grouping;
+  std::string output;
+  po::options_description options("pebench report STORE.h5... -o report.html: one self-contained HTML file with "
+                                  "the study's charts, comparison table and runs");
+  options.add_options()("help,h", "show this help")
+      ("output,o", po::value<std::string>(&output)->default_value("report.html"), "the HTML file to write (replaced whole)");
+  add_grouping_options(options, report.compare, grouping);
+  options.add_options()("stores", po::value<std::vector<std::string>>(), "stores");
+  po::positional_options_description positional;
+  positional.add("stores", -1);
+  const auto parsed = parse_arguments(argc, argv, options, positional);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  if (!values.count("stores")) throw UserError("command line: missing STORE; usage: pebench report STORE.h5... -o report.html");
+  apply_grouping(grouping, report.compare);
+  report.store_paths = values["stores"].as<std::vector<std::string>>();
+  const auto stores = open_stores(report.store_paths);
+  const std::string html = html_report(stores, report);
+  // Written beside the target and renamed: a reader never sees half a report.
+  const std::string partial = output + ".partial";
+  {
+    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    file << html;
+    file.close();
+    if (!file) {
+      std::filesystem::remove(partial);
+      throw UserError("command line: -o \"" + output + "\": cannot write the file");
+    }
+  }
+  std::error_code renamed;
+  std::filesystem::rename(partial, output, renamed);
+  if (renamed) {
+    std::filesystem::remove(partial);
+    throw UserError("command line: -o \"" + output + "\": " + renamed.message());
+  }
+  std::cout << "pebench: wrote " << output << " (" << html.size() / 1024 << " KiB)" << std::endl;
   return 0;
 }
 
@@ -198,13 +260,14 @@ int main(int argc, char** argv) {
       if (!path.empty()) std::cout << inspect_table(open_store(path));
       return 0;
     }
+    if (command == "report") return report_command(argc, argv);
     if (command == "merge") return merge_command(argc, argv);
     if (command == "submit") return submit_command(argc, argv);
     if (command == "encodings") {
       print_encodings();
       return 0;
     }
-    throw UserError("unknown command '" + command + "'; allowed: run, submit, compare, inspect, merge, encodings");
+    throw UserError("unknown command '" + command + "'; allowed: run, submit, compare, report, inspect, merge, encodings");
   } catch (const UserError& error) {
     std::cerr << "pebench: error: " << error.what() << std::endl;
     return 2;

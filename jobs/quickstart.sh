@@ -12,3 +12,5 @@ store=${STORE:-quickstart.h5}
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 # --resume: a second call skips finished runs and prints the table again.
 mpirun --oversubscribe -np "$ranks" "$root/build/pebench" run "$root/jobs/quickstart.ini" --store "$store" --resume
+# Every chart of the study in one self-contained HTML file (open it in any browser).
+"$root/build/pebench" report "$store" -o "${store%.h5}.html"

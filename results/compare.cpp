@@ -49,14 +49,6 @@ std::string render(const std::vector<std::vector<std::string>>& rows) {
   return out.str();
 }
 
-// One ppl curve of a run: as trained, or an eval-time variant shown as "rope+pi".
-struct Curve {
-  const StoredRun* run;
-  std::string encoding;
-  const std::vector<double>* ppl;
-  std::map<std::string, std::string> config;
-};
-
 // Analysis summaries shown when some run has them (harness/analyse.h); NaN when a run lacks one.
 struct AnalysisColumn {
   std::string header;
@@ -84,25 +76,6 @@ const std::vector<AnalysisColumn>& analysis_columns() {
       {"R2@longest", 3, [](const StoredRun& run) { return last_layer_r2(run, true); }},
   };
   return columns;
-}
-
-// Mean and 95% CI half-width (NaN for fewer than 2 values).
-struct Estimate {
-  double mean = NAN, ci95 = NAN;
-  int64_t n = 0;
-};
-Estimate estimate(const std::vector<double>& values) {
-  Estimate e;
-  e.n = static_cast<int64_t>(values.size());
-  if (values.empty()) return e;
-  double sum = 0;
-  for (double v : values) sum += v;
-  e.mean = sum / static_cast<double>(e.n);
-  if (e.n < 2) return e;
-  double squares = 0;
-  for (double v : values) squares += (v - e.mean) * (v - e.mean);
-  e.ci95 = t_critical_95(e.n - 1) * std::sqrt(squares / static_cast<double>(e.n - 1) / static_cast<double>(e.n));
-  return e;
 }
 
 // A cell: its text for tables, its number for sorting and JSON (NaN: none), or a string.
@@ -159,15 +132,49 @@ int64_t effective_extrapolation_length(const std::vector<int64_t>& lengths, cons
   return reached;
 }
 
-std::string compare_stores(const std::vector<StoreContents>& stores, const CompareOptions& options) {
+Estimate estimate(const std::vector<double>& values) {
+  Estimate e;
+  e.n = static_cast<int64_t>(values.size());
+  if (values.empty()) return e;
+  double sum = 0;
+  for (double v : values) sum += v;
+  e.mean = sum / static_cast<double>(e.n);
+  if (e.n < 2) return e;
+  double squares = 0;
+  for (double v : values) squares += (v - e.mean) * (v - e.mean);
+  e.ci95 = t_critical_95(e.n - 1) * std::sqrt(squares / static_cast<double>(e.n - 1) / static_cast<double>(e.n));
+  return e;
+}
+
+std::string CurveGroup::label(const std::vector<std::string>& by, const std::set<size_t>& varying) const {
+  std::string text;
+  for (size_t i = 0; i < by.size(); ++i) {
+    if (!varying.count(i) && !(by[i] == "encoding" && varying.empty())) continue;
+    std::string part = by[i] == "encoding" ? key[i]
+                       : by[i] == "train.seq_len" ? "L" + key[i]
+                       : by[i].substr(by[i].rfind('.') + 1) + "=" + key[i];
+    text += (text.empty() ? "" : " ") + part;
+  }
+  return text.empty() ? "all runs" : text;
+}
+
+std::set<size_t> Grouping::varying_keys() const {
+  std::set<size_t> varying;
+  for (size_t i = 0; i < by.size(); ++i)
+    for (const auto& group : groups)
+      if (group.key[i] != groups.front().key[i]) varying.insert(i);
+  return varying;
+}
+
+Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOptions& options) {
   // Every curve that passes --where.
-  std::vector<Curve> curves;
+  std::vector<RunCurve> curves;
   std::map<std::string, std::set<std::string>> values_by_key;
-  std::set<int64_t> all_lengths;
+  Grouping grouping;
   for (const auto& contents : stores)
     for (const auto& run : contents.runs) {
       const auto config = parse_config(run.config);
-      std::vector<Curve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
+      std::vector<RunCurve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
       for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config});
       for (auto& curve : of_run) {
         const std::string base = curve.config["encoding"];
@@ -181,32 +188,52 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
         }
         if (!kept) continue;
         for (const auto& [key, value] : curve.config) values_by_key[key].insert(value);
-        all_lengths.insert(run.eval_lengths.begin(), run.eval_lengths.end());
+        grouping.lengths.insert(run.eval_lengths.begin(), run.eval_lengths.end());
         curves.push_back(curve);
       }
     }
-  std::vector<std::string> by = options.by;
-  if (by.empty()) {
-    by = {"encoding", "train.seq_len"};
+  grouping.by = options.by;
+  if (grouping.by.empty()) {
+    grouping.by = {"encoding", "train.seq_len"};
     for (const auto& [key, values] : values_by_key)
-      if (values.size() > 1 && key != "seed" && key != "encoding" && key != "train.seq_len") by.push_back(key);
+      if (values.size() > 1 && key != "seed" && key != "encoding" && key != "train.seq_len") grouping.by.push_back(key);
   }
-  std::map<std::vector<std::string>, std::vector<const Curve*>> groups;
+  std::map<std::vector<std::string>, std::vector<RunCurve>> groups;
   for (const auto& curve : curves) {
     std::vector<std::string> key;
-    for (const auto& name : by) key.push_back(curve.config.count(name) ? curve.config.at(name) : "");
-    groups[key].push_back(&curve);
+    for (const auto& name : grouping.by) key.push_back(curve.config.count(name) ? curve.config.at(name) : "");
+    groups[key].push_back(curve);
   }
+  for (auto& [key, members] : groups) grouping.groups.push_back({key, std::move(members)});
+  return grouping;
+}
+
+namespace {
+
+// The rows of every format, as cells, before formatting.
+struct Table {
+  Grouping grouping;
   std::vector<const AnalysisColumn*> shown;
+  std::vector<std::string> header;
+  std::vector<std::vector<Cell>> body;
+};
+
+Table build_table(const std::vector<StoreContents>& stores, const CompareOptions& options) {
+  Table table;
+  table.grouping = group_curves(stores, options);
+  const auto& by = table.grouping.by;
+  const auto& all_lengths = table.grouping.lengths;
+  auto& shown = table.shown;
   for (const auto& column : analysis_columns())
-    for (const auto& curve : curves)
-      if (std::isfinite(column.value(*curve.run))) {
+    for (const auto& group : table.grouping.groups)
+      if (std::any_of(group.curves.begin(), group.curves.end(),
+                      [&](const RunCurve& curve) { return std::isfinite(column.value(*curve.run)); })) {
         shown.push_back(&column);
         break;
       }
 
   // Columns: group keys, status counts, ppl (mean, ci) per length, ratio, effective length, analyses.
-  std::vector<std::string> header;
+  auto& header = table.header;
   for (const auto& key : by) header.push_back(key == "train.seq_len" ? "L_train" : key);
   for (const char* name : {"seeds", "diverged", "failed", "unfinished"}) header.push_back(name);
   for (int64_t length : all_lengths) {
@@ -216,36 +243,34 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
   for (const char* name : {"ratio", "ratio_ci95", "eff_len"}) header.push_back(name);
   for (const auto* column : shown) header.push_back(column->header);
 
-  std::vector<std::vector<Cell>> body;
-  for (const auto& [key, members] : groups) {
+  for (const auto& group : table.grouping.groups) {
     std::vector<Cell> row;
-    for (const auto& value : key) row.push_back(text_cell(value));
-    int64_t diverged = 0, failed = 0, unfinished = 0;
+    for (const auto& value : group.key) row.push_back(text_cell(value));
+    int64_t diverged = 0, failed = 0, unfinished = 0, done = 0;
     std::map<int64_t, std::vector<double>> ppl;
     std::vector<double> ratios, effective;
     std::vector<std::vector<double>> analyses(shown.size());
-    std::vector<const Curve*> done;
-    for (const Curve* curve : members) {
-      const std::string& status = curve->run->row.status;
+    for (const RunCurve& curve : group.curves) {
+      const std::string& status = curve.run->row.status;
       if (status == "diverged") ++diverged;
       else if (status == "failed") ++failed;
       else if (status != "done") ++unfinished;
       if (status != "done") continue;  // never averaged in
-      done.push_back(curve);
-      const auto& lengths = curve->run->eval_lengths;
-      for (size_t i = 0; i < lengths.size(); ++i) ppl[lengths[i]].push_back((*curve->ppl)[i]);
-      const int64_t train_length = std::stoll(curve->config.at("train.seq_len"));
+      ++done;
+      const auto& lengths = curve.run->eval_lengths;
+      for (size_t i = 0; i < lengths.size(); ++i) ppl[lengths[i]].push_back((*curve.ppl)[i]);
+      const int64_t train_length = curve.train_length();
       const auto at_train = std::find(lengths.begin(), lengths.end(), train_length);
       if (at_train != lengths.end() && !lengths.empty())
-        ratios.push_back(curve->ppl->back() / (*curve->ppl)[at_train - lengths.begin()]);
+        ratios.push_back(curve.ppl->back() / (*curve.ppl)[at_train - lengths.begin()]);
       effective.push_back(static_cast<double>(
-          effective_extrapolation_length(lengths, *curve->ppl, train_length, options.tolerance)));
+          effective_extrapolation_length(lengths, *curve.ppl, train_length, options.tolerance)));
       // Analyses describe the trained model: only on its own curve, not a variant's.
-      if (curve->ppl == &curve->run->eval_ppl)
+      if (!curve.is_variant())
         for (size_t c = 0; c < shown.size(); ++c)
-          if (std::isfinite(shown[c]->value(*curve->run))) analyses[c].push_back(shown[c]->value(*curve->run));
+          if (std::isfinite(shown[c]->value(*curve.run))) analyses[c].push_back(shown[c]->value(*curve.run));
     }
-    row.push_back(number_cell(static_cast<double>(done.size()), 0));
+    row.push_back(number_cell(static_cast<double>(done), 0));
     row.push_back(number_cell(static_cast<double>(diverged), 0));
     row.push_back(number_cell(static_cast<double>(failed), 0));
     row.push_back(number_cell(static_cast<double>(unfinished), 0));
@@ -259,16 +284,16 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
     row.push_back(number_cell(ratio.ci95, 2));
     row.push_back(number_cell(estimate(effective).mean, 0));
     for (size_t c = 0; c < shown.size(); ++c) row.push_back(number_cell(estimate(analyses[c]).mean, shown[c]->digits));
-    body.push_back(row);
+    table.body.push_back(row);
   }
   if (!options.sort.empty()) {
-    const auto column = std::find(header.begin(), header.end(), options.sort) - header.begin();
-    if (column == static_cast<std::ptrdiff_t>(header.size())) {
+    const auto column = std::find(table.header.begin(), table.header.end(), options.sort) - table.header.begin();
+    if (column == static_cast<std::ptrdiff_t>(table.header.size())) {
       std::string allowed;
-      for (const auto& name : header) allowed += (allowed.empty() ? "" : ", ") + name;
+      for (const auto& name : table.header) allowed += (allowed.empty() ? "" : ", ") + name;
       throw std::invalid_argument("--sort \"" + options.sort + "\": expected a column: " + allowed);
     }
-    std::stable_sort(body.begin(), body.end(), [&](const std::vector<Cell>& a, const std::vector<Cell>& b) {
+    std::stable_sort(table.body.begin(), table.body.end(), [&](const std::vector<Cell>& a, const std::vector<Cell>& b) {
       const Cell &x = a[column], &y = b[column];
       if (x.is_number) {
         if (std::isnan(x.number) || std::isnan(y.number)) return !std::isnan(x.number) && std::isnan(y.number);
@@ -278,6 +303,78 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
     });
   }
 
+  return table;
+}
+
+}  // namespace
+
+CompareDisplay compare_display(const std::vector<StoreContents>& stores, const CompareOptions& options) {
+  const Table table = build_table(stores, options);
+  const auto& by = table.grouping.by;
+  const auto& all_lengths = table.grouping.lengths;
+  const auto& shown = table.shown;
+  // ppl as "mean ±ci", status counts folded into "seeds".
+  CompareDisplay display;
+  auto& rows = display.rows;
+  std::vector<std::string> shown_header;
+  for (const auto& key : by) shown_header.push_back(key == "train.seq_len" ? "L_train" : key);
+  shown_header.push_back("seeds");
+  for (int64_t length : all_lengths) shown_header.push_back("ppl@" + std::to_string(length));
+  shown_header.push_back("ratio");
+  shown_header.push_back("eff_len");
+  for (const auto* column : shown) shown_header.push_back(column->header);
+  rows.push_back(shown_header);
+  const size_t keys = by.size(), first_length = keys + 4, ratio_at = first_length + 2 * all_lengths.size();
+  for (const auto& row : table.body) {
+    std::vector<std::string> line;
+    for (size_t i = 0; i < keys; ++i) line.push_back(row[i].text);
+    std::string seeds = row[keys].text;
+    const char* names[] = {"diverged", "failed", "unfinished"};
+    for (size_t i = 1; i <= 3; ++i)
+      if (row[keys + i].number > 0) seeds += " +" + row[keys + i].text + " " + names[i - 1];
+    line.push_back(seeds);
+    auto with_ci = [](const Cell& mean, const Cell& ci) {
+      return std::isfinite(ci.number) ? mean.text + " ±" + ci.text : mean.text;
+    };
+    for (size_t i = 0; i < all_lengths.size(); ++i) line.push_back(with_ci(row[first_length + 2 * i], row[first_length + 2 * i + 1]));
+    line.push_back(with_ci(row[ratio_at], row[ratio_at + 1]));
+    line.push_back(row[ratio_at + 2].text);
+    for (size_t c = 0; c < shown.size(); ++c) line.push_back(row[ratio_at + 3 + c].text);
+    rows.push_back(line);
+  }
+  display.legend =
+      "ppl: mean over finished seeds ±95% CI (t); ratio = ppl(longest eval length) / ppl(train length); eff_len: longest "
+      "length whose ppl stays within " + fixed(100 * options.tolerance, 0) + "% of the best at or below the train length\n";
+  if (!shown.empty())
+    display.legend += "ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest attention window "
+                      "within 1+epsilon of full-context ppl; R2: position probe, last layer\n";
+  return display;
+}
+
+std::string compare_stores(const std::vector<StoreContents>& stores, const CompareOptions& options) {
+  if (options.format == "table" || options.format == "markdown") {
+    const CompareDisplay display = compare_display(stores, options);
+    if (options.format == "table") return render(display.rows) + display.legend;
+    std::ostringstream out;
+    for (size_t r = 0; r < display.rows.size(); ++r) {
+      out << "|";
+      for (const auto& cell : display.rows[r]) {
+        std::string escaped;
+        for (char c : cell) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
+        out << " " << escaped << " |";
+      }
+      out << "\n";
+      if (r == 0) {
+        out << "|";
+        for (size_t c = 0; c < display.rows[0].size(); ++c) out << " --- |";
+        out << "\n";
+      }
+    }
+    return out.str() + "\n" + display.legend;
+  }
+  const Table table = build_table(stores, options);
+  const auto& header = table.header;
+  const auto& body = table.body;
   std::ostringstream out;
   if (options.format == "json") {
     out << "[\n";
@@ -318,58 +415,7 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
     }
     return out.str();
   }
-  // table and markdown: ppl as "mean ±ci", status counts folded into "seeds".
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> shown_header;
-  for (const auto& key : by) shown_header.push_back(key == "train.seq_len" ? "L_train" : key);
-  shown_header.push_back("seeds");
-  for (int64_t length : all_lengths) shown_header.push_back("ppl@" + std::to_string(length));
-  shown_header.push_back("ratio");
-  shown_header.push_back("eff_len");
-  for (const auto* column : shown) shown_header.push_back(column->header);
-  rows.push_back(shown_header);
-  const size_t keys = by.size(), first_length = keys + 4, ratio_at = first_length + 2 * all_lengths.size();
-  for (const auto& row : body) {
-    std::vector<std::string> line;
-    for (size_t i = 0; i < keys; ++i) line.push_back(row[i].text);
-    std::string seeds = row[keys].text;
-    const char* names[] = {"diverged", "failed", "unfinished"};
-    for (size_t i = 1; i <= 3; ++i)
-      if (row[keys + i].number > 0) seeds += " +" + row[keys + i].text + " " + names[i - 1];
-    line.push_back(seeds);
-    auto with_ci = [](const Cell& mean, const Cell& ci) {
-      return std::isfinite(ci.number) ? mean.text + " ±" + ci.text : mean.text;
-    };
-    for (size_t i = 0; i < all_lengths.size(); ++i) line.push_back(with_ci(row[first_length + 2 * i], row[first_length + 2 * i + 1]));
-    line.push_back(with_ci(row[ratio_at], row[ratio_at + 1]));
-    line.push_back(row[ratio_at + 2].text);
-    for (size_t c = 0; c < shown.size(); ++c) line.push_back(row[ratio_at + 3 + c].text);
-    rows.push_back(line);
-  }
-  std::string legend =
-      "ppl: mean over finished seeds ±95% CI (t); ratio = ppl(longest eval length) / ppl(train length); eff_len: longest "
-      "length whose ppl stays within " + fixed(100 * options.tolerance, 0) + "% of the best at or below the train length\n";
-  if (!shown.empty())
-    legend += "ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest attention window "
-              "within 1+epsilon of full-context ppl; R2: position probe, last layer\n";
-  if (options.format == "markdown") {
-    for (size_t r = 0; r < rows.size(); ++r) {
-      out << "|";
-      for (const auto& cell : rows[r]) {
-        std::string escaped;
-        for (char c : cell) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
-        out << " " << escaped << " |";
-      }
-      out << "\n";
-      if (r == 0) {
-        out << "|";
-        for (size_t c = 0; c < rows[0].size(); ++c) out << " --- |";
-        out << "\n";
-      }
-    }
-    return out.str() + "\n" + legend;
-  }
-  return render(rows) + legend;
+  return out.str();
 }
 
 std::string compare_table(const StoreContents& contents) { return compare_stores({contents}, CompareOptions{}); }

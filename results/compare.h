@@ -3,6 +3,8 @@
 // ratio, the effective extrapolation length, analysis summaries) and `pebench inspect`
 // (one line per run).
 #pragma once
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -19,6 +21,46 @@ struct CompareOptions {
   double tolerance = 0.1;       // effective extrapolation length: within (1 + tolerance) of the best
   std::string format = "table";  // table | csv | json | markdown
 };
+
+// One ppl curve of a run: as trained, or an eval-time variant ("rope+pi").
+struct RunCurve {
+  const StoredRun* run;
+  std::string encoding;                 // "rope+pi" for a variant
+  const std::vector<double>* ppl;       // run->eval_ppl or a variant's
+  std::map<std::string, std::string> config;  // the run's canonical config, encoding as above
+  bool is_variant() const { return ppl != &run->eval_ppl; }
+  int64_t train_length() const { return std::stoll(config.at("train.seq_len")); }
+};
+// Curves equal in every grouping key, i.e. the seeds of one configuration.
+struct CurveGroup {
+  std::vector<std::string> key;  // values of Grouping::by
+  std::vector<RunCurve> curves;
+  // The values of the keys that differ between groups ("alibi L64", "rope gamma=0.5").
+  std::string label(const std::vector<std::string>& by, const std::set<size_t>& varying) const;
+};
+struct Grouping {
+  std::vector<std::string> by;  // grouping keys
+  std::vector<CurveGroup> groups;  // sorted by key
+  std::set<int64_t> lengths;    // every eval length
+  std::set<size_t> varying_keys() const;  // indices into `by` whose value differs between groups
+};
+// Runs of every store that pass options.where, grouped by options.by (default: every
+// key that varies, but seed).
+Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOptions& options);
+
+// Mean and 95% CI half-width (t; NaN for fewer than 2 values).
+struct Estimate {
+  double mean = NAN, ci95 = NAN;
+  int64_t n = 0;
+};
+Estimate estimate(const std::vector<double>& values);
+
+// The table as `--format table` shows it: a header row, one row per group; its legend.
+struct CompareDisplay {
+  std::vector<std::vector<std::string>> rows;
+  std::string legend;
+};
+CompareDisplay compare_display(const std::vector<StoreContents>& stores, const CompareOptions& options);
 
 // Runs of every store together (shards, or several studies).
 std::string compare_stores(const std::vector<StoreContents>& stores, const CompareOptions& options);

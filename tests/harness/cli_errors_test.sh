@@ -38,6 +38,7 @@ expect_error() {
 cd "$work"
 tiny='[model]\nd_model = 16\nlayers = 1\nheads = 2\n[train]\nsteps = 3\nbatch = 2\nseq_len = 16\n[eval]\nlengths = 32\ntokens = 64\n'
 printf "$tiny[grid]\nencoding = alibi\n" > good.ini
+mkdir sub
 printf '[train]\nstepz = 5\n' > unknown.ini
 printf '[trainer]\nsteps = 5\n' > section.ini
 printf '[train]\nsteps = ten\n' > nonnumeric.ini
@@ -149,6 +150,11 @@ expect_error "changed fixed key on resume" "train.steps is 3 in the store's runs
 expect_error "merge conflicting duplicates" "with different eval/ppl" "$pebench" merge real.h5 conflicting.h5 -o merged.h5
 expect_error "merge onto an existing file" "the file exists" "$pebench" merge real.h5 -o existing.h5
 expect_error "merge a non-store" "not an HDF5 file" "$pebench" merge real.h5 existing.h5 -o merged.h5
+expect_error "report a non-store" "not an HDF5 file" "$pebench" report existing.h5 -o report.html
+expect_error "report without a store" "missing STORE" "$pebench" report -o report.html
+expect_error "report into a missing folder" "-o \"no/such/dir/report.html\": cannot write" "$pebench" report real.h5 -o no/such/dir/report.html
+expect_error "report onto a folder" "-o \"sub\": Is a directory" "$pebench" report real.h5 -o sub
+expect_error "report with a bad --where" "--where \"encoding\": expected KEY=VALUE" "$pebench" report real.h5 --where encoding
 
 # Whole outputs to files first: `grep -q` on a pipe would cut the writer off.
 "$pebench" encodings > "$logs/encodings.txt"

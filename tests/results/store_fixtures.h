@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include <mpi.h>
+
 #include "results/store.h"
 
 namespace pebench {
@@ -40,6 +42,26 @@ inline RunResults results_of(double shift) {
   results.eval_tokens = {64, 64, 64};
   results.position_loss.assign(64, 1.5);
   return results;
+}
+
+// alibi with seeds 0..2 (ppl@16 = 5, 6, 7), a diverged alibi seed 3, and rope seed 0.
+inline StoreContents seeds_store(const std::string& name, const std::string& study_text = "") {
+  const std::string path = temp_path(name);
+  ParallelStore::create(path, MPI_COMM_WORLD, study_text);
+  std::vector<RunLayout> layouts;
+  for (int seed = 0; seed < 4; ++seed) layouts.push_back(layout("alibi-" + std::to_string(seed), "alibi", seed));
+  layouts.push_back(layout("rope-0", "rope", 0));
+  ParallelStore store(path, MPI_COMM_WORLD);
+  store.add_runs(layouts, true);
+  for (int seed = 0; seed < 3; ++seed) {
+    store.write_results("alibi-" + std::to_string(seed), results_of(seed));
+    store.write_status({"alibi-" + std::to_string(seed), "alibi", 16, seed, "done"});
+  }
+  store.write_status({"alibi-3", "alibi", 16, 3, "diverged"});
+  store.write_results("rope-0", results_of(10));
+  store.write_status({"rope-0", "rope", 16, 0, "done"});
+  store.close();
+  return read_store(path);
 }
 
 }  // namespace pebench

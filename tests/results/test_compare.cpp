@@ -11,26 +11,6 @@
 namespace pebench {
 namespace {
 
-// alibi with seeds 0..2 (ppl@16 = 5, 6, 7), a diverged alibi seed 3, and rope seed 0.
-StoreContents seeds_store() {
-  const std::string path = temp_path("compare.h5");
-  ParallelStore::create(path, MPI_COMM_WORLD, "");
-  std::vector<RunLayout> layouts;
-  for (int seed = 0; seed < 4; ++seed) layouts.push_back(layout("alibi-" + std::to_string(seed), "alibi", seed));
-  layouts.push_back(layout("rope-0", "rope", 0));
-  ParallelStore store(path, MPI_COMM_WORLD);
-  store.add_runs(layouts, true);
-  for (int seed = 0; seed < 3; ++seed) {
-    store.write_results("alibi-" + std::to_string(seed), results_of(seed));
-    store.write_status({"alibi-" + std::to_string(seed), "alibi", 16, seed, "done"});
-  }
-  store.write_status({"alibi-3", "alibi", 16, 3, "diverged"});
-  store.write_results("rope-0", results_of(10));
-  store.write_status({"rope-0", "rope", 16, 0, "done"});
-  store.close();
-  return read_store(path);
-}
-
 TEST(Compare, StudentTCriticalValues) {
   EXPECT_DOUBLE_EQ(t_critical_95(1), 12.706);
   EXPECT_DOUBLE_EQ(t_critical_95(2), 4.303);
@@ -51,7 +31,7 @@ TEST(Compare, EffectiveExtrapolationLengthStopsAtTheFirstLengthPastTolerance) {
 }
 
 TEST(Compare, MeanAndConfidenceIntervalAcrossSeedsWithoutDivergedRuns) {
-  const StoreContents contents = seeds_store();
+  const StoreContents contents = seeds_store("compare.h5");
   CompareOptions options;
   options.format = "json";
   const std::string json = compare_stores({contents}, options);
@@ -72,7 +52,7 @@ TEST(Compare, MeanAndConfidenceIntervalAcrossSeedsWithoutDivergedRuns) {
 }
 
 TEST(Compare, WhereByToleranceSortAndFormats) {
-  const StoreContents contents = seeds_store();
+  const StoreContents contents = seeds_store("compare.h5");
   CompareOptions options;
   options.where["encoding"] = {"rope"};
   const std::string rope_only = compare_stores({contents}, options);

@@ -1,0 +1,474 @@
+#include "results/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "results/chart.h"
+
+namespace pebench {
+namespace {
+
+const char* kStyle = R"css(
+body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1380px; color: #222; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; }
+h2 { font-size: 17px; border-bottom: 1px solid #ccc; padding-bottom: 3px; margin-top: 28px; }
+p.meta, p.note { color: #555; font-size: 13px; margin: 4px 0; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; border: 1px solid #e4e4e4; padding: 4px; flex: 1 1 560px; max-width: 690px; box-sizing: border-box; }
+figure svg { width: 100%; height: auto; }
+figcaption { font-size: 12px; color: #444; max-width: 650px; padding: 2px 4px 4px; }
+table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
+th, td { border: 1px solid #d8d8d8; padding: 3px 7px; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; }
+td.text, th.text { text-align: left; }
+td.done { color: #1a7f37; } td.diverged, td.failed { color: #b42318; font-weight: bold; } td.pending, td.running { color: #9a6700; }
+pre { font-size: 11px; background: #f7f7f7; padding: 6px; margin: 4px 0; }
+details summary { cursor: pointer; }
+)css";
+
+double extra_value(const StoredRun& run, const std::string& name, size_t index) {
+  auto found = run.extra.find(name);
+  return found != run.extra.end() && index < found->second.size() ? found->second[index] : NAN;
+}
+const std::vector<double>* extra(const StoredRun& run, const std::string& name) {
+  auto found = run.extra.find(name);
+  return found == run.extra.end() || found->second.empty() ? nullptr : &found->second;
+}
+int64_t config_integer(const RunCurve& curve, const std::string& key) {
+  auto found = curve.config.find(key);
+  return found == curve.config.end() ? 0 : std::stoll(found->second);
+}
+
+// The study's name: `name = ...` of its [study] section.
+std::string study_name(const std::string& study_text) {
+  std::istringstream lines(study_text);
+  std::string line, section;
+  while (std::getline(lines, line)) {
+    line = line.substr(0, line.find_first_of(";#"));
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) continue;
+    line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+    if (line.front() == '[') section = line;
+    else if (section == "[study]" && line.compare(0, 4, "name") == 0 && line.find('=') != std::string::npos) {
+      const auto value = line.substr(line.find('=') + 1);
+      return value.substr(std::min(value.find_first_not_of(" \t"), value.size()));
+    }
+  }
+  return "";
+}
+
+// Finished, own (non-variant) curves of a group: the models the analyses describe.
+std::vector<const RunCurve*> finished(const CurveGroup& group, bool with_variants) {
+  std::vector<const RunCurve*> curves;
+  for (const auto& curve : group.curves)
+    if (curve.run->row.status == "done" && (with_variants || !curve.is_variant())) curves.push_back(&curve);
+  return curves;
+}
+
+// Element-wise mean of equally long vectors (NaN where a value is missing).
+std::vector<double> mean_of(const std::vector<const std::vector<double>*>& vectors) {
+  if (vectors.empty()) return {};
+  std::vector<double> mean(vectors.front()->size(), 0);
+  for (const auto* values : vectors)
+    for (size_t i = 0; i < mean.size(); ++i) mean[i] += i < values->size() ? (*values)[i] : NAN;
+  for (double& v : mean) v /= static_cast<double>(vectors.size());
+  return mean;
+}
+
+// Mean and 95% CI band over seeds at each x; the band only where there are >= 2 seeds.
+ChartSeries band_series(const std::string& label, const std::vector<double>& x,
+                        const std::vector<std::vector<double>>& samples_at_x, bool with_band) {
+  ChartSeries series{label, x, {}, {}, {}};
+  bool any_band = false;
+  for (const auto& samples : samples_at_x) {
+    const Estimate e = estimate(samples);
+    series.y.push_back(e.mean);
+    const double half = std::isfinite(e.ci95) ? e.ci95 : 0;
+    any_band = any_band || std::isfinite(e.ci95);
+    series.lower.push_back(e.mean - half);
+    series.upper.push_back(e.mean + half);
+  }
+  if (!with_band || !any_band) series.lower.clear(), series.upper.clear();
+  return series;
+}
+
+std::vector<ChartMarker> train_length_markers(const Grouping& grouping) {
+  std::set<int64_t> lengths;
+  for (const auto& group : grouping.groups)
+    for (const auto& curve : group.curves) lengths.insert(curve.train_length());
+  std::vector<ChartMarker> markers;
+  for (int64_t length : lengths) markers.push_back({static_cast<double>(length), "L_train=" + std::to_string(length)});
+  return markers;
+}
+
+std::string figure(const LineChart& chart, const std::string& caption) {
+  return "<figure>" + render_svg(chart) + "<figcaption>" + caption + "</figcaption></figure>\n";
+}
+
+// Log-spaced position bins 1..n (single positions first): mean loss per bin at the mean position.
+void log_binned(const std::vector<double>& values, std::vector<double>& x, std::vector<double>& y) {
+  size_t begin = 0;
+  while (begin < values.size()) {
+    const size_t end = std::min(values.size(), std::max(begin + 1, static_cast<size_t>(std::ceil((begin + 1) * 1.15))));
+    double sum = 0, positions = 0;
+    for (size_t i = begin; i < end; ++i) sum += values[i], positions += static_cast<double>(i + 1);
+    x.push_back(positions / static_cast<double>(end - begin));
+    y.push_back(sum / static_cast<double>(end - begin));
+    begin = end;
+  }
+}
+
+class Report {
+ public:
+  Report(const std::vector<StoreContents>& stores, const ReportOptions& options)
+      : stores_(stores), options_(options), grouping_(group_curves(stores, options.compare)) {
+    const auto varying = grouping_.varying_keys();
+    for (const auto& group : grouping_.groups) labels_.push_back(group.label(grouping_.by, varying));
+  }
+
+  std::string html() {
+    std::string name;
+    for (const auto& store : stores_)
+      if (name.empty()) name = study_name(store.study_text);
+    if (name.empty() && !options_.store_paths.empty()) {  // a study's default name is its file's
+      name = options_.store_paths.front();
+      name = name.substr(name.find_last_of('/') + 1);
+      name = name.substr(0, name.rfind(".h5"));
+    }
+    std::ostringstream out;
+    out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>pebench report: "
+        << escape_html(name) << "</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n"
+        << "<h1>pebench report: " << escape_html(name) << "</h1>\n" << header();
+    std::string analyses = receptive_field_section() + attention_section();
+    const std::string probes = probe_section();
+    if (analyses.empty() && probes.empty())
+      analyses = "<h2>Analyses</h2>\n<p class=\"note\">This store has no analyses. Add <code>run = "
+                 "window_ppl,gradient,attention,probe</code> to the study's <code>[analysis]</code> section (as in "
+                 "jobs/receptive_field.ini) for receptive-field curves, attention by distance and position probes.</p>\n";
+    out << perplexity_section() << analyses << bias_section() << probes << training_section()
+        << runs_section();
+    out << "</body>\n</html>\n";
+    return out.str();
+  }
+
+ private:
+  std::string header() {
+    std::map<std::string, int> statuses;
+    size_t runs = 0;
+    std::string versions;
+    for (const auto& store : stores_) {
+      for (const auto& run : store.runs) ++statuses[run.row.status], ++runs;
+      if (versions.find(store.pebench_version) == std::string::npos)
+        versions += (versions.empty() ? "" : ", ") + store.pebench_version;
+    }
+    std::ostringstream out;
+    out << "<p class=\"meta\">";
+    for (size_t i = 0; i < options_.store_paths.size(); ++i) out << (i ? ", " : "store: ") << escape_html(options_.store_paths[i]);
+    out << " &middot; " << runs << " runs (";
+    bool first = true;
+    for (const auto& [status, count] : statuses) out << (first ? "" : ", ") << count << " " << escape_html(status), first = false;
+    out << ") &middot; written by pebench " << escape_html(versions) << "</p>\n<p class=\"meta\">Groups: runs equal in ";
+    for (size_t i = 0; i < grouping_.by.size(); ++i) out << (i ? ", " : "") << escape_html(grouping_.by[i]);
+    out << "; curves show the mean over a group's finished seeds, bands its 95% confidence interval (t) where it has "
+           "two or more. Diverged, failed and unfinished runs are counted in the table, never averaged in.</p>\n";
+    for (const auto& store : stores_)
+      out << "<details><summary>study file</summary><pre>" << escape_html(store.study_text) << "</pre></details>\n";
+    return out.str();
+  }
+
+  std::string perplexity_section() {
+    LineChart chart{"Perplexity vs evaluation length", "evaluation length (tokens)", "perplexity (held-out, per token)", true, true};
+    chart.markers = train_length_markers(grouping_);
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      std::map<int64_t, std::vector<double>> samples;
+      for (const auto* curve : finished(grouping_.groups[g], true))
+        for (size_t i = 0; i < curve->run->eval_lengths.size(); ++i) samples[curve->run->eval_lengths[i]].push_back((*curve->ppl)[i]);
+      std::vector<double> x;
+      std::vector<std::vector<double>> at_x;
+      for (const auto& [length, values] : samples) x.push_back(static_cast<double>(length)), at_x.push_back(values);
+      chart.series.push_back(band_series(group_label(g), x, at_x, true));
+    }
+    const CompareDisplay table = compare_display(stores_, options_.compare);
+    std::ostringstream out;
+    out << "<h2>Perplexity vs length</h2>\n<div class=\"charts\">"
+        << figure(chart, "Held-out perplexity of each group at every evaluation length (log-log); dashed line: the "
+                         "train length. A curve that stays flat past it extrapolates.")
+        << position_loss_figure() << "</div>\n<table>\n";
+    for (size_t r = 0; r < table.rows.size(); ++r) {
+      out << "<tr>";
+      for (size_t c = 0; c < table.rows[r].size(); ++c) {
+        const bool text = c < grouping_.by.size();
+        out << (r ? "<td" : "<th") << (text ? " class=\"text\"" : "") << ">" << escape_html(table.rows[r][c])
+            << (r ? "</td>" : "</th>");
+      }
+      out << "</tr>\n";
+    }
+    out << "</table>\n<p class=\"note\">" << escape_html(table.legend) << "</p>\n";
+    return out.str();
+  }
+
+  std::string position_loss_figure() {
+    LineChart chart{"Loss by position", "position in the window (tokens)", "loss (nats/token)", true, false};
+    chart.markers = train_length_markers(grouping_);
+    int64_t longest = 0;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      std::vector<const std::vector<double>*> losses;
+      for (const auto* curve : finished(grouping_.groups[g], true)) {
+        const auto* loss = &curve->run->position_loss;
+        for (const auto& variant : curve->run->variants)
+          if (&variant.ppl == curve->ppl) loss = &variant.position_loss;
+        if (!loss->empty() && (losses.empty() || loss->size() == losses.front()->size())) losses.push_back(loss);
+      }
+      ChartSeries series{group_label(g), {}, {}, {}, {}};
+      if (!losses.empty()) {
+        log_binned(mean_of(losses), series.x, series.y);
+        longest = std::max<int64_t>(longest, static_cast<int64_t>(losses.front()->size()));
+      }
+      chart.series.push_back(series);
+    }
+    if (longest == 0) return "";
+    return figure(chart, "Mean loss at each position of windows of the longest evaluation length (" + std::to_string(longest) +
+                             " tokens), averaged over log-spaced bins of positions and over seeds; dashed line: the train "
+                             "length. Loss that rises past it is the extrapolation failure, position by position.");
+  }
+
+  std::string receptive_field_section() {
+    LineChart windows{"Perplexity with attention limited to the last w keys", "attention window w (tokens)", "perplexity", true, true};
+    LineChart gradient{"Cumulative gradient from the newest token back", "tokens back k", "share of gradient norm C(k)", true, false};
+    gradient.y_from_zero = true;
+    gradient.markers = {{0.5, "0.5", true}, {0.9, "0.9", true}, {0.99, "0.99", true}};
+    bool any_windows = false, any_gradient = false;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      const auto curves = finished(grouping_.groups[g], false);
+      std::vector<const std::vector<double>*> ppl, cumulative;
+      const std::vector<double>* window_sizes = nullptr;
+      std::vector<double> effective_context;
+      std::vector<std::vector<double>> erfs(3);
+      for (const auto* curve : curves) {
+        if (const auto* values = extra(*curve->run, "receptive_field/ppl")) {
+          ppl.push_back(values);
+          window_sizes = extra(*curve->run, "receptive_field/windows");
+          effective_context.push_back(extra_value(*curve->run, "receptive_field/effective_context", 0));
+        }
+        if (const auto* values = extra(*curve->run, "receptive_field/cumulative_gradient")) {
+          if (cumulative.empty() || values->size() == cumulative.front()->size()) cumulative.push_back(values);
+          for (size_t a = 0; a < 3; ++a) erfs[a].push_back(extra_value(*curve->run, "receptive_field/erf", a));
+        }
+      }
+      ChartSeries window_series{group_label(g), {}, {}, {}, {}}, gradient_series{group_label(g), {}, {}, {}, {}};
+      if (!ppl.empty() && window_sizes) {
+        any_windows = true;
+        window_series.x = *window_sizes;
+        window_series.y = mean_of(ppl);
+        // The effective context on the curve (mean over seeds, at the nearest window).
+        const double context = estimate(effective_context).mean;
+        for (size_t i = 0; i < window_series.x.size(); ++i)
+          if (window_series.x[i] >= context) {
+            window_series.points.push_back({window_series.x[i], window_series.y[i]});
+            break;
+          }
+      }
+      if (!cumulative.empty()) {
+        any_gradient = true;
+        gradient_series.y = mean_of(cumulative);
+        for (size_t k = 0; k < gradient_series.y.size(); ++k) gradient_series.x.push_back(static_cast<double>(k + 1));
+        for (const auto& values : erfs) {
+          const double k = std::round(estimate(values).mean);
+          if (k >= 1 && k <= static_cast<double>(gradient_series.y.size()))
+            gradient_series.points.push_back({k, gradient_series.y[static_cast<size_t>(k) - 1]});
+        }
+      }
+      windows.series.push_back(window_series);
+      gradient.series.push_back(gradient_series);
+    }
+    if (!any_windows && !any_gradient) return "";
+    std::string out = "<h2>Receptive field</h2>\n<div class=\"charts\">";
+    if (any_windows)
+      out += figure(windows, "Perplexity at the analysis length when every query sees only its last w keys (mean over "
+                             "seeds); the dot marks the effective context: the smallest w within 1+epsilon of the "
+                             "model's own perplexity.");
+    if (any_gradient)
+      out += figure(gradient, "C(k): share of the gradient norm of the last position's loss held by the k newest tokens "
+                              "(mean over sequences and seeds); dots mark ERF50, ERF90 and ERF99.");
+    return out + "</div>\n";
+  }
+
+  std::string attention_section() {
+    // One chart per layer: mass per token of distance (mass of a bin / its width), mean over heads and seeds.
+    std::vector<LineChart> charts;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      const auto curves = finished(grouping_.groups[g], false);
+      std::vector<const std::vector<double>*> masses;
+      const std::vector<double>* edges = nullptr;
+      int64_t layers = 0, heads = 0;
+      for (const auto* curve : curves)
+        if (const auto* mass = extra(*curve->run, "attention/mass_by_distance")) {
+          if (!masses.empty() && mass->size() != masses.front()->size()) continue;
+          masses.push_back(mass);
+          edges = extra(*curve->run, "attention/distance_bins");
+          layers = config_integer(*curve, "model.layers");
+          heads = config_integer(*curve, "model.heads");
+        }
+      if (masses.empty() || !edges || layers <= 0 || heads <= 0) {
+        for (auto& chart : charts) chart.series.push_back({group_label(g), {}, {}, {}, {}});
+        continue;
+      }
+      const auto mass = mean_of(masses);
+      const size_t bins = edges->size() - 1;
+      while (charts.size() < static_cast<size_t>(layers)) {
+        charts.push_back({"Attention by distance, layer " + std::to_string(charts.size() + 1), "key distance + 1 (tokens)",
+                          "attention mass per token of distance", true, true});
+        for (size_t previous = 0; previous < g; ++previous) charts.back().series.push_back({group_label(previous), {}, {}, {}, {}});
+      }
+      for (size_t layer = 0; layer < charts.size(); ++layer) {
+        ChartSeries series{group_label(g), {}, {}, {}, {}};
+        if (layer < static_cast<size_t>(layers))
+          for (size_t b = 0; b < bins; ++b) {
+            const double width = (*edges)[b + 1] - (*edges)[b];
+            double sum = 0;
+            for (int64_t h = 0; h < heads; ++h) sum += mass[(layer * static_cast<size_t>(heads) + static_cast<size_t>(h)) * bins + b];
+            series.x.push_back(width == 1 ? (*edges)[b] + 1 : std::sqrt(((*edges)[b] + 1) * (*edges)[b + 1]));
+            series.y.push_back(sum / static_cast<double>(heads) / width);
+          }
+        charts[layer].series.push_back(series);
+      }
+    }
+    if (charts.empty()) return "";
+    std::string out = "<h2>Attention by distance</h2>\n<div class=\"charts\">";
+    for (const auto& chart : charts)
+      out += figure(chart, "Attention probability per token of key distance (a bin's mass divided by its width), mean "
+                           "over heads, queries and seeds, at the analysis length. A slope means a recency bias; a flat "
+                           "tail means attention spread over the whole window.");
+    return out + "</div>\n";
+  }
+
+  std::string bias_section() {
+    std::string out;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      const auto curves = finished(grouping_.groups[g], false);
+      if (curves.empty() || curves.front()->run->bias_profile.empty()) continue;
+      const StoredRun& run = *curves.front()->run;  // one seed: biases are not averaged across seeds
+      const auto& shape = run.bias_profile_shape;
+      const int64_t layers = shape.size() == 3 ? shape[0] : 1, heads = shape[shape.size() - 2], n = shape.back();
+      for (int64_t layer = 0; layer < layers; ++layer) {
+        LineChart chart{"Bias by distance: " + group_label(g) + (layers > 1 ? ", layer " + std::to_string(layer + 1) : ""),
+                        "distance to the key (tokens)", "bias added to the attention logit", false, false};
+        chart.markers = {{static_cast<double>(curves.front()->train_length()), "L_train"}};
+        for (int64_t h = 0; h < heads; ++h) {
+          ChartSeries series{"head " + std::to_string(h + 1), {}, {}, {}, {}};
+          for (int64_t d = 0; d < n; ++d) {
+            series.x.push_back(static_cast<double>(d));
+            series.y.push_back(run.bias_profile[static_cast<size_t>((layer * heads + h) * n + d)]);
+          }
+          chart.series.push_back(series);
+        }
+        out += figure(chart, "The bias each head adds to the logit of a key at distance d, after training (run " +
+                                 escape_html(run.row.run_id) + ").");
+      }
+    }
+    if (out.empty()) return "";
+    return "<h2>Bias profiles</h2>\n<div class=\"charts\">" + out + "</div>\n";
+  }
+
+  std::string probe_section() {
+    LineChart chart{"Position probe by layer", "layer (0: embedding output)", "R² of a ridge probe for position", false, false};
+    chart.x_integer = true;
+    bool any = false;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      std::vector<const std::vector<double>*> r2;
+      const std::vector<double>* lengths = nullptr;
+      for (const auto* curve : finished(grouping_.groups[g], false))
+        if (const auto* values = extra(*curve->run, "probe/position_r2")) {
+          if (!r2.empty() && values->size() != r2.front()->size()) continue;
+          r2.push_back(values);
+          lengths = extra(*curve->run, "probe/lengths");
+        }
+      if (r2.empty() || !lengths) continue;
+      any = true;
+      const auto mean = mean_of(r2);
+      const size_t per_length = mean.size() / lengths->size();
+      for (size_t l = 0; l < lengths->size(); ++l) {
+        ChartSeries series{group_label(g) + " @" + std::to_string(static_cast<int64_t>((*lengths)[l])), {}, {}, {}, {}};
+        series.dashed = l > 0;
+        series.color = static_cast<int>(g);
+        for (size_t layer = 0; layer < per_length; ++layer) {
+          series.x.push_back(static_cast<double>(layer));
+          series.y.push_back(mean[l * per_length + layer]);
+        }
+        chart.series.push_back(series);
+      }
+    }
+    if (!any) return "";
+    return "<h2>Position probes</h2>\n<div class=\"charts\">" +
+           figure(chart, "R² of a ridge regression from each layer's hidden state to the token's position, on held-out "
+                         "windows; solid: at the train length, dashed: at the longest length (mean over seeds).") +
+           "</div>\n";
+  }
+
+  std::string training_section() {
+    LineChart chart{"Training loss", "step", "training loss (nats/token)", false, false};
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      const auto& group = grouping_.groups[g];
+      std::set<const StoredRun*> seen;
+      for (const auto& curve : group.curves) {
+        if (!seen.insert(curve.run).second || curve.run->train_step.empty()) continue;
+        ChartSeries series{group_label(g), {}, curve.run->train_loss, {}, {}};
+        if (seen.size() > 1 || group.curves.size() > 1 + curve.run->variants.size())
+          series.label += " s" + curve.config.at("seed");
+        if (curve.run->row.status != "done") series.label += " (" + curve.run->row.status + ")";
+        for (int64_t step : curve.run->train_step) series.x.push_back(static_cast<double>(step));
+        series.color = static_cast<int>(g);
+        chart.series.push_back(series);
+      }
+    }
+    if (chart.series.empty()) return "";
+    return "<h2>Training</h2>\n<div class=\"charts\">" +
+           figure(chart, "Mean training loss between log points, every run (one colour per group).") + "</div>\n";
+  }
+
+  std::string runs_section() {
+    std::ostringstream out;
+    out << "<h2>Runs</h2>\n<table>\n<tr><th class=\"text\">run</th><th class=\"text\">status</th><th>params</th>"
+           "<th>final loss</th><th>train tok/s</th><th>wall (s)</th><th class=\"text\">host</th><th>rank</th>"
+           "<th class=\"text\">config</th></tr>\n";
+    for (const auto& store : stores_)
+      for (const auto& run : store.runs) {
+        const auto& s = run.summary;
+        auto fixed = [](double value, int digits) {
+          if (!std::isfinite(value)) return std::string("-");
+          std::ostringstream text;
+          text.setf(std::ios::fixed);
+          text.precision(digits);
+          text << value;
+          return text.str();
+        };
+        out << "<tr><td class=\"text\">" << escape_html(run.row.run_id) << "</td><td class=\"text " << escape_html(run.row.status)
+            << "\">" << escape_html(run.row.status) << "</td><td>" << run.params << "</td><td>"
+            << fixed(s.final_train_loss, 4) << "</td><td>" << fixed(s.train_tokens_per_second, 0) << "</td><td>"
+            << fixed(s.wall_seconds, 1) << "</td><td class=\"text\">" << (s.host.empty() ? "-" : escape_html(s.host))
+            << "</td><td>" << (s.rank >= 0 ? std::to_string(s.rank) : "-") << "</td><td class=\"text\"><details><summary>"
+               "config</summary><pre>"
+            << escape_html(run.config) << "</pre></details></td></tr>\n";
+      }
+    return out.str() + "</table>\n";
+  }
+
+  // Raw text: charts escape what they draw.
+  const std::string& group_label(size_t g) const { return labels_[g]; }
+
+  const std::vector<StoreContents>& stores_;
+  const ReportOptions& options_;
+  Grouping grouping_;
+  std::vector<std::string> labels_;  // per group: the values of the keys that vary
+};
+
+}  // namespace
+
+std::string html_report(const std::vector<StoreContents>& stores, const ReportOptions& options) {
+  return Report(stores, options).html();
+}
+
+}  // namespace pebench

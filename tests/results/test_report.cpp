@@ -1,0 +1,85 @@
+// pebench report: SVG chart geometry against hand-computed coordinates, escaping, and
+// the report's sections on a store with seeds and a diverged run. The browser test
+// (report_browser_test.sh) renders a real report in chromium.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "results/chart.h"
+#include "results/report.h"
+#include "tests/results/store_fixtures.h"
+
+namespace pebench {
+namespace {
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(Chart, EscapesEveryMarkupCharacter) {
+  EXPECT_EQ(escape_html("<a href=\"x\">Tom & 'Jerry'</a>"), "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+  EXPECT_EQ(escape_html(std::string("bell\x07")), "bell ");  // not allowed in XML
+}
+
+TEST(Chart, PointsLandWhereTheScalesPutThem) {
+  LineChart chart{"ppl", "length (tokens)", "ppl", true, false};
+  chart.series.push_back({"alibi", {16, 32, 64}, {5, 6, 7}, {}, {}});
+  const std::string svg = render_svg(chart);
+  // x: log axis over [16, 64] padded symmetrically in log space, so 32 is the middle of
+  // the plot (64 + (470 - 64) / 2 = 267); y: linear [5, 7] padded by 4%, 6 in the middle
+  // (34 + 250 / 2 = 159). Each end sits 0.04 / 1.08 of the axis in: 16 at 64 + 406 · 0.037037
+  // = 79.04, 64 at 470 - 15.04 = 454.96; 5 at 284 - 250 · 0.037037 = 274.74, 7 at 43.26.
+  EXPECT_NE(svg.find("points=\"79.0,274.7 267.0,159.0 455.0,43.3 \""), std::string::npos) << svg;
+  for (const char* tick : {">16<", ">32<", ">64<", ">5<", ">6<", ">7<"}) EXPECT_NE(svg.find(tick), std::string::npos) << tick;
+  EXPECT_NE(svg.find(">length (tokens)<"), std::string::npos);
+}
+
+TEST(Chart, NanBreaksTheLineBandsAndMarkers) {
+  LineChart chart{"t", "x", "y", false, false};
+  chart.series.push_back({"a", {1, 2, 3, 4}, {5, NAN, 7, 8}, {4, NAN, 6, 7}, {6, NAN, 8, 9}});
+  chart.markers = {{2.5, "L_train=2"}};
+  const std::string svg = render_svg(chart);
+  EXPECT_EQ(count(svg, "<polyline"), 1u);  // 3-4; the lone point 1 is a dot
+  EXPECT_EQ(count(svg, "<circle"), 1u);
+  EXPECT_EQ(count(svg, "<polygon"), 1u);   // the band where two points join
+  EXPECT_NE(svg.find(">L_train=2<"), std::string::npos);
+  // A log axis drops what it cannot show; no data at all says so.
+  LineChart empty{"t", "x", "y", true, true};
+  empty.series.push_back({"a", {1, 2}, {NAN, NAN}, {}, {}});
+  EXPECT_NE(render_svg(empty).find("no finished data"), std::string::npos);
+}
+
+TEST(Chart, LengthTicksArePowersOfTwoAndPrintedWhole) {
+  LineChart chart{"t", "x", "y", true, true};
+  chart.series.push_back({"a", {64, 128, 256, 512, 1024}, {5, 6, 10, 20, 40}, {}, {}});
+  const std::string svg = render_svg(chart);
+  for (const char* tick : {">64<", ">128<", ">256<", ">512<", ">1024<", ">10<", ">20<"}) EXPECT_NE(svg.find(tick), std::string::npos) << tick;
+  EXPECT_EQ(svg.find("e+03"), std::string::npos);
+}
+
+TEST(Report, SectionsTableAndEscapedStoreStrings) {
+  const StoreContents contents =
+      seeds_store("report.h5", "; <script>alert(1)</script>\n[study]\nname = seeds\n[grid]\nseed = 0,1,2,3\n");
+  ReportOptions options;
+  options.store_paths = {"a<b>.h5"};
+  const std::string html = html_report({contents}, options);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(html.find("store: a&lt;b&gt;.h5"), std::string::npos);
+  EXPECT_NE(html.find("<h1>pebench report: seeds</h1>"), std::string::npos);
+  EXPECT_NE(html.find("5 runs (1 diverged, 4 done)"), std::string::npos) << html.substr(0, 2000);
+  // The comparison table as compare prints it, the diverged run flagged in the run table.
+  EXPECT_NE(html.find("<td>3 +1 diverged</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>6.000 ±2.484</td>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"text diverged\""), std::string::npos);
+  // ppl vs length (a CI band for alibi's three seeds), loss by position, training: three charts;
+  // no analyses in this store, so the report says how to get them.
+  EXPECT_EQ(count(html, "<svg "), 3u);
+  EXPECT_EQ(count(html, "<polygon"), 1u);
+  EXPECT_NE(html.find("This store has no analyses"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pebench
