@@ -80,15 +80,36 @@ Corpus load_corpus(const std::string& source, double holdout, int64_t vocab_size
   return corpus;
 }
 
+Corpus task_corpus(const TaskSpec& task, int64_t longest, int64_t tokens) {
+  Corpus corpus;
+  corpus.task = task;
+  corpus.vocab_size = task.vocab_size();
+  corpus.description = "synthetic:" + task.name;
+  auto generator = eval_generator(longest);
+  const int64_t sequences = (tokens + longest - 1) / longest;
+  const auto batch = generate_task(task, sequences, longest, generator, TaskSplit::test);
+  const auto inputs = batch.tokens.slice(1, 0, longest).contiguous();
+  corpus.heldout.assign(inputs.data_ptr<int64_t>(), inputs.data_ptr<int64_t>() + inputs.numel());
+  return corpus;
+}
+
 BatchSampler::BatchSampler(const std::vector<uint16_t>& tokens, int64_t batch, int64_t length,
                            uint64_t seed)
-    : tokens_(tokens), batch_(batch), length_(length), generator_(seed) {}
+    : tokens_(&tokens), batch_(batch), length_(length), generator_(seed) {}
+
+BatchSampler::BatchSampler(const TaskSpec& task, int64_t batch, int64_t length, uint64_t seed)
+    : task_(task), batch_(batch), length_(length), generator_(seed) {}
 
 torch::Tensor BatchSampler::next() {
-  std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(tokens_.size()) - length_ - 1);
+  if (task_) {
+    auto sequences = generate_task(*task_, batch_, length_, generator_, TaskSplit::train);
+    scored_ = sequences.scored;
+    return sequences.tokens;
+  }
+  std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(tokens_->size()) - length_ - 1);
   std::vector<int64_t> starts(batch_);
   for (auto& s : starts) s = start(generator_);
-  return gather_windows(tokens_, starts, length_);
+  return gather_windows(*tokens_, starts, length_);
 }
 
 std::string BatchSampler::state() const {

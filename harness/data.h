@@ -5,9 +5,12 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "harness/tasks.h"
 
 namespace pebench {
 
@@ -16,6 +19,9 @@ struct Corpus {
   std::vector<uint16_t> heldout;
   int64_t vocab_size = 256;
   std::string description;  // what was read, for logs and the store
+  // synthetic:NAME: training generates task sequences; `heldout` holds test sequences of
+  // the longest eval length back to back, for the analyses; `train` is empty.
+  std::optional<TaskSpec> task;
 };
 
 // The embedded default: every file of /usr/share/common-licenses (real English text
@@ -27,19 +33,29 @@ std::string embedded_corpus_text();
 Corpus load_corpus(const std::string& source, double holdout, int64_t vocab_size,
                    const std::string& origin);
 
-// Random windows of length+1 tokens from `tokens`, reproducible from the seed.
+// A synthetic task as a corpus: `tokens` held-out tokens made of test sequences of `longest`.
+Corpus task_corpus(const TaskSpec& task, int64_t longest, int64_t tokens);
+
+// Random windows of length+1 tokens from `tokens`, or a task's train sequences,
+// reproducible from the seed.
 class BatchSampler {
  public:
   BatchSampler(const std::vector<uint16_t>& tokens, int64_t batch, int64_t length, uint64_t seed);
+  BatchSampler(const TaskSpec& task, int64_t batch, int64_t length, uint64_t seed);
   torch::Tensor next();  // [batch, length + 1] int64 on CPU
+  // The scored targets of the last batch, [batch, length] bool; undefined for corpora
+  // (every position counts).
+  const torch::Tensor& scored() const { return scored_; }
   // The generator's exact state as text, for checkpoints.
   std::string state() const;
   void restore(const std::string& state);
 
  private:
-  const std::vector<uint16_t>& tokens_;
+  const std::vector<uint16_t>* tokens_ = nullptr;
+  std::optional<TaskSpec> task_;
   int64_t batch_, length_;
   std::mt19937_64 generator_;
+  torch::Tensor scored_;
 };
 
 // Windows of length+1 tokens starting at `starts` → [starts.size(), length + 1] int64.

@@ -7,6 +7,7 @@
 
 #include "harness/data.h"
 #include "harness/signals.h"
+#include "harness/tasks.h"
 
 namespace pebench {
 
@@ -50,6 +51,72 @@ torch::Tensor strided_window_losses(TransformerLM& model, const std::vector<uint
 torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
                             int64_t length, int64_t batch_tokens, torch::Device device) {
   return strided_window_losses(model, tokens, budget, length, length, batch_tokens, device);
+}
+
+EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunConfig& run, torch::Device device,
+                         const std::string& variant) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const auto start = std::chrono::steady_clock::now();
+  EvalResult result;
+  result.lengths = run.eval_lengths();
+  const int64_t longest = result.lengths.back(), batch_tokens = run.integer("eval.batch_tokens");
+  const bool anchors = task.name == "anchor_composite";
+  for (int64_t length : result.lengths) {
+    model->encoding().set_eval_variant(variant, length);
+    const int64_t sequences = std::max<int64_t>(1, run.integer("eval.tokens") / length);
+    const int64_t per_batch = std::max<int64_t>(1, batch_tokens / length);
+    auto generator = eval_generator(length);
+    // The held-out pair from its own stream, so adding it changes no other number.
+    auto pair_generator = eval_generator(length + (int64_t{1} << 40));
+    double loss_sum = 0, inferential = 0, symmetric = 0, pair_count = 0;
+    MatchCount matches;
+    torch::Tensor position_sum, position_count;
+    for (int64_t done = 0; done < sequences; done += per_batch) {
+      if (stop_requested()) throw Interrupted();
+      const int64_t n = std::min(per_batch, sequences - done);
+      const TaskBatch batch = generate_task(task, n, length, generator, TaskSplit::test);
+      const auto tokens = batch.tokens.to(device);
+      const auto logits = model->forward(tokens.slice(1, 0, length));
+      const auto targets = tokens.slice(1, 1, length + 1);
+      const auto losses = torch::nn::functional::cross_entropy(
+          logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).view({n, length}).to(torch::kCPU, torch::kFloat64);
+      const auto scored = batch.scored.to(torch::kFloat64);
+      loss_sum += (losses * scored).sum().item<double>();
+      matches += exact_matches(logits.argmax(-1).to(torch::kCPU), batch.tokens.slice(1, 1, length + 1), batch.scored);
+      if (length == longest) {
+        const auto sum = (losses * scored).sum(0), count = scored.sum(0);
+        position_sum = position_sum.defined() ? position_sum + sum : sum;
+        position_count = position_count.defined() ? position_count + count : count;
+      }
+      if (anchors) {  // the same number of held-out-pair sequences, scored at the last position
+        const TaskBatch pair = generate_task(task, n, length, pair_generator, TaskSplit::test, AnchorPairs::held_out);
+        const auto answer = model->forward(pair.tokens.slice(1, 0, length).to(device)).select(1, length - 1).argmax(-1).to(torch::kCPU);
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t predicted = answer[i].item<int64_t>(), x = pair.key_item[static_cast<size_t>(i)];
+          inferential += predicted == x - 10;
+          symmetric += predicted == x - 6;
+        }
+        pair_count += static_cast<double>(n);
+      }
+    }
+    result.ppl.push_back(std::exp(loss_sum / static_cast<double>(matches.scored)));
+    result.tokens.push_back(matches.scored);
+    result.accuracy.push_back(matches.accuracy());
+    if (anchors) {
+      result.inferential_accuracy.push_back(inferential / pair_count);
+      result.symmetric_accuracy.push_back(symmetric / pair_count);
+    }
+    if (length == longest) {
+      const auto mean = (position_sum / position_count).contiguous();  // 0/0: NaN where nothing is scored
+      result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
+    }
+  }
+  model->encoding().set_eval_variant("", run.integer("train.seq_len"));
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  model->train();
+  return result;
 }
 
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,

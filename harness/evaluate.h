@@ -14,6 +14,10 @@ struct EvalResult {
   std::vector<double> ppl;
   std::vector<int64_t> tokens;         // tokens scored at each length
   std::vector<double> position_loss;   // [longest length]
+  // Synthetic tasks: exact-match accuracy at the scored positions per length, and for
+  // anchor_composite on the held-out pair (4,3): the share answering x - 10 (inferential)
+  // and x - 6 (symmetric).
+  std::vector<double> accuracy, inferential_accuracy, symmetric_accuracy;
   double seconds = 0;
 };
 
@@ -27,6 +31,12 @@ int64_t eval_budget(int64_t heldout_tokens, int64_t requested_tokens, int64_t lo
 // `length` tokens in the first `budget` tokens of `tokens`, `batch_tokens` per forward.
 torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
                             int64_t length, int64_t batch_tokens, torch::Device device);
+
+// A synthetic task at every eval length: eval.tokens / length test sequences from
+// eval_generator(length) (the same for every run); loss, ppl, accuracy over scored
+// positions; position_loss NaN where the task scores nothing.
+EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunConfig& run, torch::Device device,
+                         const std::string& variant = "");
 
 // `variant` names one of the encoding's eval-time variants ("" = as trained).
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,

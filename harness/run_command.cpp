@@ -154,7 +154,8 @@ Invocation parse_invocation(int argc, char** argv) {
 
 TransformerLM build_model(const RunConfig& run) {
   TransformerLMOptions options;
-  options.vocab_size = run.integer("data.vocab_size");
+  const auto task = task_spec(run);
+  options.vocab_size = task ? task->vocab_size() : run.integer("data.vocab_size");
   options.d_model = run.integer("model.d_model");
   options.layers = run.integer("model.layers");
   options.heads = run.integer("model.heads");
@@ -177,6 +178,14 @@ double estimated_cost(const RunConfig& run) {
   for (int64_t eval_length : run.eval_lengths())
     cost += static_cast<double>(run.integer("eval.tokens")) * per_token(static_cast<double>(eval_length));
   return cost;
+}
+
+// The task metrics a run stores, [n_lengths] each, in EvalResult's order.
+std::vector<std::string> task_metric_names(const RunConfig& run) {
+  const auto task = task_spec(run);
+  if (!task) return {};
+  if (task->name != "anchor_composite") return {"eval/accuracy"};
+  return {"eval/accuracy", "eval/anchor/inferential_accuracy", "eval/anchor/symmetric_accuracy"};
 }
 
 RunLayout layout_of(const RunConfig& run) {
@@ -207,6 +216,8 @@ RunLayout layout_of(const RunConfig& run) {
   }
   auto table = model->encoding().table();
   if (table.defined()) layout.table_shape = table.sizes().vec();
+  for (const auto& name : task_metric_names(run))
+    layout.extra_datasets.push_back({name, {static_cast<int64_t>(layout.eval_lengths.size())}, false});
   for (const auto& dataset : analysis_layout(run, table.defined() ? table.size(0) : 0))
     layout.extra_datasets.push_back({dataset.name, dataset.shape, dataset.integer});
   return layout;
@@ -253,28 +264,55 @@ std::vector<RunConfig> shard_of(const std::vector<RunConfig>& runs, int64_t inde
 // Everything checked before anything is written; identical on every rank.
 struct Prepared {
   Study study;
-  Corpus corpus;
+  std::map<std::string, Corpus> corpora;  // by data_key
   std::string store_path;
 };
+
+// The data keys of a run, which pick its corpus (or task).
+std::string data_key(const RunConfig& run) {
+  std::string key;
+  for (const auto& [name, value] : run.values)
+    if (name.rfind("data.", 0) == 0) key += name + "=" + value + ";";
+  return key;
+}
+
+// A task as a corpus: held-out sequences for the analyses, as many tokens as any run reads.
+Corpus load_task(const TaskSpec& task, const std::vector<RunConfig>& runs) {
+  int64_t longest = 0, tokens = 0;
+  for (const auto& run : runs) {
+    longest = std::max(longest, run.eval_lengths().back());
+    tokens = std::max({tokens, run.integer("eval.tokens"), run.integer("analysis.tokens"),
+                       run.integer("analysis.sequences") * run.eval_lengths().back()});
+  }
+  return task_corpus(task, longest, tokens + longest);
+}
 
 Prepared prepare(const Invocation& invocation) {
   Prepared prepared;
   prepared.study = load_study(invocation.study_path, invocation.overrides);
   const auto& runs = prepared.study.runs;
-  const RunConfig& first = runs.front();
-  // Data keys are fixed for the study unless they are grid axes; load each source once.
+  // The source and a task's parameters may be grid axes (text and tasks side by side);
+  // the split and vocabulary are the study's. Each distinct data config is loaded once.
   for (const auto& axis : prepared.study.grid_axes)
-    if (axis.rfind("data.", 0) == 0)
-      throw UserError(invocation.study_path + ": [grid] " + axis + ": data keys cannot be grid axes");
-  prepared.corpus = load_corpus(first.text("data.source"), first.real("data.holdout"),
-                                first.integer("data.vocab_size"), invocation.study_path);
+    if (axis.rfind("data.", 0) == 0 && axis != "data.source" && axis != "data.symbols" && axis != "data.lags")
+      throw UserError(invocation.study_path + ": [grid] " + axis +
+                      ": data keys cannot be grid axes, but data.source, data.symbols and data.lags");
   for (const auto& run : runs) {
+    const std::string key = data_key(run);
+    if (!prepared.corpora.count(key)) {
+      const auto task = task_spec(run);
+      prepared.corpora[key] = task ? load_task(*task, runs)
+                                   : load_corpus(run.text("data.source"), run.real("data.holdout"),
+                                                 run.integer("data.vocab_size"), invocation.study_path);
+    }
+    const Corpus& corpus = prepared.corpora[key];
+    if (corpus.task) continue;  // generated: any length has data
     const int64_t seq_len = run.integer("train.seq_len");
-    if (static_cast<int64_t>(prepared.corpus.train.size()) < seq_len + 2)
+    if (static_cast<int64_t>(corpus.train.size()) < seq_len + 2)
       throw UserError(invocation.study_path + ": [data] source = \"" + run.text("data.source") +
-                      "\": the train split has " + std::to_string(prepared.corpus.train.size()) +
+                      "\": the train split has " + std::to_string(corpus.train.size()) +
                       " tokens, too few for train.seq_len " + std::to_string(seq_len));
-    eval_budget(static_cast<int64_t>(prepared.corpus.heldout.size()), run.integer("eval.tokens"),
+    eval_budget(static_cast<int64_t>(corpus.heldout.size()), run.integer("eval.tokens"),
                 run.eval_lengths().back(), invocation.study_path);
   }
   prepared.store_path = invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path;
@@ -310,9 +348,10 @@ void print_dry_run(const Prepared& prepared) {
     std::cout << " over";
     for (const auto& axis : prepared.study.grid_axes) std::cout << " " << axis;
   }
-  std::cout << "; corpus " << prepared.corpus.description << " (" << prepared.corpus.train.size()
-            << " train / " << prepared.corpus.heldout.size() << " held-out tokens); store "
-            << prepared.store_path << "\n";
+  for (const auto& [key, corpus] : prepared.corpora)
+    std::cout << "; corpus " << corpus.description << " (" << corpus.train.size() << " train / "
+              << corpus.heldout.size() << " held-out tokens)";
+  std::cout << "; store " << prepared.store_path << "\n";
   for (const auto& run : prepared.study.runs) {
     std::cout << "\n" << run.run_id << "\n";
     std::istringstream lines(run.canonical_text());
@@ -325,7 +364,7 @@ void print_dry_run(const Prepared& prepared) {
 struct RunContext {
   const MpiSession& mpi;
   const Invocation& invocation;
-  const Corpus& corpus;
+  const std::map<std::string, Corpus>& corpora;  // by data_key
   torch::Device device;
   ParallelStore& store;
   std::string checkpoint_folder;  // STORE.ckpt
@@ -351,7 +390,8 @@ RunReport run_one(const RunConfig& run, RunContext& context) {
       if (context.invocation.verbose) std::cerr << "[rank " << mpi.rank << "] " << run.run_id << " " << line << std::endl;
     };
     if (fs::exists(control.checkpoint_path)) log_line("continuing from " + control.checkpoint_path);
-    const TrainLog log = train_model(model, context.corpus, run, context.device, control, log_line);
+    const Corpus& corpus = context.corpora.at(data_key(run));
+    const TrainLog log = train_model(model, corpus, run, context.device, control, log_line);
     if (log.interrupted) throw Interrupted();
     RunResults results;
     results.train_step = log.step;
@@ -366,12 +406,20 @@ RunReport run_one(const RunConfig& run, RunContext& context) {
     for (const auto& variant : model->encoding().eval_variants())
       results.variants.push_back({variant, results.eval_ppl, results.eval_tokens, results.position_loss});
     if (log.diverged_step < 0) {
-      evaluation = evaluate_model(model, context.corpus.heldout, run, context.device);
+      auto evaluate = [&](const std::string& variant) {
+        return corpus.task ? evaluate_task(model, *corpus.task, run, context.device, variant)
+                           : evaluate_model(model, corpus.heldout, run, context.device, variant);
+      };
+      evaluation = evaluate("");
       results.eval_ppl = evaluation.ppl;
       results.eval_tokens = evaluation.tokens;
       results.position_loss = evaluation.position_loss;
+      const std::vector<std::vector<double>*> metrics = {&evaluation.accuracy, &evaluation.inferential_accuracy,
+                                                         &evaluation.symmetric_accuracy};
+      const auto names = task_metric_names(run);
+      for (size_t i = 0; i < names.size(); ++i) results.extra.push_back({names[i], *metrics[i]});
       for (auto& curve : results.variants) {
-        const EvalResult scaled = evaluate_model(model, context.corpus.heldout, run, context.device, curve.name);
+        const EvalResult scaled = evaluate(curve.name);
         curve.ppl = scaled.ppl;
         curve.tokens = scaled.tokens;
         curve.position_loss = scaled.position_loss;
@@ -380,7 +428,7 @@ RunReport run_one(const RunConfig& run, RunContext& context) {
     }
     // Why it extrapolates (or not): the analyses the study enables.
     if (log.diverged_step < 0)
-      for (auto& dataset : analyse_model(model, context.corpus.heldout, run, context.device))
+      for (auto& dataset : analyse_model(model, corpus.heldout, run, context.device))
         results.extra.push_back({dataset.name, std::move(dataset.values)});
     // What the encoding learned (or fixed): its bias by distance, its table.
     {
@@ -530,7 +578,7 @@ int run_command(int argc, char** argv) {
               << " runs to do on " << mpi.size << " rank(s) x " << threads << " thread(s); store "
               << store_path << std::endl;
 
-  RunContext context{mpi, invocation, prepared.corpus, device, store, store_path + ".ckpt"};
+  RunContext context{mpi, invocation, prepared.corpora, device, store, store_path + ".ckpt"};
   const auto study_start = std::chrono::steady_clock::now();
   size_t reported = 0;
   int worst = 0;  // this rank's exit code: 1 a run failed, 3 interrupted

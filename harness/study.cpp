@@ -30,9 +30,11 @@ const std::vector<KeySpec>& key_specs() {
   static const std::vector<KeySpec> specs = [] {
     std::vector<KeySpec> s = {
         {{"study.name", "", "letters, digits, '.', '_', '-'", "study name (default: file name)"}, Kind::Name},
-        {{"data.source", "text:embedded", "text:embedded | text:PATH | tokens:PATH.bin", "training corpus"}, Kind::Source},
+        {{"data.source", "text:embedded", "text:embedded | text:PATH | tokens:PATH.bin | synthetic:copy | synthetic:associative_recall | synthetic:sparse_memory | synthetic:anchor_composite", "training corpus or synthetic task (harness/tasks.h)"}, Kind::Source},
         {{"data.holdout", "0.1", "a fraction in (0, 1)", "last fraction of the corpus held out for eval"}, Kind::Fraction},
         {{"data.vocab_size", "256", "a positive integer (256 for text sources)", "vocabulary size"}, Kind::PositiveInt},
+        {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size"}, Kind::PositiveInt},
+        {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: x_t = sum of x_{t-lag} mod symbols"}, Kind::LengthList},
         {{"model.d_model", "128", "a positive integer", "model width"}, Kind::PositiveInt},
         {{"model.layers", "2", "a positive integer", "transformer blocks"}, Kind::PositiveInt},
         {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads"}, Kind::PositiveInt},
@@ -191,6 +193,10 @@ std::string canonical_value(const KeySpec& spec, const std::string& raw, const O
       if (value == "text:embedded") return value;
       if ((value.rfind("text:", 0) == 0 && value.size() > 5) || (value.rfind("tokens:", 0) == 0 && value.size() > 7))
         return value;
+      if (value.rfind("synthetic:", 0) == 0) {
+        const auto& names = task_names();
+        if (std::find(names.begin(), names.end(), value.substr(10)) != names.end()) return value;
+      }
       fail(origin, value, "expected " + spec.key.allowed);
     case Kind::Encoding:
       if (!find_encoding(value)) fail(origin, value, "unknown encoding; allowed: " + spec.key.allowed);
@@ -285,13 +291,17 @@ bool operational_key(const std::string& key) {
 }  // namespace
 
 std::string RunConfig::canonical_text() const {
-  // Without analyses the analysis.* keys change nothing: leaving them out keeps the run
-  // ids of stores made before they existed.
+  // Without analyses the analysis.* keys change nothing, nor the task keys without a
+  // task: leaving them out keeps the run ids of stores made before they existed.
   auto run = values.find("analysis.run");
   const bool no_analyses = run == values.end() || run->second == "none";
+  auto source = values.find("data.source");
+  const bool no_task = source == values.end() || source->second.rfind("synthetic:", 0) != 0;
   std::string out;
   for (const auto& [key, value] : values)
-    if (!operational_key(key) && !(no_analyses && key.rfind("analysis.", 0) == 0)) out += key + " = " + value + "\n";
+    if (!operational_key(key) && !(no_analyses && key.rfind("analysis.", 0) == 0) &&
+        !(no_task && (key == "data.symbols" || key == "data.lags")))
+      out += key + " = " + value + "\n";
   return out;
 }
 
@@ -324,6 +334,16 @@ std::string changed_fixed_key(const Study& study, const std::vector<std::string>
   }
   return "";
 }
+std::optional<TaskSpec> task_spec(const RunConfig& run) {
+  const std::string& source = run.text("data.source");
+  if (source.rfind("synthetic:", 0) != 0) return std::nullopt;
+  TaskSpec task;
+  task.name = source.substr(10);
+  task.symbols = run.integer("data.symbols");
+  task.lags = run.integers("data.lags");
+  return task;
+}
+
 EncodingOptions encoding_options(const RunConfig& run) {
   EncodingOptions options;
   options.d_model = run.integer("model.d_model");
@@ -401,6 +421,18 @@ void validate_run(const RunConfig& run, const std::map<std::string, Origin>& ori
   const bool text_source = run.text("data.source").rfind("text:", 0) == 0;
   if (text_source && run.integer("data.vocab_size") != 256)
     fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "text sources are bytes: expected 256");
+  if (const auto task = task_spec(run)) {
+    if (run.integer("data.vocab_size") != 256)
+      fail(origin_of("data.vocab_size"), run.text("data.vocab_size"),
+           "a synthetic task sets its own vocabulary (" + std::to_string(task->vocab_size()) + "): leave it at 256");
+    if (task->symbols < 2) fail(origin_of("data.symbols"), run.text("data.symbols"), "expected an integer >= 2");
+    if (task->name == "sparse_memory" && seq_len < task->shortest_length())
+      fail(origin_of("data.lags"), run.text("data.lags"),
+           "the largest lag must be at most train.seq_len = " + std::to_string(seq_len) + ", or no position is scored");
+    if (seq_len < task->shortest_length())
+      fail(origin_of("train.seq_len"), run.text("train.seq_len"),
+           "synthetic:" + task->name + " needs sequences of at least " + std::to_string(task->shortest_length()) + " tokens");
+  }
   if (run.integer("data.vocab_size") > 65536)
     fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "token files are uint16: expected at most 65536");
   const auto lengths = run.eval_lengths();

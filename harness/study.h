@@ -2,11 +2,13 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "encodings/encoding.h"
+#include "harness/tasks.h"
 
 namespace pebench {
 
@@ -71,6 +73,8 @@ std::string changed_fixed_key(const Study& study, const std::vector<std::string>
 
 // The encoding's options from a run's study keys.
 EncodingOptions encoding_options(const RunConfig& run);
+// The synthetic task of a run (data.source = synthetic:NAME), or none for corpora.
+std::optional<TaskSpec> task_spec(const RunConfig& run);
 
 std::string fnv1a_hex(const std::string& text, int digits);
 

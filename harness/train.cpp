@@ -162,7 +162,9 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   torch::optim::AdamW optimizer(std::move(groups), options);
   const auto parameters = model->parameters();
 
-  BatchSampler sampler(corpus.train, batch, length, static_cast<uint64_t>(run.integer("seed")) * 7919u + 17u);
+  const uint64_t data_seed = static_cast<uint64_t>(run.integer("seed")) * 7919u + 17u;
+  BatchSampler sampler = corpus.task ? BatchSampler(*corpus.task, batch, length, data_seed)
+                                     : BatchSampler(corpus.train, batch, length, data_seed);
   model->train();
   TrainLog log;
   // Per-step losses stay on the device until a log point: no host sync in the step.
@@ -192,8 +194,16 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     auto window = sampler.next().to(device);
     auto inputs = window.slice(1, 0, length), targets = window.slice(1, 1, length + 1);
     auto logits = model->forward(inputs);
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                                     targets.reshape({-1}));
+    torch::Tensor loss;
+    if (sampler.scored().defined()) {  // a task: the mean over its scored targets only
+      const auto scored = sampler.scored().to(device).reshape({-1}).to(logits.scalar_type());
+      loss = (torch::nn::functional::cross_entropy(
+                  logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+                  torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)) * scored).sum() /
+             scored.sum();
+    } else {
+      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
+    }
     optimizer.zero_grad();
     loss.backward();
     if (grad_clip > 0) clip_gradients(parameters, grad_clip);

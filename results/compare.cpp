@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <iomanip>
 #include <map>
@@ -11,13 +12,26 @@
 namespace pebench {
 namespace {
 
+// Canonical configs keep every digit of a real (0.3 is 0.29999999999999999); tables,
+// labels and --where use its shortest faithful form, 15 significant digits.
+std::string readable(const std::string& value) {
+  if (value.find_first_of(".eE") == std::string::npos) return value;
+  char* end = nullptr;
+  const double number = std::strtod(value.c_str(), &end);
+  if (end != value.c_str() + value.size()) return value;
+  std::ostringstream out;
+  out.precision(15);
+  out << number;
+  return out.str();
+}
+
 std::map<std::string, std::string> parse_config(const std::string& text) {
   std::map<std::string, std::string> values;
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
     const auto equals = line.find(" = ");
-    if (equals != std::string::npos) values[line.substr(0, equals)] = line.substr(equals + 3);
+    if (equals != std::string::npos) values[line.substr(0, equals)] = readable(line.substr(equals + 3));
   }
   return values;
 }
@@ -68,8 +82,15 @@ double last_layer_r2(const StoredRun& run, bool longest) {
   const size_t row = longest ? lengths->second.size() - 1 : 0;
   return r2->second[row * per_length + per_length - 1];
 }
+// anchor_composite's held-out pair at the train length.
+double at_train_length(const StoredRun& run, const std::string& name) {
+  const auto at = std::find(run.eval_lengths.begin(), run.eval_lengths.end(), run.row.train_seq_len);
+  return at == run.eval_lengths.end() ? NAN : extra_at(run, name, static_cast<size_t>(at - run.eval_lengths.begin()));
+}
 const std::vector<AnalysisColumn>& analysis_columns() {
   static const std::vector<AnalysisColumn> columns = {
+      {"inferential", 3, [](const StoredRun& run) { return at_train_length(run, "eval/anchor/inferential_accuracy"); }},
+      {"symmetric", 3, [](const StoredRun& run) { return at_train_length(run, "eval/anchor/symmetric_accuracy"); }},
       {"ERF90", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/erf", 1); }},
       {"eff_ctx", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/effective_context", 0); }},
       {"R2@L_train", 3, [](const StoredRun& run) { return last_layer_r2(run, false); }},
@@ -214,6 +235,7 @@ namespace {
 struct Table {
   Grouping grouping;
   std::vector<const AnalysisColumn*> shown;
+  bool accuracy = false;  // synthetic tasks: acc@L columns
   std::vector<std::string> header;
   std::vector<std::vector<Cell>> body;
 };
@@ -232,7 +254,10 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
         break;
       }
 
-  // Columns: group keys, status counts, ppl (mean, ci) per length, ratio, effective length, analyses.
+  for (const auto& group : table.grouping.groups)
+    for (const auto& curve : group.curves) table.accuracy = table.accuracy || curve.run->extra.count("eval/accuracy");
+  // Columns: group keys, status counts, ppl (mean, ci) per length, ratio, effective length,
+  // accuracy (mean, ci) per length, analyses.
   auto& header = table.header;
   for (const auto& key : by) header.push_back(key == "train.seq_len" ? "L_train" : key);
   for (const char* name : {"seeds", "diverged", "failed", "unfinished"}) header.push_back(name);
@@ -241,13 +266,18 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     header.push_back("ci95@" + std::to_string(length));
   }
   for (const char* name : {"ratio", "ratio_ci95", "eff_len"}) header.push_back(name);
+  if (table.accuracy)
+    for (int64_t length : all_lengths) {
+      header.push_back("acc@" + std::to_string(length));
+      header.push_back("acc_ci95@" + std::to_string(length));
+    }
   for (const auto* column : shown) header.push_back(column->header);
 
   for (const auto& group : table.grouping.groups) {
     std::vector<Cell> row;
     for (const auto& value : group.key) row.push_back(text_cell(value));
     int64_t diverged = 0, failed = 0, unfinished = 0, done = 0;
-    std::map<int64_t, std::vector<double>> ppl;
+    std::map<int64_t, std::vector<double>> ppl, accuracy;
     std::vector<double> ratios, effective;
     std::vector<std::vector<double>> analyses(shown.size());
     for (const RunCurve& curve : group.curves) {
@@ -265,7 +295,9 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
         ratios.push_back(curve.ppl->back() / (*curve.ppl)[at_train - lengths.begin()]);
       effective.push_back(static_cast<double>(
           effective_extrapolation_length(lengths, *curve.ppl, train_length, options.tolerance)));
-      // Analyses describe the trained model: only on its own curve, not a variant's.
+      // Task metrics and analyses describe the trained model: only on its own curve, not a variant's.
+      if (!curve.is_variant() && curve.run->extra.count("eval/accuracy"))
+        for (size_t i = 0; i < lengths.size(); ++i) accuracy[lengths[i]].push_back(curve.run->extra.at("eval/accuracy")[i]);
       if (!curve.is_variant())
         for (size_t c = 0; c < shown.size(); ++c)
           if (std::isfinite(shown[c]->value(*curve.run))) analyses[c].push_back(shown[c]->value(*curve.run));
@@ -283,6 +315,12 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     row.push_back(number_cell(ratio.mean, 2));
     row.push_back(number_cell(ratio.ci95, 2));
     row.push_back(number_cell(estimate(effective).mean, 0));
+    if (table.accuracy)
+      for (int64_t length : all_lengths) {
+        const Estimate e = estimate(accuracy.count(length) ? accuracy[length] : std::vector<double>{});
+        row.push_back(number_cell(e.mean, 3));
+        row.push_back(number_cell(e.ci95, 3));
+      }
     for (size_t c = 0; c < shown.size(); ++c) row.push_back(number_cell(estimate(analyses[c]).mean, shown[c]->digits));
     table.body.push_back(row);
   }
@@ -322,6 +360,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   for (int64_t length : all_lengths) shown_header.push_back("ppl@" + std::to_string(length));
   shown_header.push_back("ratio");
   shown_header.push_back("eff_len");
+  if (table.accuracy)
+    for (int64_t length : all_lengths) shown_header.push_back("acc@" + std::to_string(length));
   for (const auto* column : shown) shown_header.push_back(column->header);
   rows.push_back(shown_header);
   const size_t keys = by.size(), first_length = keys + 4, ratio_at = first_length + 2 * all_lengths.size();
@@ -339,13 +379,22 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     for (size_t i = 0; i < all_lengths.size(); ++i) line.push_back(with_ci(row[first_length + 2 * i], row[first_length + 2 * i + 1]));
     line.push_back(with_ci(row[ratio_at], row[ratio_at + 1]));
     line.push_back(row[ratio_at + 2].text);
-    for (size_t c = 0; c < shown.size(); ++c) line.push_back(row[ratio_at + 3 + c].text);
+    const size_t first_accuracy = ratio_at + 3, first_analysis = first_accuracy + (table.accuracy ? 2 * all_lengths.size() : 0);
+    if (table.accuracy)
+      for (size_t i = 0; i < all_lengths.size(); ++i)
+        line.push_back(with_ci(row[first_accuracy + 2 * i], row[first_accuracy + 2 * i + 1]));
+    for (size_t c = 0; c < shown.size(); ++c) line.push_back(row[first_analysis + c].text);
     rows.push_back(line);
   }
   display.legend =
       "ppl: mean over finished seeds ±95% CI (t); ratio = ppl(longest eval length) / ppl(train length); eff_len: longest "
       "length whose ppl stays within " + fixed(100 * options.tolerance, 0) + "% of the best at or below the train length\n";
-  if (!shown.empty())
+  if (table.accuracy)
+    display.legend += "acc: exact-match accuracy at the task's scored positions (mean ±95% CI)\n";
+  if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "inferential"; }))
+    display.legend += "inferential / symmetric: anchor pair (4,3), never trained, answered x-10 (composing the "
+                      "single-anchor maps) / x-6 (mirroring the trained (3,4)), at the train length\n";
+  if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "ERF90" || c->header == "eff_ctx" || c->header.rfind("R2", 0) == 0; }))
     display.legend += "ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest attention window "
                       "within 1+epsilon of full-context ppl; R2: position probe, last layer\n";
   return display;

@@ -113,10 +113,13 @@ void log_binned(const std::vector<double>& values, std::vector<double>& x, std::
   size_t begin = 0;
   while (begin < values.size()) {
     const size_t end = std::min(values.size(), std::max(begin + 1, static_cast<size_t>(std::ceil((begin + 1) * 1.15))));
-    double sum = 0, positions = 0;
-    for (size_t i = begin; i < end; ++i) sum += values[i], positions += static_cast<double>(i + 1);
-    x.push_back(positions / static_cast<double>(end - begin));
-    y.push_back(sum / static_cast<double>(end - begin));
+    double sum = 0, positions = 0, count = 0;
+    for (size_t i = begin; i < end; ++i)
+      if (std::isfinite(values[i])) sum += values[i], positions += static_cast<double>(i + 1), ++count;  // tasks score some positions only
+    if (count > 0) {
+      x.push_back(positions / count);
+      y.push_back(sum / count);
+    }
     begin = end;
   }
 }
@@ -148,7 +151,7 @@ class Report {
       analyses = "<h2>Analyses</h2>\n<p class=\"note\">This store has no analyses. Add <code>run = "
                  "window_ppl,gradient,attention,probe</code> to the study's <code>[analysis]</code> section (as in "
                  "jobs/receptive_field.ini) for receptive-field curves, attention by distance and position probes.</p>\n";
-    out << perplexity_section() << analyses << bias_section() << probes << training_section()
+    out << perplexity_section() << task_section() << analyses << bias_section() << probes << training_section()
         << runs_section();
     out << "</body>\n</html>\n";
     return out.str();
@@ -208,6 +211,54 @@ class Report {
     }
     out << "</table>\n<p class=\"note\">" << escape_html(table.legend) << "</p>\n";
     return out.str();
+  }
+
+  // Synthetic tasks: accuracy vs length, and anchor_composite's held-out pair.
+  std::string task_section() {
+    LineChart accuracy{"Accuracy vs evaluation length", "evaluation length (tokens)", "exact-match accuracy (scored positions)", true, false};
+    LineChart anchor{"Held-out anchor pair (4,3)", "evaluation length (tokens)", "share of answers", true, false};
+    accuracy.y_from_zero = anchor.y_from_zero = true;
+    accuracy.markers = anchor.markers = train_length_markers(grouping_);
+    bool any_accuracy = false, any_anchor = false;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      std::map<int64_t, std::vector<double>> correct, inferential, symmetric;
+      for (const auto* curve : finished(grouping_.groups[g], false)) {
+        const auto* values = extra(*curve->run, "eval/accuracy");
+        const auto* composed = extra(*curve->run, "eval/anchor/inferential_accuracy");
+        const auto* mirrored = extra(*curve->run, "eval/anchor/symmetric_accuracy");
+        for (size_t i = 0; i < curve->run->eval_lengths.size(); ++i) {
+          const int64_t length = curve->run->eval_lengths[i];
+          if (values) correct[length].push_back((*values)[i]);
+          if (composed && mirrored) inferential[length].push_back((*composed)[i]), symmetric[length].push_back((*mirrored)[i]);
+        }
+      }
+      auto series_of = [&](const std::map<int64_t, std::vector<double>>& samples, const std::string& label) {
+        std::vector<double> x;
+        std::vector<std::vector<double>> at_x;
+        for (const auto& [length, values] : samples) x.push_back(static_cast<double>(length)), at_x.push_back(values);
+        ChartSeries series = band_series(label, x, at_x, true);
+        series.color = static_cast<int>(g);
+        return series;
+      };
+      any_accuracy = any_accuracy || !correct.empty();
+      accuracy.series.push_back(series_of(correct, group_label(g)));
+      if (!inferential.empty()) {
+        any_anchor = true;
+        anchor.series.push_back(series_of(inferential, group_label(g) + " x-10"));
+        ChartSeries mirrored = series_of(symmetric, group_label(g) + " x-6");
+        mirrored.dashed = true;
+        anchor.series.push_back(mirrored);
+      }
+    }
+    if (!any_accuracy) return "";
+    std::string out = "<h2>Task accuracy</h2>\n<div class=\"charts\">" +
+                      figure(accuracy, "Share of the task's scored positions where the most likely token is the "
+                                       "answer, on test sequences of each length (mean over seeds, 95% CI band).");
+    if (any_anchor)
+      out += figure(anchor, "The anchor pair (4,3), never seen in training: solid, answers x-10 (composing the two "
+                            "single-anchor maps, inferential); dashed, answers x-6 (mirroring the trained pair (3,4), "
+                            "symmetric).");
+    return out + "</div>\n";
   }
 
   std::string position_loss_figure() {

@@ -97,7 +97,7 @@ std::vector<std::string> split_names(const std::string& text) {
 std::vector<std::string> analysis_dataset_names(hid_t group) {
   std::vector<std::string> names;
   for (const auto& path : dataset_paths(group))
-    if (path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 || path.rfind("probe/", 0) == 0 ||
+    if (path == "eval/accuracy" || path.rfind("eval/anchor/", 0) == 0 || path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 || path.rfind("probe/", 0) == 0 ||
         (path.rfind("encoding/", 0) == 0 && path != "encoding/bias_profile" && path != "encoding/table"))
       names.push_back(path);
   return names;

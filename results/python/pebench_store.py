@@ -16,16 +16,26 @@ import h5py
 import numpy as np
 
 SCHEMA_VERSION = 1
-ANALYSIS_PREFIXES = ("receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
+ANALYSIS_PREFIXES = ("eval/accuracy", "eval/anchor/", "receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
 
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _readable(value):
+    """Reals with 15 significant digits (0.29999999999999999 -> 0.3), as pebench compare shows them."""
+    if not any(c in value for c in ".eE"):
+        return value
+    try:
+        return "%.15g" % float(value)
+    except ValueError:
+        return value
+
+
 def _config(text):
     pairs = (line.split(" = ", 1) for line in _text(text).splitlines() if " = " in line)
-    return {key: value for key, value in pairs}
+    return {key: _readable(value) for key, value in pairs}
 
 
 def load(path):

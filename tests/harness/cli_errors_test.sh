@@ -101,7 +101,7 @@ expect_error "eval shorter than train" "shorter than train.seq_len 128" "$pebenc
 expect_error "unknown encoding" "unknown encoding; allowed: none | sinusoidal | learned | rope | xpos | alibi | sandwich | t5 | kerple_log | kerple_power | fire | randomized:<any of these>" "$pebench" run encoding.ini --store store.h5
 expect_error "unknown encoding in the grid" 'gridencoding.ini: [grid] encoding = "rotary"' "$pebench" run gridencoding.ini --store store.h5
 expect_error "unknown grid axis" "unknown grid axis 'foo'" "$pebench" run gridaxis.ini --store store.h5
-expect_error "data key as grid axis" "data keys cannot be grid axes" "$pebench" run griddata.ini --store store.h5
+expect_error "data key as grid axis" "data keys cannot be grid axes, but data.source, data.symbols and data.lags" "$pebench" run griddata.ini --store store.h5
 expect_error "study name with a path" 'name.ini: [study] name = "../evil"' "$pebench" run name.ini --store store.h5
 expect_error "study name on the command line" '--study.name = "a/b"' "$pebench" run good.ini --study.name a/b --store store.h5
 expect_error "unknown choice" 'protocol.ini: [eval] protocol = "overlapping": expected nonoverlapping | sliding' "$pebench" run protocol.ini --store store.h5
@@ -135,6 +135,12 @@ expect_error "walltime shorter than the warning" '--time "00:01:00": expected a 
 expect_error "array shards on PBS" '--array-shards "4": expected 0 with --scheduler pbs' "$pebench" submit good.ini --scheduler pbs --array-shards 4
 expect_error "template placeholder unknown" "template.sh: unknown placeholder {{NO_SUCH}}" "$pebench" submit good.ini --scheduler slurm --template template.sh --dry-run
 expect_error "submit a bad study" "unknown.ini: [train] stepz" "$pebench" submit unknown.ini --scheduler slurm
+
+# Synthetic tasks: known names, lags that fit, their own vocabulary.
+expect_error "unknown task" "synthetic:cpy" "$pebench" run good.ini --data.source synthetic:cpy
+expect_error "lag beyond the train length" "[data] lags = \"3,17,40\": the largest lag must be at most train.seq_len = 16" "$pebench" run good.ini --data.source synthetic:sparse_memory
+expect_error "task with a vocab size" "a synthetic task sets its own vocabulary (18)" "$pebench" run good.ini --data.source synthetic:copy --data.vocab_size 100
+expect_error "one-symbol alphabet" "--data.symbols = \"1\": expected an integer >= 2" "$pebench" run good.ini --data.source synthetic:copy --data.symbols 1
 
 # Stores: never overwritten without --resume, never opened as something they are not.
 expect_error "existing store" "pass --resume" "$pebench" run good.ini --store existing.h5
