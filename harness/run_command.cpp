@@ -152,21 +152,6 @@ Invocation parse_invocation(int argc, char** argv) {
   return invocation;
 }
 
-TransformerLM build_model(const RunConfig& run) {
-  TransformerLMOptions options;
-  const auto task = task_spec(run);
-  options.vocab_size = task ? task->vocab_size() : run.integer("data.vocab_size");
-  options.d_model = run.integer("model.d_model");
-  options.layers = run.integer("model.layers");
-  options.heads = run.integer("model.heads");
-  options.init_gamma = run.real("model.init_gamma");
-  options.scale_embeddings = run.flag("model.scale_embeddings");
-  options.attention_window = run.integer("model.attention_window");
-  options.attention_block = run.integer("eval.attention_block");
-  torch::manual_seed(static_cast<uint64_t>(run.integer("seed")));
-  return TransformerLM(options, find_encoding(run.text("encoding"))->make(encoding_options(run)));
-}
-
 // Relative cost in FLOPs: training plus evaluation, for largest-first scheduling.
 double estimated_cost(const RunConfig& run) {
   const double d = static_cast<double>(run.integer("model.d_model"));

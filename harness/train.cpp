@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "encodings/registry.h"
 #include "harness/fault.h"
 
 namespace pebench {
@@ -130,6 +131,21 @@ bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerL
 }
 
 }  // namespace
+
+TransformerLM build_model(const RunConfig& run) {
+  TransformerLMOptions options;
+  const auto task = task_spec(run);
+  options.vocab_size = task ? task->vocab_size() : run.integer("data.vocab_size");
+  options.d_model = run.integer("model.d_model");
+  options.layers = run.integer("model.layers");
+  options.heads = run.integer("model.heads");
+  options.init_gamma = run.real("model.init_gamma");
+  options.scale_embeddings = run.flag("model.scale_embeddings");
+  options.attention_window = run.integer("model.attention_window");
+  options.attention_block = run.integer("eval.attention_block");
+  torch::manual_seed(static_cast<uint64_t>(run.integer("seed")));
+  return TransformerLM(options, find_encoding(run.text("encoding"))->make(encoding_options(run)));
+}
 
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
                      torch::Device device, const TrainControl& control,

@@ -39,6 +39,9 @@ double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, dou
 // Steps at which the loss is logged: every log_every, and always the last.
 std::vector<int64_t> log_steps(int64_t steps, int64_t log_every);
 
+// The run's model, initialized from its seed, with its encoding (on the CPU).
+TransformerLM build_model(const RunConfig& run);
+
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
                      torch::Device device, const TrainControl& control = {},
                      const std::function<void(const std::string&)>& progress = nullptr);

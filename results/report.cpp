@@ -16,6 +16,7 @@ body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 
 h1 { font-size: 22px; margin-bottom: 4px; }
 h2 { font-size: 17px; border-bottom: 1px solid #ccc; padding-bottom: 3px; margin-top: 28px; }
 p.meta, p.note { color: #555; font-size: 13px; margin: 4px 0; }
+p.note { white-space: pre-line; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; border: 1px solid #e4e4e4; padding: 4px; flex: 1 1 560px; max-width: 690px; box-sizing: border-box; }
 figure svg { width: 100%; height: auto; }
@@ -78,9 +79,11 @@ std::vector<double> mean_of(const std::vector<const std::vector<double>*>& vecto
   return mean;
 }
 
-// Mean and 95% CI band over seeds at each x; the band only where there are >= 2 seeds.
+// Mean and 95% CI band over seeds at each x; the band only where there are >= 2 seeds,
+// clipped to [floor, ceiling] (a share cannot leave [0, 1]).
 ChartSeries band_series(const std::string& label, const std::vector<double>& x,
-                        const std::vector<std::vector<double>>& samples_at_x, bool with_band) {
+                        const std::vector<std::vector<double>>& samples_at_x, bool with_band,
+                        double floor = -INFINITY, double ceiling = INFINITY) {
   ChartSeries series{label, x, {}, {}, {}};
   bool any_band = false;
   for (const auto& samples : samples_at_x) {
@@ -88,8 +91,8 @@ ChartSeries band_series(const std::string& label, const std::vector<double>& x,
     series.y.push_back(e.mean);
     const double half = std::isfinite(e.ci95) ? e.ci95 : 0;
     any_band = any_band || std::isfinite(e.ci95);
-    series.lower.push_back(e.mean - half);
-    series.upper.push_back(e.mean + half);
+    series.lower.push_back(std::max(floor, e.mean - half));
+    series.upper.push_back(std::min(ceiling, e.mean + half));
   }
   if (!with_band || !any_band) series.lower.clear(), series.upper.clear();
   return series;
@@ -232,20 +235,21 @@ class Report {
           if (composed && mirrored) inferential[length].push_back((*composed)[i]), symmetric[length].push_back((*mirrored)[i]);
         }
       }
-      auto series_of = [&](const std::map<int64_t, std::vector<double>>& samples, const std::string& label) {
+      auto series_of = [&](const std::map<int64_t, std::vector<double>>& samples, const std::string& label, bool with_band) {
         std::vector<double> x;
         std::vector<std::vector<double>> at_x;
         for (const auto& [length, values] : samples) x.push_back(static_cast<double>(length)), at_x.push_back(values);
-        ChartSeries series = band_series(label, x, at_x, true);
+        ChartSeries series = band_series(label, x, at_x, with_band, 0, 1);
         series.color = static_cast<int>(g);
         return series;
       };
       any_accuracy = any_accuracy || !correct.empty();
-      accuracy.series.push_back(series_of(correct, group_label(g)));
+      accuracy.series.push_back(series_of(correct, group_label(g), true));
       if (!inferential.empty()) {
         any_anchor = true;
-        anchor.series.push_back(series_of(inferential, group_label(g) + " x-10"));
-        ChartSeries mirrored = series_of(symmetric, group_label(g) + " x-6");
+        // No bands: seeds tend to settle on one rule or the other, so a band would span [0, 1].
+        anchor.series.push_back(series_of(inferential, group_label(g) + " x-10", false));
+        ChartSeries mirrored = series_of(symmetric, group_label(g) + " x-6", false);
         mirrored.dashed = true;
         anchor.series.push_back(mirrored);
       }
@@ -253,11 +257,12 @@ class Report {
     if (!any_accuracy) return "";
     std::string out = "<h2>Task accuracy</h2>\n<div class=\"charts\">" +
                       figure(accuracy, "Share of the task's scored positions where the most likely token is the "
-                                       "answer, on test sequences of each length (mean over seeds, 95% CI band).");
+                                       "answer, on test sequences of each length (mean over seeds, 95% CI band "
+                                       "clipped to [0, 1]).");
     if (any_anchor)
       out += figure(anchor, "The anchor pair (4,3), never seen in training: solid, answers x-10 (composing the two "
                             "single-anchor maps, inferential); dashed, answers x-6 (mirroring the trained pair (3,4), "
-                            "symmetric).");
+                            "symmetric). Means over seeds; each run's values are in the store.");
     return out + "</div>\n";
   }
 

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""PyTorch-from-Python reference for BENCHMARKS.md: the same decoder-only LM as
+models/transformer.cpp (pre-LayerNorm, fused qkv, explicit causal attention with an
+additive -inf mask, 4x GELU MLP, tied embedding/output, weights ~ N(0, 1/fan_in)), no
+positional encoding (the `none` run of pebench_bench), trained with the same AdamW
+(betas 0.9/0.95, weight decay 0.1 on matrices, grad-norm clip 1.0) on random tokens.
+
+Debian's python3-torch is the same LibTorch 1.13 that pebench links, so the comparison
+is the framework overhead and the allocator, not the kernels. Run with Debian's
+interpreter:
+    /usr/bin/python3 bench/reference_train.py train --d_model 128 --layers 2 --heads 4 --seq_len 128 --batch 32
+    /usr/bin/python3 bench/reference_train.py eval --length 4096
+Prints one `key=value` line like pebench_bench.
+"""
+import argparse
+import math
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, d_model, heads):
+        super().__init__()
+        self.heads = heads
+        self.norm_attention = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.norm_mlp = nn.LayerNorm(d_model)
+        self.mlp_in = nn.Linear(d_model, 4 * d_model)
+        self.mlp_out = nn.Linear(4 * d_model, d_model)
+
+    def attention(self, x, mask):
+        batch, length, d_model = x.shape
+        d_head = d_model // self.heads
+        q, k, v = self.qkv(x).view(batch, length, 3, self.heads, d_head).permute(2, 0, 3, 1, 4)
+        q = q * (1.0 / math.sqrt(d_head))
+        probabilities = torch.softmax(q @ k.transpose(-2, -1) + mask, dim=-1)
+        return self.out((probabilities @ v).transpose(1, 2).reshape(batch, length, d_model))
+
+    def forward(self, x, mask):
+        h = x + self.attention(self.norm_attention(x), mask)
+        return h + self.mlp_out(F.gelu(self.mlp_in(self.norm_mlp(h))))
+
+
+class LM(nn.Module):
+    def __init__(self, vocab, d_model, layers, heads):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, d_model)
+        self.blocks = nn.ModuleList(Block(d_model, heads) for _ in range(layers))
+        self.final_norm = nn.LayerNorm(d_model)
+        with torch.no_grad():
+            self.embedding.weight.normal_(0, d_model ** -0.5)
+            for block in self.blocks:
+                for linear in (block.qkv, block.out, block.mlp_in, block.mlp_out):
+                    linear.weight.normal_(0, linear.weight.shape[1] ** -0.5)
+                    linear.bias.zero_()
+
+    def forward(self, tokens):
+        length = tokens.shape[1]
+        mask = torch.full((length, length), float("-inf")).triu(1).unsqueeze(0)
+        x = self.embedding(tokens)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x) @ self.embedding.weight.t()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["train", "eval"])
+    for name, default in [("d_model", 128), ("layers", 2), ("heads", 4), ("seq_len", 128), ("batch", 32),
+                          ("steps", 40), ("threads", 1), ("length", 4096), ("tokens", 32768)]:
+        parser.add_argument("--" + name, type=int, default=default)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = LM(256, args.d_model, args.layers, args.heads)
+    d, layers = args.d_model, args.layers
+
+    def forward_flops_per_token(length):  # as bench/bench_main.cpp
+        return 2 * (12 * d * d * layers + 256 * d) + 4 * layers * length * d
+
+    if args.what == "train":
+        decayed = [p for p in model.parameters() if p.dim() >= 2]
+        plain = [p for p in model.parameters() if p.dim() < 2]
+        optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": plain, "weight_decay": 0.0}],
+                                      lr=1e-3, betas=(0.9, 0.95))
+        generator = torch.Generator().manual_seed(1)
+        windows, losses, start = [], [], time.perf_counter()
+        for step in range(1, args.steps + 1):
+            batch = torch.randint(0, 256, (args.batch, args.seq_len + 1), generator=generator)
+            logits = model(batch[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.detach())
+            if step % 10 == 0:  # a log point, as pebench's train.log_every = 10
+                torch.stack(losses).mean().item()
+                losses = []
+                now = time.perf_counter()
+                windows.append(10 * args.batch * args.seq_len / (now - start))
+                start = now
+        windows = sorted(windows[1:])
+        tokens_per_second = windows[len(windows) // 2]
+        print(f"bench=reference_train d_model={d} layers={layers} heads={args.heads} seq_len={args.seq_len} "
+              f"batch={args.batch} threads={args.threads} tokens_per_s={tokens_per_second:.1f} "
+              f"model_gflops={3 * forward_flops_per_token(args.seq_len) * tokens_per_second / 1e9:.2f}")
+    else:
+        model.eval()
+        length = args.length
+        windows = max(1, args.tokens // length)
+        per_batch = max(1, 16384 // length)
+        data = torch.randint(0, 256, (windows, length + 1), generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            model(data[:1, :-1])  # warm-up
+            start = time.perf_counter()
+            for first in range(0, windows, per_batch):
+                chunk = data[first:first + per_batch]
+                F.cross_entropy(model(chunk[:, :-1]).reshape(-1, 256), chunk[:, 1:].reshape(-1), reduction="none")
+            seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"bench=reference_eval d_model={d} layers={layers} length={length} threads={args.threads} "
+              f"tokens_per_s={windows * length / seconds:.1f} peak_rss_mib={peak:.1f}")
+
+
+if __name__ == "__main__":
+    main()
