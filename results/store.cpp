@@ -1,5 +1,7 @@
 #include "results/store.h"
 
+#include <chrono>
+
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -9,6 +11,17 @@
 #include "results/store_file.h"
 
 namespace pebench {
+
+namespace {
+double store_seconds_total = 0;
+// Adds the time of one store call to store_seconds(): the HDF5 cost of a study.
+struct StoreClock {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  ~StoreClock() { store_seconds_total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+};
+}  // namespace
+
+double store_seconds() { return store_seconds_total; }
 namespace {
 
 constexpr size_t kIdLength = 64, kEncodingLength = 32, kStatusLength = 16, kHostLength = 64;
@@ -133,11 +146,13 @@ std::vector<IndexRow> read_index_rows(hid_t file, const std::string& path) {
 }
 
 std::vector<IndexRow> read_index(const std::string& path) {
+  StoreClock clock;
   Handle file = open_store_serial(path);
   return read_index_rows(file, path);
 }
 
 std::vector<std::string> read_configs(const std::string& path) {
+  StoreClock clock;
   Handle file = open_store_serial(path);
   std::vector<std::string> configs;
   for (const auto& row : read_index_rows(file, path)) {
@@ -248,10 +263,12 @@ void write_index_rows(hid_t file, const std::vector<IndexRow>& rows, const std::
 
 
 void ParallelStore::create(const std::string& path, MPI_Comm comm, const std::string& study_text) {
+  StoreClock clock;
   create_store_file(path, mpio_access(comm, path), study_text);
 }
 
 ParallelStore::ParallelStore(const std::string& path, MPI_Comm comm) : impl_(std::make_unique<Impl>()) {
+  StoreClock clock;
   quiet_hdf5();
   impl_->path = path;
   Handle access = mpio_access(comm, path);
@@ -262,6 +279,7 @@ ParallelStore::ParallelStore(const std::string& path, MPI_Comm comm) : impl_(std
 ParallelStore::~ParallelStore() = default;
 
 void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writer) {
+  StoreClock clock;
   const std::string& path = impl_->path;
   hid_t file = impl_->file;
   Handle index(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
@@ -337,6 +355,7 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
 }
 
 void ParallelStore::write_results(const std::string& run_id, const RunResults& results) {
+  StoreClock clock;
   const std::string group_path = "/runs/" + run_id;
   Handle group = open_group(impl_->file, group_path);
   write_vector(group, "train/step", results.train_step, group_path);
@@ -365,6 +384,7 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
 }
 
 void ParallelStore::write_status(const IndexRow& row) {
+  StoreClock clock;
   const std::string where = impl_->path + ":/index";
   auto found = impl_->rows.find(row.run_id);
   if (found == impl_->rows.end()) throw StoreError("run " + row.run_id + " has no row in " + where);
@@ -378,10 +398,12 @@ void ParallelStore::write_status(const IndexRow& row) {
 }
 
 void ParallelStore::flush() {
+  StoreClock clock;
   check(H5Fflush(impl_->file, H5F_SCOPE_GLOBAL), "flush", impl_->path);
 }
 
 void ParallelStore::close() {
+  StoreClock clock;
   impl_->file.reset();
 }
 

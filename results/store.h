@@ -114,6 +114,10 @@ struct StoreContents {
   std::vector<StoredRun> runs;
 };
 
+// Seconds this process has spent in read_index, read_configs and ParallelStore calls:
+// the HDF5 cost of a study (`pebench run` reports it).
+double store_seconds();
+
 // Throws StoreError when `path` is not a readable pebench store of a known schema.
 std::vector<IndexRow> read_index(const std::string& path);
 StoreContents read_store(const std::string& path);
