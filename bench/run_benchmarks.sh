@@ -15,6 +15,13 @@ python=/usr/bin/python3  # Debian's, where python3-torch lives
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 raw=$work/raw.txt
+# The Python reference needs Debian's python3-torch (the same LibTorch as pebench).
+if ! $python -c "import torch" 2> /dev/null; then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-torch > /dev/null
+fi
+[[ -x $bench && -x $pebench ]] || { echo "build them first: bash jobs/build.sh pebench pebench_bench"; exit 2; }
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 tuned="glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=2147483647"
 record() { "$@" | tee -a "$raw"; }
