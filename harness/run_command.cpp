@@ -261,13 +261,14 @@ std::string data_key(const RunConfig& run) {
   return key;
 }
 
-// A task as a corpus: held-out sequences for the analyses, as many tokens as any run reads.
+// A task as a corpus: held-out sequences for the analyses, as many tokens as any run's
+// analyses read (eval generates its own sequences).
 Corpus load_task(const TaskSpec& task, const std::vector<RunConfig>& runs) {
   int64_t longest = 0, tokens = 0;
   for (const auto& run : runs) {
     longest = std::max(longest, run.eval_lengths().back());
-    tokens = std::max({tokens, run.integer("eval.tokens"), run.integer("analysis.tokens"),
-                       run.integer("analysis.sequences") * run.eval_lengths().back()});
+    if (!run.analyses().empty())
+      tokens = std::max({tokens, run.integer("analysis.tokens"), run.integer("analysis.sequences") * run.eval_lengths().back()});
   }
   return task_corpus(task, longest, tokens + longest);
 }

@@ -69,10 +69,6 @@ struct AnalysisColumn {
   int digits;
   double (*value)(const StoredRun&);
 };
-double extra_at(const StoredRun& run, const std::string& name, size_t index) {
-  auto found = run.extra.find(name);
-  return found != run.extra.end() && index < found->second.size() ? found->second[index] : NAN;
-}
 // Probe R² of the last layer at the train length, or at the longest eval length.
 double last_layer_r2(const StoredRun& run, bool longest) {
   auto lengths = run.extra.find("probe/lengths");
@@ -126,6 +122,11 @@ std::string csv_field(const std::string& text) {
 }
 
 }  // namespace
+
+double extra_at(const StoredRun& run, const std::string& name, size_t index) {
+  auto found = run.extra.find(name);
+  return found != run.extra.end() && index < found->second.size() ? found->second[index] : NAN;
+}
 
 double t_critical_95(int64_t df) {
   static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,

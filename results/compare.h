@@ -67,6 +67,9 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
 std::string compare_table(const StoreContents& contents);  // default options, one store
 std::string inspect_table(const StoreContents& contents);
 
+// Element `index` of a run's analysis or task dataset `name`; NaN when the run lacks it.
+double extra_at(const StoredRun& run, const std::string& name, size_t index);
+
 // Two-sided 95% critical value of Student's t with `df` degrees of freedom.
 double t_critical_95(int64_t df);
 // The largest eval length L such that every eval length from the train length to L has

@@ -30,10 +30,6 @@ pre { font-size: 11px; background: #f7f7f7; padding: 6px; margin: 4px 0; }
 details summary { cursor: pointer; }
 )css";
 
-double extra_value(const StoredRun& run, const std::string& name, size_t index) {
-  auto found = run.extra.find(name);
-  return found != run.extra.end() && index < found->second.size() ? found->second[index] : NAN;
-}
 const std::vector<double>* extra(const StoredRun& run, const std::string& name) {
   auto found = run.extra.find(name);
   return found == run.extra.end() || found->second.empty() ? nullptr : &found->second;
@@ -307,11 +303,11 @@ class Report {
         if (const auto* values = extra(*curve->run, "receptive_field/ppl")) {
           ppl.push_back(values);
           window_sizes = extra(*curve->run, "receptive_field/windows");
-          effective_context.push_back(extra_value(*curve->run, "receptive_field/effective_context", 0));
+          effective_context.push_back(extra_at(*curve->run, "receptive_field/effective_context", 0));
         }
         if (const auto* values = extra(*curve->run, "receptive_field/cumulative_gradient")) {
           if (cumulative.empty() || values->size() == cumulative.front()->size()) cumulative.push_back(values);
-          for (size_t a = 0; a < 3; ++a) erfs[a].push_back(extra_value(*curve->run, "receptive_field/erf", a));
+          for (size_t a = 0; a < 3; ++a) erfs[a].push_back(extra_at(*curve->run, "receptive_field/erf", a));
         }
       }
       ChartSeries window_series{group_label(g), {}, {}, {}, {}}, gradient_series{group_label(g), {}, {}, {}, {}};
@@ -467,15 +463,15 @@ class Report {
   std::string training_section() {
     LineChart chart{"Training loss", "step", "training loss (nats/token)", false, false};
     for (size_t g = 0; g < grouping_.groups.size(); ++g) {
-      const auto& group = grouping_.groups[g];
-      std::set<const StoredRun*> seen;
-      for (const auto& curve : group.curves) {
-        if (!seen.insert(curve.run).second || curve.run->train_step.empty()) continue;
-        ChartSeries series{group_label(g), {}, curve.run->train_loss, {}, {}};
-        if (seen.size() > 1 || group.curves.size() > 1 + curve.run->variants.size())
-          series.label += " s" + curve.config.at("seed");
-        if (curve.run->row.status != "done") series.label += " (" + curve.run->row.status + ")";
-        for (int64_t step : curve.run->train_step) series.x.push_back(static_cast<double>(step));
+      // One curve per run: a run's variant curves can share its group (--by without encoding).
+      std::map<const StoredRun*, const RunCurve*> runs;
+      for (const auto& curve : grouping_.groups[g].curves) runs.emplace(curve.run, &curve);
+      for (const auto& [run, curve] : runs) {
+        if (run->train_step.empty()) continue;
+        ChartSeries series{group_label(g), {}, run->train_loss, {}, {}};
+        if (runs.size() > 1) series.label += " s" + curve->config.at("seed");
+        if (run->row.status != "done") series.label += " (" + run->row.status + ")";
+        for (int64_t step : run->train_step) series.x.push_back(static_cast<double>(step));
         series.color = static_cast<int>(g);
         chart.series.push_back(series);
       }
