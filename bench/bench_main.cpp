@@ -3,7 +3,7 @@
 //   train  [model options] [--steps N]   training tokens/s through harness train_model
 //   eval   [model options] --length L    eval tokens/s through harness window_losses, peak RSS
 // Model options: --encoding E --d_model D --layers L --heads H --seq_len T --batch B
-// --threads N. One line of `key=value` on stdout per call (bench/run_benchmarks.sh reads it).
+// --threads N --precision fp32|bf16 (train.precision). One line of `key=value` on stdout per call (bench/run_benchmarks.sh reads it).
 #include <malloc.h>
 #include <sys/resource.h>
 
@@ -31,7 +31,8 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv) {
   std::map<std::string, std::string> flags = {{"encoding", "none"}, {"d_model", "128"}, {"layers", "2"},
                                               {"heads", "4"},       {"seq_len", "128"}, {"batch", "32"},
                                               {"threads", "1"},     {"steps", "40"},    {"length", "4096"},
-                                              {"tokens", "32768"},  {"size", "1024"}};
+                                              {"tokens", "32768"},  {"size", "1024"},
+                                              {"precision", "fp32"}};
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !flags.count(key.substr(2))) throw std::invalid_argument("unknown flag " + key);
@@ -56,7 +57,7 @@ RunConfig run_of(const std::map<std::string, std::string>& f, int64_t eval_lengt
   std::ostringstream study;
   study << "[model]\nd_model = " << f.at("d_model") << "\nlayers = " << f.at("layers") << "\nheads = " << f.at("heads")
         << "\n[train]\nseq_len = " << f.at("seq_len") << "\nbatch = " << f.at("batch") << "\nsteps = " << f.at("steps")
-        << "\nlog_every = 10\n[eval]\nlengths = " << eval_length << "\ntokens = " << std::max<int64_t>(eval_length, std::stoll(f.at("tokens")))
+        << "\nlog_every = 10\nprecision = " << f.at("precision") << "\n[eval]\nlengths = " << eval_length << "\ntokens = " << std::max<int64_t>(eval_length, std::stoll(f.at("tokens")))
         << "\n[grid]\nencoding = " << f.at("encoding") << "\n";
   return parse_study("bench.ini", study.str(), {}).runs.front();
 }
@@ -86,17 +87,19 @@ void train(const std::map<std::string, std::string>& f) {
   auto model = build_model(run);
   // tokens/s of every logged window but the first (allocator and caches warming up).
   std::vector<double> windows;
-  train_model(model, corpus, run, torch::kCPU, {}, [&](const std::string& line) {
+  const TrainLog log = train_model(model, corpus, run, torch::kCPU, {}, [&](const std::string& line) {
     const auto end = line.rfind(" tok/s"), begin = line.rfind(' ', end - 1);
     windows.push_back(std::stod(line.substr(begin + 1, end - begin - 1)));
   });
   windows.erase(windows.begin());
   std::sort(windows.begin(), windows.end());
   const double tokens_per_second = windows[windows.size() / 2];
+  const double final_loss = log.loss.back();
   const double gflops = 3 * forward_flops_per_token(f, std::stoll(f.at("seq_len"))) * tokens_per_second / 1e9;
   std::cout << "bench=train encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
             << " heads=" << f.at("heads") << " seq_len=" << f.at("seq_len") << " batch=" << f.at("batch")
-            << " threads=" << f.at("threads") << " tokens_per_s=" << tokens_per_second << " model_gflops=" << gflops << std::endl;
+            << " threads=" << f.at("threads") << " precision=" << f.at("precision") << " tokens_per_s=" << tokens_per_second
+            << " model_gflops=" << gflops << " final_loss=" << final_loss << std::endl;
 }
 
 void eval(const std::map<std::string, std::string>& f) {

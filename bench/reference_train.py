@@ -74,6 +74,7 @@ def main():
     for name, default in [("d_model", 128), ("layers", 2), ("heads", 4), ("seq_len", 128), ("batch", 32),
                           ("steps", 40), ("threads", 1), ("length", 4096), ("tokens", 32768)]:
         parser.add_argument("--" + name, type=int, default=default)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")  # as train.precision
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -92,15 +93,16 @@ def main():
         windows, losses, start = [], [], time.perf_counter()
         for step in range(1, args.steps + 1):
             batch = torch.randint(0, 256, (args.batch, args.seq_len + 1), generator=generator)
-            logits = model(batch[:, :-1])
-            loss = F.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                logits = model(batch[:, :-1])
+            loss = F.cross_entropy(logits.float().reshape(-1, 256), batch[:, 1:].reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.detach())
             if step % 10 == 0:  # a log point, as pebench's train.log_every = 10
-                torch.stack(losses).mean().item()
+                final_loss = torch.stack(losses).mean().item()
                 losses = []
                 now = time.perf_counter()
                 windows.append(10 * args.batch * args.seq_len / (now - start))
@@ -108,8 +110,9 @@ def main():
         windows = sorted(windows[1:])
         tokens_per_second = windows[len(windows) // 2]
         print(f"bench=reference_train d_model={d} layers={layers} heads={args.heads} seq_len={args.seq_len} "
-              f"batch={args.batch} threads={args.threads} tokens_per_s={tokens_per_second:.1f} "
-              f"model_gflops={3 * forward_flops_per_token(args.seq_len) * tokens_per_second / 1e9:.2f}")
+              f"batch={args.batch} threads={args.threads} precision={args.precision} tokens_per_s={tokens_per_second:.1f} "
+              f"model_gflops={3 * forward_flops_per_token(args.seq_len) * tokens_per_second / 1e9:.2f} "
+              f"final_loss={final_loss:.4f}")
     else:
         model.eval()
         length = args.length

@@ -3,8 +3,8 @@
 # sgemm peak, training tokens/s for pebench and the Python reference (plain and with
 # glibc's allocator tuned), training per encoding, eval speed and peak memory at long
 # lengths, and study makespans on 2 ranks. Prints the raw lines, then the tables.
-# usage: bench/run_benchmarks.sh [BUILD_DIR] [all|studies]   (all: ~15 minutes on 2 cores;
-# studies: the makespan and store figures only, ~7 minutes; run on an idle machine)
+# usage: bench/run_benchmarks.sh [BUILD_DIR] [all|studies]   (all: ~20 minutes on 2 cores;
+# studies: the makespan and store figures only, ~9 minutes; run on an idle machine)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$root/build}
@@ -38,6 +38,18 @@ for config in "${configs[@]}"; do
   record "$python" "$root/bench/reference_train.py" train $config --threads 1 --steps 40
   GLIBC_TUNABLES=$tuned "$python" "$root/bench/reference_train.py" train $config --threads 1 --steps 40 |
     sed 's/bench=reference_train/bench=reference_train_tuned/' | tee -a "$raw"
+  # train.precision = bf16 against Python's own bf16 autocast.
+  record "$bench" train $config --threads 1 --steps 40 --precision bf16
+  GLIBC_TUNABLES=$tuned "$python" "$root/bench/reference_train.py" train $config --threads 1 --steps 40 --precision bf16 |
+    sed 's/bench=reference_train/bench=reference_train_tuned/' | tee -a "$raw"
+done
+# The thread rule of `--threads-per-rank`'s default: 1 against 2 threads at the studies'
+# small size (d_model 64) and at the quickstart's (d_model 128).
+for config in "--d_model 64 --seq_len 64 --batch 16" "--d_model 128 --seq_len 64 --batch 32"; do
+  for threads in 1 2; do
+    # shellcheck disable=SC2086
+    record "$bench" train $config --threads $threads --steps 60
+  done
 done
 for encoding in sinusoidal learned rope alibi t5 kerple_log fire; do
   record "$bench" train ${configs[0]} --encoding $encoding --threads 1 --steps 30
@@ -58,10 +70,11 @@ study() {  # study NAME GRID_LINES
 }
 study equal 'encoding = alibi\ntrain.seq_len = 64\nseed = 0,1,2,3,4,5,6,7\n'
 study unequal 'encoding = alibi\ntrain.seq_len = 32,64,128,256\nseed = 0,1\n'
-makespan() {  # makespan NAME RANKS THREADS
-  local start end
+makespan() {  # makespan NAME RANKS THREADS (default: pebench's own choice)
+  local start end threads=()
+  [[ $3 != default ]] && threads=(--threads-per-rank "$3")
   start=$(date +%s.%N)
-  mpirun --oversubscribe -np "$2" "$pebench" run "$work/$1.ini" --store "$work/$1-$2x$3.h5" --threads-per-rank "$3" > "$work/out.txt"
+  mpirun --oversubscribe -np "$2" "$pebench" run "$work/$1.ini" --store "$work/$1-$2x$3.h5" "${threads[@]}" > "$work/out.txt"
   end=$(date +%s.%N)
   echo "bench=makespan study=$1 ranks=$2 threads=$3 seconds=$(awk "BEGIN { print $end - $start }")" | tee -a "$raw"
   # pebench's own count of the HDF5 time (results/store.cpp store_seconds), busiest rank.
@@ -71,6 +84,7 @@ for name in equal unequal; do
   makespan $name 1 1
   makespan $name 2 1
   makespan $name 1 2
+  makespan $name 1 default
 done
 
 # Per-run times from the stores, for the ideal and the best static split.

@@ -58,7 +58,7 @@ po::options_description invocation_options() {
       ("dry-run", po::bool_switch(), "print the expanded run list and exit")
       ("shard", po::value<std::string>(), "i/n: run only the i-th (0-based) of n disjoint slices of the runs, into STORE.shard-i-of-n.h5 (job arrays; then `pebench merge`)")
       ("keep-checkpoints", po::bool_switch(), "keep a run's checkpoint (STORE.ckpt/RUN_ID.pt) after it is done")
-      ("threads-per-rank", po::value<int>(), "intra-op threads per rank (default: cores / ranks on the node)")
+      ("threads-per-rank", po::value<int>(), "intra-op threads per rank (default: cores / ranks on the node; 1 for models under d_model 128 and 2^18 activations per step)")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
       ("verbose", po::bool_switch(), "print training progress of every run");
   return options;
@@ -208,7 +208,8 @@ RunLayout layout_of(const RunConfig& run) {
   return layout;
 }
 
-int default_threads(const MpiSession& mpi) {
+// This rank's share of the node's cores: cores / ranks on the node, within its affinity.
+int core_share(const MpiSession& mpi) {
   cpu_set_t set;
   int bound = static_cast<int>(std::thread::hardware_concurrency());
   if (sched_getaffinity(0, sizeof(set), &set) == 0) bound = CPU_COUNT(&set);
@@ -489,6 +490,18 @@ void lay_out_new_runs(const MpiSession& mpi, const std::string& store_path, cons
 
 }  // namespace
 
+// Intra-op threads for one run when --threads-per-rank is not given. Narrow models with
+// few tokens per step train slower on 2 threads than on 1 (OpenMP and per-op costs beat
+// the split matmuls: d_model 64, 16 x 64 tokens, 1.2x slower); from d_model 128, or
+// 2^18 activations per step, 2 threads are 1.2-1.7x faster (BENCHMARKS.md §3). A rule of
+// the config, not a timing probe: the thread count changes the floating-point result,
+// so the same run must get the same count every time.
+int threads_for(const RunConfig& run, int share) {
+  const int64_t d_model = run.integer("model.d_model");
+  const int64_t activations = run.integer("train.batch") * run.integer("train.seq_len") * d_model;
+  return d_model >= 128 || activations >= (int64_t{1} << 18) ? share : 1;
+}
+
 std::string shard_store_path(const std::string& store, int64_t index, int64_t count) {
   const fs::path path(store);
   return (path.parent_path() / (path.stem().string() + ".shard-" + std::to_string(index) + "-of-" +
@@ -524,7 +537,8 @@ int run_command(int argc, char** argv) {
     return 0;
   }
 
-  const int threads = invocation.threads_per_rank > 0 ? invocation.threads_per_rank : default_threads(mpi);
+  // Threads: --threads-per-rank for every run, else threads_for each run within the share.
+  const int threads = invocation.threads_per_rank > 0 ? invocation.threads_per_rank : core_share(mpi);
   torch::set_num_threads(threads);
   torch::Device device(torch::kCPU);
   if (invocation.device == "cuda") {
@@ -562,7 +576,8 @@ int run_command(int argc, char** argv) {
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cost[a] > cost[b]; });
   if (root)
     std::cout << "pebench: study " << prepared.study.name << ": " << order.size() << " of " << runs.size()
-              << " runs to do on " << mpi.size << " rank(s) x " << threads << " thread(s); store "
+              << " runs to do on " << mpi.size << " rank(s) x " << (invocation.threads_per_rank == 0 && threads > 1 ? "up to " : "")
+              << threads << " thread(s); store "
               << store_path << std::endl;
 
   RunContext context{mpi, invocation, prepared.corpora, device, store, store_path + ".ckpt"};
@@ -570,6 +585,7 @@ int run_command(int argc, char** argv) {
   size_t reported = 0;
   int worst = 0;  // this rank's exit code: 1 a run failed, 3 interrupted
   auto work = [&](int64_t index) {
+    if (invocation.threads_per_rank == 0) torch::set_num_threads(threads_for(runs[index], threads));
     RunReport report = run_one(runs[index], context);
     if (report.status == 3) worst = 3;
     else if (report.status == 2 && worst == 0) worst = 1;

@@ -67,6 +67,7 @@ const std::vector<KeySpec>& key_specs() {
         {{"train.beta1", "0.9", "a fraction in (0, 1)", "AdamW beta1"}, Kind::Fraction},
         {{"train.beta2", "0.95", "a fraction in (0, 1)", "AdamW beta2"}, Kind::Fraction},
         {{"train.grad_clip", "1.0", "a non-negative number (0 = off)", "gradient-norm clip"}, Kind::NonNegativeReal},
+        {{"train.precision", "fp32", "fp32 | bf16", "training matmuls: fp32, or bf16 under autocast (fp32 weights, loss and eval)"}, Kind::Choice, {"fp32", "bf16"}},
         {{"train.log_every", "50", "a positive integer", "steps between logged losses"}, Kind::PositiveInt},
         {{"train.checkpoint_every", "100", "a non-negative integer (0 = only at stop signals and the end of training)", "steps between checkpoints; not part of the run id"}, Kind::NonNegativeInt},
         {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths"}, Kind::LengthList},
@@ -292,7 +293,8 @@ bool operational_key(const std::string& key) {
 
 std::string RunConfig::canonical_text() const {
   // Without analyses the analysis.* keys change nothing, nor the task keys without a
-  // task: leaving them out keeps the run ids of stores made before they existed.
+  // task, nor train.precision at fp32: leaving them out keeps the run ids of stores made
+  // before they existed.
   auto run = values.find("analysis.run");
   const bool no_analyses = run == values.end() || run->second == "none";
   auto source = values.find("data.source");
@@ -300,7 +302,7 @@ std::string RunConfig::canonical_text() const {
   std::string out;
   for (const auto& [key, value] : values)
     if (!operational_key(key) && !(no_analyses && key.rfind("analysis.", 0) == 0) &&
-        !(no_task && (key == "data.symbols" || key == "data.lags")))
+        !(no_task && (key == "data.symbols" || key == "data.lags")) && !(key == "train.precision" && value == "fp32"))
       out += key + " = " + value + "\n";
   return out;
 }

@@ -1,6 +1,8 @@
 #include "harness/train.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
@@ -20,6 +22,51 @@ double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, dou
   const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, steps - warmup));
   return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * progress));
 }
+
+namespace {
+// train.precision = bf16: the forward under autocast, as Python's torch.autocast does it:
+// matmuls in bf16 from fp32 master weights, other ops in fp32; the cache of bf16 weight
+// copies is cleared at the end of every forward, since the weights change every step.
+class Autocast {
+ public:
+  Autocast(c10::DeviceType device, bool enabled) : device_(device), enabled_(enabled) {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    was_enabled_ = at::autocast::is_autocast_enabled(device_);
+    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(device_, true);
+#else
+    if (device_ == c10::DeviceType::CUDA) {
+      was_enabled_ = at::autocast::is_enabled();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      was_enabled_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~Autocast() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(device_, was_enabled_);
+#else
+    if (device_ == c10::DeviceType::CUDA) at::autocast::set_enabled(was_enabled_);
+    else at::autocast::set_cpu_enabled(was_enabled_);
+#endif
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool enabled_;
+  bool was_enabled_ = false;
+};
+}  // namespace
 
 std::vector<int64_t> log_steps(int64_t steps, int64_t log_every) {
   std::vector<int64_t> out;
@@ -154,6 +201,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   const int64_t length = run.integer("train.seq_len"), warmup = run.integer("train.warmup");
   const double lr = run.real("train.lr"), min_lr = run.real("train.min_lr");
   const double grad_clip = run.real("train.grad_clip");
+  const bool bf16 = run.text("train.precision") == "bf16";
   const auto logged = log_steps(steps, run.integer("train.log_every"));
 
   // Decay weight matrices only: not biases, norms, or the encoding's parameters (a
@@ -209,7 +257,12 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
 
     auto window = sampler.next().to(device);
     auto inputs = window.slice(1, 0, length), targets = window.slice(1, 1, length + 1);
-    auto logits = model->forward(inputs);
+    torch::Tensor logits;
+    {
+      Autocast autocast(device.type(), bf16);
+      logits = model->forward(inputs);
+    }
+    logits = logits.to(torch::kFloat32);  // the loss in fp32 whatever the precision
     torch::Tensor loss;
     if (sampler.scored().defined()) {  // a task: the mean over its scored targets only
       const auto scored = sampler.scored().to(device).reshape({-1}).to(logits.scalar_type());

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <ATen/autocast_mode.h>
+
 #include "tests/tiny_model.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
@@ -144,6 +146,26 @@ TEST(Train, EncodingParametersLearnAtTheirScaledRate) {
     train_model(model, tiny_corpus(), run, torch::kCPU);
     EXPECT_NEAR((bucket_bias - bucket_before).abs().max().item<double>(), 0.001 * scale, 1e-5 * scale) << scale;
     EXPECT_NEAR((out_bias - out_before).abs().max().item<double>(), 0.001, 1e-5) << scale;
+  }
+}
+
+// train.precision = bf16 trains every encoding under autocast: the losses move off the
+// fp32 ones (the matmuls ran in bf16) but stay within bf16's rounding of them, the weights
+// stay fp32, and autocast is off again afterwards (eval runs in fp32).
+TEST(Train, Bf16PrecisionTrainsEveryEncodingUnderAutocast) {
+  for (const auto& info : encoding_registry()) {
+    const std::string grid = "[grid]\nencoding = " + info.name + "\n";
+    const RunConfig fp32_run = tiny_run(grid);
+    const RunConfig bf16_run = tiny_run(grid + "[train]\nprecision = bf16\n");
+    auto fp32_model = tiny_model(fp32_run), bf16_model = tiny_model(bf16_run);
+    const TrainLog fp32 = train_model(fp32_model, tiny_corpus(), fp32_run, torch::kCPU);
+    const TrainLog bf16 = train_model(bf16_model, tiny_corpus(), bf16_run, torch::kCPU);
+    EXPECT_FALSE(at::autocast::is_cpu_enabled()) << info.name;
+    ASSERT_EQ(bf16.loss.size(), fp32.loss.size()) << info.name;
+    EXPECT_EQ(bf16.diverged_step, -1) << info.name;
+    EXPECT_NE(bf16.loss, fp32.loss) << info.name;
+    for (size_t i = 0; i < fp32.loss.size(); ++i) EXPECT_NEAR(bf16.loss[i], fp32.loss[i], 0.02 * fp32.loss[i]) << info.name;
+    for (const auto& parameter : bf16_model->parameters()) EXPECT_EQ(parameter.scalar_type(), torch::kFloat32) << info.name;
   }
 }
 

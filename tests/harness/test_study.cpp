@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "harness/run_command.h"
 #include "harness/study.h"
 #include "harness/train.h"
 
@@ -94,6 +95,18 @@ TEST(Study, CheckpointIntervalIsNotPartOfTheRunId) {
   EXPECT_EQ(often[0].integer("train.checkpoint_every"), 7);
   EXPECT_EQ(often[0].run_id, runs[0].run_id);
   EXPECT_EQ(often[0].canonical_text().find("checkpoint"), std::string::npos);
+}
+
+// fp32, the precision of every store made before the key existed, keeps their run ids.
+TEST(Study, TrainPrecisionIsPartOfTheRunIdOnlyWhenNotFp32) {
+  const auto plain = parse_study("a.ini", kStudy, {}).runs;
+  EXPECT_EQ(plain[0].text("train.precision"), "fp32");
+  EXPECT_EQ(plain[0].canonical_text().find("precision"), std::string::npos);
+  EXPECT_EQ(parse_study("a.ini", kStudy, {{"train.precision", "fp32"}}).runs[0].run_id, plain[0].run_id);
+  const auto bf16 = parse_study("a.ini", kStudy, {{"train.precision", "bf16"}}).runs;
+  EXPECT_NE(bf16[0].canonical_text().find("train.precision = bf16\n"), std::string::npos);
+  EXPECT_NE(bf16[0].run_id, plain[0].run_id);
+  EXPECT_NE(error_of(kStudy, {{"train.precision", "fp16"}}).find("fp32 | bf16"), std::string::npos);
 }
 
 // Resume: new grid values add runs; a changed fixed key is reported by name.
@@ -206,6 +219,20 @@ TEST(Study, EncodingKeysReachTheEncodingOptions) {
 
 TEST(Study, MissingStudyFileIsAUserError) {
   EXPECT_THROW(load_study("/nonexistent/study.ini", {}), UserError);
+}
+
+// The default thread count is a rule of the run's config (BENCHMARKS.md §3): narrow
+// models with few activations per step get one thread, the rest the rank's share.
+TEST(RunCommand, DefaultThreadsGiveSmallRunsOneThread) {
+  auto run = [](const std::string& d_model, const std::string& seq_len, const std::string& batch) {
+    return parse_study("t.ini", "[model]\nd_model = " + d_model + "\n[train]\nseq_len = " + seq_len +
+                                    "\nbatch = " + batch + "\n[eval]\nlengths = 256\n", {}).runs.front();
+  };
+  EXPECT_EQ(threads_for(run("64", "64", "16"), 2), 1);    // 2^16 activations
+  EXPECT_EQ(threads_for(run("64", "64", "32"), 8), 1);    // 2^17
+  EXPECT_EQ(threads_for(run("64", "256", "16"), 2), 2);   // 2^18
+  EXPECT_EQ(threads_for(run("128", "32", "16"), 4), 4);   // d_model 128
+  EXPECT_EQ(threads_for(run("256", "256", "16"), 1), 1);  // never more than the share
 }
 
 TEST(Train, LearningRateWarmsUpLinearlyThenFollowsTheCosine) {

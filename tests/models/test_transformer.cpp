@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <torch/cuda.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adamw.h>
+
 #include <cmath>
 
 #include "encodings/registry.h"
@@ -103,6 +107,38 @@ TEST(TransformerLM, ScalesTokenEmbeddingsOnlyForAdditiveEncodings) {
     model->options().scale_embeddings = false;
     auto unscaled = model->forward(tokens);
     EXPECT_EQ(torch::equal(scaled, unscaled), std::string(name) == "none") << name;
+  }
+}
+
+// The model on a CUDA device, where this LibTorch has one (skipped elsewhere; run by
+// tests/models/cuda_check.sh on a GPU machine): from the same weights every encoding gives
+// the CPU's logits and gradients in training and the CPU's logits in query-blocked eval,
+// so nothing in the model or the encodings assumes the CPU.
+TEST(TransformerLM, EveryEncodingOnCudaMatchesTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "this LibTorch has no CUDA device";
+  for (const auto& info : encoding_registry()) {
+    auto on_cpu = make_model(info.name), on_cuda = make_model(info.name);
+    on_cuda->to(torch::kCUDA);
+    auto tokens = torch::randint(0, 256, {2, 17}, torch::kLong);
+    auto targets = tokens.slice(1, 1).reshape({-1});
+    auto cpu_logits = on_cpu->forward(tokens.slice(1, 0, 16));
+    auto cuda_logits = on_cuda->forward(tokens.slice(1, 0, 16).to(torch::kCUDA));
+    EXPECT_TRUE(torch::allclose(cpu_logits, cuda_logits.cpu(), 1e-4, 1e-4)) << info.name;
+    torch::nn::functional::cross_entropy(cpu_logits.reshape({-1, 256}), targets).backward();
+    torch::nn::functional::cross_entropy(cuda_logits.reshape({-1, 256}), targets.to(torch::kCUDA)).backward();
+    auto cuda_parameters = on_cuda->named_parameters();
+    for (const auto& parameter : on_cpu->named_parameters()) {
+      const auto& cuda_grad = cuda_parameters[parameter.key()].grad();
+      ASSERT_EQ(parameter.value().grad().defined(), cuda_grad.defined()) << info.name << " " << parameter.key();
+      if (cuda_grad.defined())
+        EXPECT_TRUE(torch::allclose(parameter.value().grad(), cuda_grad.cpu(), 1e-3, 1e-5)) << info.name << " " << parameter.key();
+    }
+    on_cpu->eval(), on_cuda->eval();
+    on_cpu->options().attention_block = on_cuda->options().attention_block = 16;
+    torch::NoGradGuard no_grad;
+    auto long_tokens = torch::randint(0, 256, {1, 100}, torch::kLong);
+    EXPECT_TRUE(torch::allclose(on_cpu->forward(long_tokens), on_cuda->forward(long_tokens.to(torch::kCUDA)).cpu(), 1e-4, 1e-4))
+        << info.name;
   }
 }
 
