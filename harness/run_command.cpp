@@ -490,12 +490,12 @@ void lay_out_new_runs(const MpiSession& mpi, const std::string& store_path, cons
 
 }  // namespace
 
-// Intra-op threads for one run when --threads-per-rank is not given. Narrow models with
-// few tokens per step train slower on 2 threads than on 1 (OpenMP and per-op costs beat
-// the split matmuls: d_model 64, 16 x 64 tokens, 1.2x slower); from d_model 128, or
-// 2^18 activations per step, 2 threads are 1.2-1.7x faster (BENCHMARKS.md §3). A rule of
-// the config, not a timing probe: the thread count changes the floating-point result,
-// so the same run must get the same count every time.
+// Intra-op threads for one run when --threads-per-rank is not given. From d_model 128, or
+// 2^18 activations per step, 2 threads train 1.2-1.7x faster than 1; below, OpenMP and
+// per-op costs eat the split matmuls and 2 threads run 0.8-1.4x of 1 from session to
+// session (BENCHMARKS.md §3), so such runs keep the stable one. A rule of the config, not
+// a timing probe: the thread count changes the floating-point result, so the same run
+// must get the same count every time.
 int threads_for(const RunConfig& run, int share) {
   const int64_t d_model = run.integer("model.d_model");
   const int64_t activations = run.integer("train.batch") * run.integer("train.seq_len") * d_model;
