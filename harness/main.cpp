@@ -99,6 +99,7 @@ void apply_grouping(const GroupingArguments& arguments, CompareOptions& compare)
   if (!(compare.tolerance >= 0))
     throw UserError("command line: --tolerance \"" + std::to_string(compare.tolerance) + "\": expected a non-negative number");
   if (!arguments.by.empty()) compare.by = split_commas(arguments.by);
+  compare.defaults = study_key_defaults();
   for (const auto& condition : arguments.where) {
     const auto equals = condition.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == condition.size())

@@ -635,7 +635,9 @@ int run_command(int argc, char** argv) {
     } else {
       std::error_code ignored;
       fs::remove(context.checkpoint_folder, ignored);  // only when empty: kept checkpoints stay
-      std::cout << "\n" << compare_table(read_store(store_path));
+      CompareOptions table;
+      table.defaults = study_key_defaults();
+      std::cout << "\n" << compare_stores({read_store(store_path)}, table);
       std::cout << "store: " << store_path << " (pebench inspect " << store_path << ")" << std::endl;
     }
   }

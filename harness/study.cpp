@@ -257,6 +257,12 @@ const std::vector<StudyKey>& study_keys() {
   return keys;
 }
 
+std::map<std::string, std::string> study_key_defaults() {
+  std::map<std::string, std::string> defaults;
+  for (const auto& key : study_keys()) defaults[key.name] = key.default_value;
+  return defaults;
+}
+
 std::string fnv1a_hex(const std::string& text, int digits) {
   uint64_t hash = 14695981039346656037ull;
   for (unsigned char c : text) {

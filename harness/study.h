@@ -24,6 +24,8 @@ struct StudyKey {
   std::string help;
 };
 const std::vector<StudyKey>& study_keys();
+// Key → default value, for reading configs that leave keys out (compare, report).
+std::map<std::string, std::string> study_key_defaults();
 
 // One fully resolved run: every study key has a value.
 struct RunConfig {

@@ -193,9 +193,17 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
   std::vector<RunCurve> curves;
   std::map<std::string, std::set<std::string>> values_by_key;
   Grouping grouping;
+  std::set<std::string> stored_keys;
+  for (const auto& contents : stores)
+    for (const auto& run : contents.runs)
+      for (const auto& [key, value] : parse_config(run.config)) stored_keys.insert(key);
   for (const auto& contents : stores)
     for (const auto& run : contents.runs) {
-      const auto config = parse_config(run.config);
+      auto config = parse_config(run.config);
+      for (const auto& key : stored_keys) {
+        auto fallback = options.defaults.find(key);
+        if (!config.count(key) && fallback != options.defaults.end()) config[key] = readable(fallback->second);
+      }
       std::vector<RunCurve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
       for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config});
       for (auto& curve : of_run) {

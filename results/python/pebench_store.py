@@ -18,6 +18,14 @@ import numpy as np
 SCHEMA_VERSION = 1
 ANALYSIS_PREFIXES = ("eval/accuracy", "eval/anchor/", "receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
 
+# Keys a stored config leaves out at these values, so that runs made before the key
+# existed keep their ids (harness/study.cpp canonical_text). compare() gives a run that
+# lacks one of them, where another run has it, this value, as `pebench compare` does.
+LEFT_OUT_AT_DEFAULT = {"train.precision": "fp32", "data.symbols": "16", "data.lags": "3,17,40",
+                       "analysis.run": "none", "analysis.rf_length": "0",
+                       "analysis.windows": "1,2,4,8,16,32,64,128,256,512,1024", "analysis.epsilon": "0.01",
+                       "analysis.tokens": "8192", "analysis.sequences": "32"}
+
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -122,6 +130,9 @@ def effective_extrapolation_length(lengths, ppl, train_length, tolerance=0.1):
 def compare(runs, tolerance=0.1):
     """Groups of runs that differ only by seed (keys that vary), as `pebench compare --format
     json` prints them, without the analysis columns; diverged/failed runs are counted, not averaged."""
+    stored_keys = {key for run in runs for key in run["config"]}
+    defaults = {key: value for key, value in LEFT_OUT_AT_DEFAULT.items() if key in stored_keys}
+    runs = [dict(run, config=dict(defaults, **run["config"])) for run in runs]
     curves = []
     for run in runs:
         curves.append((run, run["config"]["encoding"], run["eval"]["ppl"]))

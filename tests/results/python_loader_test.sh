@@ -32,8 +32,14 @@ seed = 0,1,2
 INI
 "$pebench" run "$work/seeds.ini" --store "$work/seeds.h5" --threads-per-rank 1 > /dev/null || { echo "FAIL run"; exit 1; }
 "$pebench" compare "$work/seeds.h5" --format json > "$work/compare.json" || { echo "FAIL compare"; exit 1; }
+# The same store grown by bf16 runs of seed 0, whose configs name train.precision while
+# the fp32 ones leave it out: both readers must still tell them apart.
+cp "$work/seeds.h5" "$work/mixed.h5"
+"$pebench" run "$work/seeds.ini" --store "$work/mixed.h5" --resume --grid.train.precision fp32,bf16 --grid.seed 0 \
+  --threads-per-rank 1 > /dev/null || { echo "FAIL bf16 runs"; exit 1; }
+"$pebench" compare "$work/mixed.h5" --format json > "$work/mixed.json" || { echo "FAIL compare mixed"; exit 1; }
 
-PYTHONPATH=$loader $python - "$work/seeds.h5" "$work/compare.json" <<'PY' || { echo "FAIL loader differs from compare"; exit 1; }
+PYTHONPATH=$loader $python - "$work/seeds.h5" "$work/compare.json" "$work/mixed.h5" "$work/mixed.json" <<'PY' || { echo "FAIL loader differs from compare"; exit 1; }
 import json, math, sys
 import pebench_store
 store = pebench_store.load(sys.argv[1])
@@ -44,7 +50,11 @@ assert list(rope["eval"]["variants"]) == ["pi"] and len(rope["eval"]["variants"]
 expected = json.load(open(sys.argv[2]))
 got = pebench_store.compare(store["runs"])
 assert len(got) == len(expected) == 3, (len(got), len(expected))  # alibi, rope, rope+pi
-for want, have in zip(expected, got):
+mixed_expected = json.load(open(sys.argv[4]))
+mixed_got = pebench_store.compare(pebench_store.load(sys.argv[3])["runs"])
+assert len(mixed_got) == len(mixed_expected) == 6, (len(mixed_got), len(mixed_expected))  # each in fp32 and bf16
+assert [(row["train.precision"], row["seeds"]) for row in mixed_expected[:2]] == [("bf16", 1), ("fp32", 3)], mixed_expected[:2]
+for want, have in zip(expected + mixed_expected, got + mixed_got):
     assert set(want) == set(have), set(want) ^ set(have)
     for key, value in want.items():
         mine = have[key]
@@ -52,8 +62,8 @@ for want, have in zip(expected, got):
             assert mine == value, (key, value, mine)
         else:
             assert mine is not None and math.isclose(mine, value, rel_tol=1e-9, abs_tol=1e-12), (key, value, mine)
-    assert want["seeds"] == 3 and want["ci95@64"] is not None
-print("loader equals pebench compare --format json on", len(got), "groups")
+    assert (want["seeds"] == 3 and want["ci95@64"] is not None) or want.get("train.precision") == "bf16", want
+print("loader equals pebench compare --format json on", len(got) + len(mixed_got), "groups")
 PY
 
 if ! $python -c "import matplotlib" 2> /dev/null; then

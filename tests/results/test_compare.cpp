@@ -51,6 +51,26 @@ TEST(Compare, MeanAndConfidenceIntervalAcrossSeedsWithoutDivergedRuns) {
   EXPECT_NE(table.find("6.000 ±2.484"), std::string::npos) << table;
 }
 
+// A key a config leaves out at its default (train.precision = fp32) still groups and
+// filters: the bf16 seed is its own group, not a third seed of the fp32 runs.
+TEST(Compare, AKeyLeftOutAtItsDefaultGroupsByTheDefault) {
+  StoreContents contents = seeds_store("compare.h5");
+  for (auto& run : contents.runs)
+    if (run.row.run_id == "alibi-2") run.config += "train.precision = bf16\n";
+  CompareOptions options;
+  options.format = "json";
+  options.defaults = {{"train.precision", "fp32"}, {"seed", "0"}};
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"encoding\": \"alibi\", \"L_train\": \"16\", \"train.precision\": \"bf16\", \"seeds\": 1,"),
+            std::string::npos) << json;
+  EXPECT_NE(json.find("\"encoding\": \"alibi\", \"L_train\": \"16\", \"train.precision\": \"fp32\", \"seeds\": 2, \"diverged\": 1"),
+            std::string::npos) << json;
+  options.where["train.precision"] = {"fp32"};
+  const std::string fp32_only = compare_stores({contents}, options);
+  EXPECT_EQ(fp32_only.find("bf16"), std::string::npos) << fp32_only;
+  EXPECT_NE(fp32_only.find("\"seeds\": 2, \"diverged\": 1"), std::string::npos) << fp32_only;
+}
+
 TEST(Compare, WhereByToleranceSortAndFormats) {
   const StoreContents contents = seeds_store("compare.h5");
   CompareOptions options;
