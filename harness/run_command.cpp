@@ -635,9 +635,9 @@ int run_command(int argc, char** argv) {
     } else {
       std::error_code ignored;
       fs::remove(context.checkpoint_folder, ignored);  // only when empty: kept checkpoints stay
-      CompareOptions table;
-      table.defaults = study_key_defaults();
-      std::cout << "\n" << compare_stores({read_store(store_path)}, table);
+      CompareOptions closing_table;
+      closing_table.defaults = study_key_defaults();
+      std::cout << "\n" << compare_stores({read_store(store_path)}, closing_table);
       std::cout << "store: " << store_path << " (pebench inspect " << store_path << ")" << std::endl;
     }
   }

@@ -182,17 +182,19 @@ TEST(Train, NonFiniteLossMarksTheRunDivergedAtItsStep) {
 }
 
 // A run stopped by a signal and continued from its checkpoint ends exactly where an
-// uninterrupted run ends: losses, parameters and eval, bit for bit. randomized:rope
+// uninterrupted run ends: losses, parameters and eval, bit for bit (in bf16 too). randomized:rope
 // checks that the position draws continue their sequence; learned, the optimizer state
 // of a table; the stop falls between log points, so pending losses travel too.
 TEST(Train, ResumedFromACheckpointEndsBitForBitLikeAnUninterruptedRun) {
   const Corpus corpus = tiny_corpus();
-  for (const std::string encoding : {"alibi", "randomized:rope", "learned"}) {
+  for (const std::string name : {"alibi", "randomized:rope", "learned", "rope bf16"}) {
+    const std::string encoding = name.substr(0, name.find(' '));
+    const std::string precision = name.find(" bf16") != std::string::npos ? "bf16" : "fp32";
     const RunConfig run = parse_study("tiny.ini",
                                       "[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\nsteps = 10\n"
                                       "batch = 4\nseq_len = 16\nlog_every = 4\nwarmup = 2\n[eval]\nlengths = 16,64\n"
                                       "tokens = 256\n",
-                                      {{"encoding", encoding}})
+                                      {{"encoding", encoding}, {"train.precision", precision}})
                               .runs.front();
     auto straight = tiny_model(run);
     const TrainLog reference = train_model(straight, corpus, run, torch::kCPU);
