@@ -193,13 +193,18 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
   std::vector<RunCurve> curves;
   std::map<std::string, std::set<std::string>> values_by_key;
   Grouping grouping;
+  // Every run's config, parsed once; the keys any of them has.
+  std::vector<std::map<std::string, std::string>> configs;
   std::set<std::string> stored_keys;
   for (const auto& contents : stores)
-    for (const auto& run : contents.runs)
-      for (const auto& [key, value] : parse_config(run.config)) stored_keys.insert(key);
+    for (const auto& run : contents.runs) {
+      configs.push_back(parse_config(run.config));
+      for (const auto& [key, value] : configs.back()) stored_keys.insert(key);
+    }
+  size_t run_index = 0;
   for (const auto& contents : stores)
     for (const auto& run : contents.runs) {
-      auto config = parse_config(run.config);
+      auto& config = configs[run_index++];
       for (const auto& key : stored_keys) {
         auto fallback = options.defaults.find(key);
         if (!config.count(key) && fallback != options.defaults.end()) config[key] = readable(fallback->second);
