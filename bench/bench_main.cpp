@@ -110,7 +110,7 @@ void eval(const std::map<std::string, std::string>& f) {
   model->eval();
   const auto tokens = random_tokens(std::max<int64_t>(length, std::stoll(f.at("tokens"))) + 1);
   const int64_t budget = static_cast<int64_t>(tokens.size() - 1) / length * length;
-  const int64_t batch_tokens = run.integer("eval.batch_tokens");
+  const int64_t batch_tokens = run.eval.batch_tokens;
   window_losses(model, tokens, std::min(budget, length), length, batch_tokens, torch::kCPU);  // warm-up window
   const auto start = std::chrono::steady_clock::now();
   window_losses(model, tokens, budget, length, batch_tokens, torch::kCPU);

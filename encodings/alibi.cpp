@@ -51,7 +51,7 @@ class AlibiEncodingImpl : public PositionalEncodingImpl {
 
 EncodingInfo alibi_encoding() {
   return {"alibi", "fixed bias", "fixed linear distance penalty per head on the logits",
-          "Press et al. 2022, arXiv 2108.12409", true, true, "", [](const EncodingOptions& options) {
+          "Press et al. 2022, arXiv 2108.12409", true, true, {}, [](const EncodingOptions& options) {
             return std::make_shared<AlibiEncodingImpl>(options);
           }};
 }

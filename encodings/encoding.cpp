@@ -2,7 +2,29 @@
 #include "encodings/encoding.h"
 #include "encodings/formulas.h"
 
+#include <sstream>
+#include <stdexcept>
+
 namespace pebench {
+
+const OptionKey kShareAcrossLayers{"encoding.share_across_layers", "true", "true | false",
+                                   "learned biases: one set for all layers (gpt-neox, KERPLE)", ValueKind::boolean};
+
+const std::string& EncodingOptions::text(const OptionKey& key) const {
+  auto found = keys.find(key.name);
+  return found == keys.end() ? key.default_value : found->second;
+}
+int64_t EncodingOptions::integer(const OptionKey& key) const { return std::stoll(text(key)); }
+double EncodingOptions::real(const OptionKey& key) const { return std::stod(text(key)); }
+bool EncodingOptions::flag(const OptionKey& key) const { return text(key) == "true"; }
+std::vector<std::string> EncodingOptions::list(const OptionKey& key) const {
+  std::vector<std::string> parts;
+  if (text(key) == "none") return parts;
+  std::stringstream stream(text(key));
+  std::string part;
+  while (std::getline(stream, part, ',')) parts.push_back(part);
+  return parts;
+}
 
 torch::Tensor bias_profile(PositionalEncodingImpl& encoding, int64_t n_distances, torch::Device device) {
   auto keys = torch::arange(n_distances, torch::TensorOptions().dtype(torch::kLong).device(device));

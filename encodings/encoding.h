@@ -5,13 +5,19 @@
 #include <torch/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "encodings/option_key.h"
+
 namespace pebench {
 
+// What every encoding is built from: the model's shape, lengths and seed (typed), and
+// the encoding.* study keys, which each encoding declares in its own file and reads
+// through the accessors below (a key left unset reads as its declared default).
 struct EncodingOptions {
   int64_t d_model = 128;
   int64_t heads = 4;
@@ -20,18 +26,18 @@ struct EncodingOptions {
   int64_t max_length = 1024;     // largest eval length: learned tables are sized to it
   uint64_t seed = 0;             // for encodings that sample (randomized positions)
   double pe_init_std = 1.0;      // learned table init (Ito et al. 2024 study smaller ones)
-  double rope_base = 10000.0;
-  std::string sinusoid_layout = "interleaved";  // interleaved (Vaswani) | concat (fairseq)
-  // Learned biases: one set of parameters for all layers (gpt-neox, KERPLE) or one per layer.
-  bool share_across_layers = true;
-  int64_t t5_buckets = 32;
-  int64_t t5_max_distance = 128;
-  int64_t sandwich_dim = 128;    // d' of Sandwich's sinusoid inner product
-  int64_t xpos_scale_base = 512;
-  std::vector<std::string> rope_scaling;  // eval-time variants of rope: pi, ntk, yarn
-  int64_t random_max_position = 0;        // randomized: positions drawn from [0, this)
-  bool random_eval_positions = true;      // randomized: eval on sampled positions too
+  std::map<std::string, std::string> keys;  // encoding.* key -> canonical value text
+
+  const std::string& text(const OptionKey& key) const;
+  int64_t integer(const OptionKey& key) const;
+  double real(const OptionKey& key) const;
+  bool flag(const OptionKey& key) const;
+  std::vector<std::string> list(const OptionKey& key) const;  // choice_list: "none" is empty
 };
+
+// Shared by the encodings with learned biases (t5, kerple_*, fire): one set of parameters
+// for all layers (gpt-neox, KERPLE) or one per layer.
+extern const OptionKey kShareAcrossLayers;
 
 class PositionalEncodingImpl : public torch::nn::Module {
  public:
@@ -76,7 +82,7 @@ struct EncodingInfo {
   std::string paper;
   bool extrapolates;     // meant to run past the train length
   bool relative;         // attention depends only on i - j (shifting all positions changes nothing)
-  std::string options;   // the study keys it reads, for `pebench encodings`
+  std::vector<OptionKey> keys;  // the encoding.* study keys it reads, declared in its file
   std::function<std::shared_ptr<PositionalEncodingImpl>(const EncodingOptions&)> make;
   // What the options must satisfy: "" when fine, else why not (naming the key).
   std::function<std::string(const EncodingOptions&)> check = [](const EncodingOptions&) { return ""; };

@@ -13,7 +13,7 @@ namespace pebench {
 
 class FireEncodingImpl : public PositionalEncodingImpl {
  public:
-  explicit FireEncodingImpl(const EncodingOptions& options) : share_(options.share_across_layers) {
+  explicit FireEncodingImpl(const EncodingOptions& options) : share_(options.flag(kShareAcrossLayers)) {
     const int64_t sets = share_ ? 1 : options.layers;
     auto uniform = [](std::vector<int64_t> shape, int64_t fan_in) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
@@ -54,7 +54,7 @@ class FireEncodingImpl : public PositionalEncodingImpl {
 
 EncodingInfo fire_encoding() {
   return {"fire", "learned bias", "MLP over log-normalized distance, learned scale and threshold",
-          "Li et al. 2023, arXiv 2310.04418", true, false, "encoding.share_across_layers",
+          "Li et al. 2023, arXiv 2310.04418", true, false, {kShareAcrossLayers},
           [](const EncodingOptions& options) { return std::make_shared<FireEncodingImpl>(options); }};
 }
 

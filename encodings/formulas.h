@@ -6,7 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "encodings/option_key.h"
+
 namespace pebench {
+
+// encoding.rope_base: declared in rope.cpp, read by rope and xpos.
+extern const OptionKey kRopeBase;
 
 // ALiBi head slopes by the reference rule (encodings/alibi.cpp).
 std::vector<double> alibi_slopes(int64_t heads);

@@ -20,7 +20,7 @@ class KerpleEncodingImpl : public PositionalEncodingImpl {
   };
 
   KerpleEncodingImpl(const EncodingOptions& options, Kernel kernel, Range range)
-      : share_(options.share_across_layers), kernel_(kernel), range_(range) {
+      : share_(options.flag(kShareAcrossLayers)), kernel_(kernel), range_(range) {
     const int64_t sets = share_ ? 1 : options.layers;
     r1_ = register_parameter("r1", torch::rand({sets, options.heads, 1, 1}) * range.r1_init);
     r2_ = register_parameter("r2", torch::rand({sets, options.heads, 1, 1}) * range.r2_init);

@@ -8,7 +8,7 @@ namespace pebench {
 
 EncodingInfo kerple_log_encoding() {
   return {"kerple_log", "learned bias", "learned -r1·log(1 + r2·distance) per head",
-          "Chi et al. 2022, arXiv 2205.09921", true, true, "encoding.share_across_layers",
+          "Chi et al. 2022, arXiv 2205.09921", true, true, {kShareAcrossLayers},
           [](const EncodingOptions& options) {
             auto kernel = [](const torch::Tensor& distance, const torch::Tensor& r1, const torch::Tensor& r2) {
               return -r1 * torch::log1p(r2 * distance);

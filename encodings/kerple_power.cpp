@@ -9,7 +9,7 @@ namespace pebench {
 
 EncodingInfo kerple_power_encoding() {
   return {"kerple_power", "learned bias", "learned -r1·distance^r2 per head (0 < r2 <= 2)",
-          "Chi et al. 2022, arXiv 2205.09921", true, true, "encoding.share_across_layers",
+          "Chi et al. 2022, arXiv 2205.09921", true, true, {kShareAcrossLayers},
           [](const EncodingOptions& options) {
             auto kernel = [](const torch::Tensor& distance, const torch::Tensor& r1, const torch::Tensor& r2) {
               return -r1 * torch::pow(distance, r2);

@@ -9,7 +9,7 @@ class NoEncodingImpl : public PositionalEncodingImpl {};
 
 EncodingInfo none_encoding() {
   return {"none", "none", "no positional encoding (NoPE); causal mask only",
-          "Kazemnejad et al. 2023, arXiv 2305.19466", true, true, "",
+          "Kazemnejad et al. 2023, arXiv 2305.19466", true, true, {},
           [](const EncodingOptions&) { return std::make_shared<NoEncodingImpl>(); }};
 }
 

@@ -12,13 +12,26 @@
 #include "encodings/encoding.h"
 
 namespace pebench {
+namespace {
+const OptionKey kRandomMaxPosition{"encoding.random_max_position", "0",
+                                   "0 (the largest eval length) or an integer >= it",
+                                   "randomized: positions drawn from [0, this)", ValueKind::non_negative_int};
+const OptionKey kRandomEvalPositions{"encoding.random_eval_positions", "randomized", "randomized | sequential",
+                                     "randomized: eval positions", ValueKind::choice, {"randomized", "sequential"}};
+}  // namespace
+
+const std::vector<OptionKey>& randomized_keys() {
+  static const std::vector<OptionKey> keys = {kRandomMaxPosition, kRandomEvalPositions};
+  return keys;
+}
+
 
 class RandomizedEncodingImpl : public PositionalEncodingImpl {
  public:
   RandomizedEncodingImpl(const EncodingOptions& options, const EncodingInfo& base)
-      : max_position_(options.random_max_position > 0 ? options.random_max_position : options.max_length),
+      : max_position_(options.integer(kRandomMaxPosition) > 0 ? options.integer(kRandomMaxPosition) : options.max_length),
         seed_(options.seed),
-        eval_randomized_(options.random_eval_positions) {
+        eval_randomized_(options.text(kRandomEvalPositions) == "randomized") {
     EncodingOptions base_options = options;
     base_options.max_length = std::max(options.max_length, max_position_);
     base_ = register_module("base", base.make(base_options));
@@ -78,13 +91,13 @@ EncodingInfo randomized_encoding(const EncodingInfo& base) {
   info.summary = base.name + " on sorted random positions from [0, max_position)";
   info.paper = "Ruoss et al. 2023, arXiv 2305.16843";
   info.extrapolates = true;
-  info.options = "encoding.random_max_position, encoding.random_eval_positions" +
-                 (base.options.empty() ? "" : ", " + base.options);
+  info.keys = randomized_keys();
+  info.keys.insert(info.keys.end(), base.keys.begin(), base.keys.end());
   info.make = [base](const EncodingOptions& options) {
     return std::make_shared<RandomizedEncodingImpl>(options, base);
   };
   info.check = [base](const EncodingOptions& options) -> std::string {
-    if (options.random_max_position > 0 && options.random_max_position < options.max_length)
+    if (options.integer(kRandomMaxPosition) > 0 && options.integer(kRandomMaxPosition) < options.max_length)
       return "encoding.random_max_position must be 0 (the largest eval length) or >= the largest eval length " +
              std::to_string(options.max_length);
     return base.check(options);

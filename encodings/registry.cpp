@@ -5,8 +5,8 @@
 #include <memory>
 #include <mutex>
 
-// Adding an encoding: one file in encodings/ defining `EncodingInfo NAME_encoding()`,
-// and its name in this list.
+// Adding an encoding: one file in encodings/ defining `EncodingInfo NAME_encoding()`
+// (with the encoding.* keys it reads in EncodingInfo::keys), and its name in this list.
 #define PEBENCH_ENCODINGS(X) \
   X(none)                    \
   X(sinusoidal)              \
@@ -51,6 +51,19 @@ const EncodingInfo* find_encoding(const std::string& name) {
   auto& slot = wrapped[name];
   if (!slot) slot = std::make_unique<EncodingInfo>(randomized_encoding(*base));
   return slot.get();
+}
+
+const std::vector<OptionKey>& encoding_keys() {
+  static const std::vector<OptionKey> keys = [] {
+    std::map<std::string, OptionKey> by_name;
+    for (const auto& key : randomized_keys()) by_name.emplace(key.name, key);
+    for (const auto& info : encoding_registry())
+      for (const auto& key : info.keys) by_name.emplace(key.name, key);
+    std::vector<OptionKey> out;
+    for (const auto& [name, key] : by_name) out.push_back(key);
+    return out;
+  }();
+  return keys;
 }
 
 std::string encoding_names_joined(const std::string& separator) {

@@ -55,11 +55,17 @@ double rope_attention_factor(const std::string& variant, double scale) {
   return variant == "yarn" && scale > 1 ? 0.1 * std::log(scale) + 1 : 1.0;
 }
 
+const OptionKey kRopeBase{"encoding.rope_base", "10000", "a positive number", "RoPE base", ValueKind::positive_real};
+namespace {
+const OptionKey kRopeScaling{"encoding.rope_scaling", "none", "none | a comma list of pi, ntk, yarn",
+                             "rope: extra eval curves with length scaling", ValueKind::choice_list, {"pi", "ntk", "yarn"}};
+}  // namespace
+
 class RopeEncodingImpl : public PositionalEncodingImpl {
  public:
   explicit RopeEncodingImpl(const EncodingOptions& options)
-      : d_head_(options.d_model / options.heads), base_(options.rope_base), train_length_(options.train_length),
-        variants_(options.rope_scaling) {}
+      : d_head_(options.d_model / options.heads), base_(options.real(kRopeBase)), train_length_(options.train_length),
+        variants_(options.list(kRopeScaling)) {}
 
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
     if (!same_positions(cached_positions_, positions)) {
@@ -93,12 +99,12 @@ class RopeEncodingImpl : public PositionalEncodingImpl {
 EncodingInfo rope_encoding() {
   EncodingInfo info{"rope", "rotary", "rotary embedding of queries and keys (half-split pairs)",
                     "Su et al. 2021, arXiv 2104.09864", true, true,
-                    "encoding.rope_base, encoding.rope_scaling (eval: pi, ntk, yarn)",
+                    {kRopeBase, kRopeScaling},
                     [](const EncodingOptions& options) { return std::make_shared<RopeEncodingImpl>(options); }};
   info.check = [](const EncodingOptions& options) -> std::string {
     const int64_t d_head = options.d_model / options.heads;
     if (d_head % 2 != 0) return "rope needs an even head size (model.d_model / model.heads)";
-    for (const auto& variant : options.rope_scaling)
+    for (const auto& variant : options.list(kRopeScaling))
       if (variant == "ntk" && d_head <= 2) return "encoding.rope_scaling ntk needs a head size above 2";
     return "";
   };

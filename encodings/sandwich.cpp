@@ -11,6 +11,10 @@
 #include <cmath>
 
 namespace pebench {
+namespace {
+const OptionKey kSandwichDim{"encoding.sandwich_dim", "128", "an even positive integer", "Sandwich d'",
+                             ValueKind::positive_int};
+}  // namespace
 
 torch::Tensor sandwich_bias(const torch::Tensor& distance, int64_t dim, int64_t heads) {
   auto options = torch::TensorOptions().dtype(torch::kFloat64).device(distance.device());
@@ -37,14 +41,14 @@ class SandwichEncodingImpl : public PositionalEncodingImpl {
     if (!profile_.defined() || profile_.size(1) < needed || profile_.device() != distance.device()) {
       auto distances = torch::arange(std::max<int64_t>(needed, 2 * (profile_.defined() ? profile_.size(1) : 0)),
                                      distance.options());
-      profile_ = sandwich_bias(distances, options_.sandwich_dim, options_.heads).to(torch::kFloat32);
+      profile_ = sandwich_bias(distances, options_.integer(kSandwichDim), options_.heads).to(torch::kFloat32);
     }
     cached_bias_ = profile_.index_select(1, distance.reshape({-1})).view({options_.heads, distance.size(0), distance.size(1)});
     return cached_bias_;
   }
 
   std::vector<std::pair<std::string, int64_t>> facts() const override {
-    return {{"sandwich_dim", options_.sandwich_dim}};
+    return {{"sandwich_dim", options_.integer(kSandwichDim)}};
   }
 
  private:
@@ -56,10 +60,10 @@ class SandwichEncodingImpl : public PositionalEncodingImpl {
 
 EncodingInfo sandwich_encoding() {
   EncodingInfo info{"sandwich", "fixed bias", "fixed sinusoid inner-product bias, ALiBi-like head compression",
-                    "Chi et al. 2023, arXiv 2212.10356", true, true, "encoding.sandwich_dim",
+                    "Chi et al. 2023, arXiv 2212.10356", true, true, {kSandwichDim},
                     [](const EncodingOptions& options) { return std::make_shared<SandwichEncodingImpl>(options); }};
   info.check = [](const EncodingOptions& options) -> std::string {
-    return options.sandwich_dim % 2 == 0 && options.sandwich_dim >= 2 ? "" : "encoding.sandwich_dim must be even";
+    return options.integer(kSandwichDim) % 2 == 0 && options.integer(kSandwichDim) >= 2 ? "" : "encoding.sandwich_dim must be even";
   };
   return info;
 }

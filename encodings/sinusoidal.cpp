@@ -9,6 +9,10 @@
 #include <cmath>
 
 namespace pebench {
+namespace {
+const OptionKey kSinusoidLayout{"encoding.sinusoid_layout", "interleaved", "interleaved | concat", "sinusoid layout",
+                                ValueKind::choice, {"interleaved", "concat"}};
+}  // namespace
 
 torch::Tensor sinusoid_table(const torch::Tensor& positions, int64_t d_model,
                              const std::string& layout) {
@@ -33,7 +37,7 @@ class SinusoidalEncodingImpl : public PositionalEncodingImpl {
   torch::Tensor embed(const torch::Tensor& token_embeddings,
                       const torch::Tensor& positions) override {
     if (!same_positions(cached_positions_, positions)) {
-      cached_table_ = sinusoid_table(positions, options_.d_model, options_.sinusoid_layout)
+      cached_table_ = sinusoid_table(positions, options_.d_model, options_.text(kSinusoidLayout))
                           .to(token_embeddings.dtype());
       cached_positions_ = positions.clone();
     }
@@ -48,7 +52,7 @@ class SinusoidalEncodingImpl : public PositionalEncodingImpl {
 
 EncodingInfo sinusoidal_encoding() {
   return {"sinusoidal", "additive", "fixed sin/cos table added to token embeddings",
-          "Vaswani et al. 2017, arXiv 1706.03762", false, false, "encoding.sinusoid_layout",
+          "Vaswani et al. 2017, arXiv 1706.03762", false, false, {kSinusoidLayout},
           [](const EncodingOptions& options) {
             return std::make_shared<SinusoidalEncodingImpl>(options);
           },

@@ -14,6 +14,11 @@
 #include <cmath>
 
 namespace pebench {
+namespace {
+const OptionKey kT5Buckets{"encoding.t5_buckets", "32", "an integer >= 2", "T5 distance buckets", ValueKind::positive_int};
+const OptionKey kT5MaxDistance{"encoding.t5_max_distance", "128", "a positive integer",
+                               "T5: distances from here share the last bucket", ValueKind::positive_int};
+}  // namespace
 
 torch::Tensor t5_bucket(const torch::Tensor& distance, int64_t buckets, int64_t max_distance) {
   const int64_t exact = buckets / 2;
@@ -27,30 +32,32 @@ torch::Tensor t5_bucket(const torch::Tensor& distance, int64_t buckets, int64_t 
 
 class T5EncodingImpl : public PositionalEncodingImpl {
  public:
-  explicit T5EncodingImpl(const EncodingOptions& options) : options_(options) {
-    const int64_t sets = options.share_across_layers ? 1 : options.layers;
+  explicit T5EncodingImpl(const EncodingOptions& options)
+      : options_(options), buckets_(options.integer(kT5Buckets)), max_distance_(options.integer(kT5MaxDistance)),
+        share_(options.flag(kShareAcrossLayers)) {
+    const int64_t sets = share_ ? 1 : options.layers;
     weight_ = register_parameter(
-        "bucket_bias", torch::randn({sets, options.heads, options.t5_buckets}) /
+        "bucket_bias", torch::randn({sets, options.heads, buckets_}) /
                            std::sqrt(static_cast<double>(options.d_model)));
   }
 
   torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
     // Buckets depend only on the positions: cached; the learned values are read per forward.
     if (cached_for_.changed(query_positions, key_positions))
-      cached_buckets_ = t5_bucket(causal_distance(query_positions, key_positions), options_.t5_buckets,
-                                  options_.t5_max_distance);
+      cached_buckets_ = t5_bucket(causal_distance(query_positions, key_positions), buckets_, max_distance_);
     const auto tq = cached_buckets_.size(0), tk = cached_buckets_.size(1);
     auto bias = weight_.index_select(2, cached_buckets_.reshape({-1})).view({weight_.size(0), -1, tq, tk});
-    return options_.share_across_layers ? bias.squeeze(0) : bias;
+    return share_ ? bias.squeeze(0) : bias;
   }
 
   std::vector<std::pair<std::string, int64_t>> facts() const override {
-    return {{"t5_buckets", options_.t5_buckets}, {"t5_max_distance", options_.t5_max_distance},
-            {"share_across_layers", options_.share_across_layers}};
+    return {{"t5_buckets", buckets_}, {"t5_max_distance", max_distance_}, {"share_across_layers", share_}};
   }
 
  private:
   EncodingOptions options_;
+  int64_t buckets_, max_distance_;
+  bool share_;
   torch::Tensor weight_, cached_buckets_;
   PositionPairKey cached_for_;
 };
@@ -58,10 +65,10 @@ class T5EncodingImpl : public PositionalEncodingImpl {
 EncodingInfo t5_encoding() {
   EncodingInfo info{"t5", "learned bias", "learned logit bias per (log-spaced distance bucket, head)",
                     "Raffel et al. 2020, arXiv 1910.10683", true, true,
-                    "encoding.t5_buckets, encoding.t5_max_distance, encoding.share_across_layers",
+                    {kT5Buckets, kT5MaxDistance, kShareAcrossLayers},
                     [](const EncodingOptions& options) { return std::make_shared<T5EncodingImpl>(options); }};
   info.check = [](const EncodingOptions& options) -> std::string {
-    if (options.t5_buckets < 2 || options.t5_max_distance <= options.t5_buckets / 2)
+    if (options.integer(kT5Buckets) < 2 || options.integer(kT5MaxDistance) <= options.integer(kT5Buckets) / 2)
       return "encoding.t5_max_distance must exceed encoding.t5_buckets / 2, and t5_buckets be >= 2";
     return "";
   };

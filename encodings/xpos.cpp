@@ -13,6 +13,10 @@
 #include <cmath>
 
 namespace pebench {
+namespace {
+const OptionKey kXposScaleBase{"encoding.xpos_scale_base", "512", "a positive integer", "xPos decay scale base",
+                               ValueKind::positive_int};
+}  // namespace
 
 torch::Tensor xpos_decay(int64_t d_head, torch::Device device) {
   auto j = torch::arange(d_head / 2, torch::TensorOptions().dtype(torch::kFloat64).device(device));
@@ -22,7 +26,7 @@ torch::Tensor xpos_decay(int64_t d_head, torch::Device device) {
 class XposEncodingImpl : public PositionalEncodingImpl {
  public:
   explicit XposEncodingImpl(const EncodingOptions& options)
-      : d_head_(options.d_model / options.heads), base_(options.rope_base), scale_base_(static_cast<double>(options.xpos_scale_base)) {}
+      : d_head_(options.d_model / options.heads), base_(options.real(kRopeBase)), scale_base_(static_cast<double>(options.integer(kXposScaleBase))) {}
 
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
     if (!same_positions(cached_positions_, positions)) {
@@ -55,7 +59,7 @@ class XposEncodingImpl : public PositionalEncodingImpl {
 
 EncodingInfo xpos_encoding() {
   EncodingInfo info{"xpos", "rotary", "RoPE with per-frequency exponential decay (causal)",
-                    "Sun et al. 2022, arXiv 2212.10554", true, true, "encoding.rope_base, encoding.xpos_scale_base",
+                    "Sun et al. 2022, arXiv 2212.10554", true, true, {kRopeBase, kXposScaleBase},
                     [](const EncodingOptions& options) { return std::make_shared<XposEncodingImpl>(options); }};
   info.check = [](const EncodingOptions& options) -> std::string {
     return (options.d_model / options.heads) % 2 == 0 ? "" : "xpos needs an even head size (model.d_model / model.heads)";

@@ -60,16 +60,20 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
   const auto start = std::chrono::steady_clock::now();
   EvalResult result;
   result.lengths = run.eval_lengths();
-  const int64_t longest = result.lengths.back(), batch_tokens = run.integer("eval.batch_tokens");
-  const bool anchors = task.name == "anchor_composite";
+  const int64_t longest = result.lengths.back(), batch_tokens = run.eval.batch_tokens;
+  const TaskInfo& info = task.info();
+  const TaskPredictor predict = [&](const torch::Tensor& inputs) {
+    return model->forward(inputs.to(device)).argmax(-1).to(torch::kCPU);
+  };
   for (int64_t length : result.lengths) {
     model->encoding().set_eval_variant(variant, length);
-    const int64_t sequences = std::max<int64_t>(1, run.integer("eval.tokens") / length);
+    const int64_t sequences = std::max<int64_t>(1, run.eval.tokens / length);
     const int64_t per_batch = std::max<int64_t>(1, batch_tokens / length);
     auto generator = eval_generator(length);
-    // The held-out pair from its own stream, so adding it changes no other number.
-    auto pair_generator = eval_generator(length + (int64_t{1} << 40));
-    double loss_sum = 0, inferential = 0, symmetric = 0, pair_count = 0;
+    // The task's extra metrics draw from their own stream, so they change no other number.
+    auto extra_generator = eval_generator(length + (int64_t{1} << 40));
+    TaskMetricSums extra;
+    double loss_sum = 0;
     MatchCount matches;
     torch::Tensor position_sum, position_count;
     for (int64_t done = 0; done < sequences; done += per_batch) {
@@ -90,30 +94,19 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
         position_sum = position_sum.defined() ? position_sum + sum : sum;
         position_count = position_count.defined() ? position_count + count : count;
       }
-      if (anchors) {  // the same number of held-out-pair sequences, scored at the last position
-        const TaskBatch pair = generate_task(task, n, length, pair_generator, TaskSplit::test, AnchorPairs::held_out);
-        const auto answer = model->forward(pair.tokens.slice(1, 0, length).to(device)).select(1, length - 1).argmax(-1).to(torch::kCPU);
-        for (int64_t i = 0; i < n; ++i) {
-          const int64_t predicted = answer[i].item<int64_t>(), x = pair.key_item[static_cast<size_t>(i)];
-          inferential += predicted == x - 10;
-          symmetric += predicted == x - 6;
-        }
-        pair_count += static_cast<double>(n);
-      }
+      if (info.score_extra) info.score_extra(task, length, n, extra_generator, predict, extra);
     }
     result.ppl.push_back(std::exp(loss_sum / static_cast<double>(matches.scored)));
     result.tokens.push_back(matches.scored);
-    result.accuracy.push_back(matches.accuracy());
-    if (anchors) {
-      result.inferential_accuracy.push_back(inferential / pair_count);
-      result.symmetric_accuracy.push_back(symmetric / pair_count);
-    }
+    result.metrics["eval/accuracy"].push_back(matches.accuracy());
+    for (const auto& name : info.extra_metrics)
+      result.metrics[name].push_back(extra[name].first / extra[name].second);
     if (length == longest) {
       const auto mean = (position_sum / position_count).contiguous();  // 0/0: NaN where nothing is scored
       result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
     }
   }
-  model->encoding().set_eval_variant("", run.integer("train.seq_len"));
+  model->encoding().set_eval_variant("", run.train.seq_len);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   model->train();
   return result;
@@ -127,11 +120,11 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
   EvalResult result;
   result.lengths = run.eval_lengths();
   const int64_t longest = result.lengths.back();
-  const int64_t budget = eval_budget(static_cast<int64_t>(heldout.size()), run.integer("eval.tokens"),
+  const int64_t budget = eval_budget(static_cast<int64_t>(heldout.size()), run.eval.tokens,
                                      longest, "study");
-  const int64_t batch_tokens = run.integer("eval.batch_tokens");
-  const bool sliding = run.text("eval.protocol") == "sliding";
-  const int64_t stride = run.integer("eval.stride");
+  const int64_t batch_tokens = run.eval.batch_tokens;
+  const bool sliding = run.eval.protocol == "sliding";
+  const int64_t stride = run.eval.stride;
 
   auto non_overlapping = [&](int64_t length) {
     return window_losses(model, heldout, budget, length, batch_tokens, device);
@@ -167,7 +160,7 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
     model->encoding().set_eval_variant(variant, longest);
     keep_position_loss(non_overlapping(longest));
   }
-  model->encoding().set_eval_variant("", run.integer("train.seq_len"));
+  model->encoding().set_eval_variant("", run.train.seq_len);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   model->train();
   return result;

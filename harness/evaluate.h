@@ -2,6 +2,8 @@
 // budget (non-overlapping windows, or sliding windows with a stride), and the mean loss
 // per position at the longest length, which shows where extrapolation breaks.
 #pragma once
+#include <map>
+#include <string>
 #include <vector>
 
 #include "harness/study.h"
@@ -14,10 +16,9 @@ struct EvalResult {
   std::vector<double> ppl;
   std::vector<int64_t> tokens;         // tokens scored at each length
   std::vector<double> position_loss;   // [longest length]
-  // Synthetic tasks: exact-match accuracy at the scored positions per length, and for
-  // anchor_composite on the held-out pair (4,3): the share answering x - 10 (inferential)
-  // and x - 6 (symmetric).
-  std::vector<double> accuracy, inferential_accuracy, symmetric_accuracy;
+  // Synthetic tasks: metric dataset name → value per length; eval/accuracy (exact match
+  // at the scored positions) and the task's extra metrics (task_metric_names).
+  std::map<std::string, std::vector<double>> metrics;
   double seconds = 0;
 };
 

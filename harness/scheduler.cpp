@@ -55,6 +55,11 @@ void gentle_barrier(MPI_Comm comm) {
   wait_gently(request);
 }
 
+std::vector<double> max_over_ranks(MPI_Comm comm, std::vector<double> values) {
+  MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_MAX, comm);
+  return values;
+}
+
 int max_over_ranks(MPI_Comm comm, int value) {
   int global = 0;
   MPI_Allreduce(&value, &global, 1, MPI_INT, MPI_MAX, comm);

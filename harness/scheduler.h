@@ -27,6 +27,8 @@ class MpiSession {
 void gentle_barrier(MPI_Comm comm);
 // The largest `value` of any rank, on every rank.
 int max_over_ranks(MPI_Comm comm, int value);
+// Element-wise largest of every rank's `values` (same size on every rank), on every rank.
+std::vector<double> max_over_ranks(MPI_Comm comm, std::vector<double> values);
 // The first non-empty message of any rank (by rank order), on every rank.
 std::string first_message(MPI_Comm comm, const std::string& message);
 

@@ -11,89 +11,119 @@
 #include <sstream>
 
 #include "encodings/registry.h"
+#include "harness/analyses/analysis.h"
+#include "results/config_text.h"
 
 namespace pebench {
 namespace po = boost::program_options;
 
 namespace {
 
-enum class Kind { PositiveInt, NonNegativeInt, Seed, Fraction, PositiveReal, NonNegativeReal,
-                  Bool, Name, Source, Encoding, Choice, ChoiceList, LengthList };
+using Setter = std::function<void(RunConfig&, const std::string&)>;
 
-struct KeySpec {
-  StudyKey key;
-  Kind kind;
-  std::vector<std::string> choices;  // for Kind::Choice and Kind::ChoiceList
-};
+std::vector<std::string> split(const std::string& text, char separator);
 
-const std::vector<KeySpec>& key_specs() {
-  static const std::vector<KeySpec> specs = [] {
-    std::vector<KeySpec> s = {
-        {{"study.name", "", "letters, digits, '.', '_', '-'", "study name (default: file name)"}, Kind::Name},
-        {{"data.source", "text:embedded", "text:embedded | text:PATH | tokens:PATH.bin | synthetic:copy | synthetic:associative_recall | synthetic:sparse_memory | synthetic:anchor_composite", "training corpus or synthetic task (harness/tasks.h)"}, Kind::Source},
-        {{"data.holdout", "0.1", "a fraction in (0, 1)", "last fraction of the corpus held out for eval"}, Kind::Fraction},
-        {{"data.vocab_size", "256", "a positive integer (256 for text sources)", "vocabulary size"}, Kind::PositiveInt},
-        {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size"}, Kind::PositiveInt},
-        {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: x_t = sum of x_{t-lag} mod symbols"}, Kind::LengthList},
-        {{"model.d_model", "128", "a positive integer", "model width"}, Kind::PositiveInt},
-        {{"model.layers", "2", "a positive integer", "transformer blocks"}, Kind::PositiveInt},
-        {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads"}, Kind::PositiveInt},
-        {{"model.init_gamma", "0.5", "a positive number", "init rate: weights ~ N(0, fan_in^(-2 gamma))"}, Kind::PositiveReal},
-        // 1.0: the scale of the sqrt(d)-scaled token embeddings (nn.Embedding's N(0,1)); small
-        // values make unreached rows near-zero (Ito et al. 2024): a study axis, not the default.
-        {{"model.pe_init_std", "1.0", "a positive number", "std of the learned PE table at init"}, Kind::PositiveReal},
-        {{"model.scale_embeddings", "true", "true | false", "scale token embeddings by sqrt(d_model) for additive PEs"}, Kind::Bool},
-        {{"model.attention_window", "0", "a non-negative integer (0 = unlimited)", "band mask width"}, Kind::NonNegativeInt},
-        {{"encoding", "none", "", "positional encoding"}, Kind::Encoding},
-        {{"encoding.rope_base", "10000", "a positive number", "RoPE base"}, Kind::PositiveReal},
-        {{"encoding.sinusoid_layout", "interleaved", "interleaved | concat", "sinusoid layout"}, Kind::Choice, {"interleaved", "concat"}},
-        {{"encoding.share_across_layers", "true", "true | false", "learned biases: one set for all layers (gpt-neox, KERPLE)"}, Kind::Bool},
-        {{"encoding.t5_buckets", "32", "an integer >= 2", "T5 distance buckets"}, Kind::PositiveInt},
-        {{"encoding.t5_max_distance", "128", "a positive integer", "T5: distances from here share the last bucket"}, Kind::PositiveInt},
-        {{"encoding.sandwich_dim", "128", "an even positive integer", "Sandwich d'"}, Kind::PositiveInt},
-        {{"encoding.xpos_scale_base", "512", "a positive integer", "xPos decay scale base"}, Kind::PositiveInt},
-        {{"encoding.rope_scaling", "none", "none | a comma list of pi, ntk, yarn", "rope: extra eval curves with length scaling"}, Kind::ChoiceList, {"pi", "ntk", "yarn"}},
-        {{"encoding.random_max_position", "0", "0 (the largest eval length) or an integer >= it", "randomized: positions drawn from [0, this)"}, Kind::NonNegativeInt},
-        {{"encoding.random_eval_positions", "randomized", "randomized | sequential", "randomized: eval positions"}, Kind::Choice, {"randomized", "sequential"}},
-        {{"seed", "0", "a non-negative integer", "seed of init and data order"}, Kind::Seed},
-        {{"train.seq_len", "64", "a positive integer", "training sequence length"}, Kind::PositiveInt},
-        {{"train.steps", "600", "a positive integer", "optimizer steps"}, Kind::PositiveInt},
-        {{"train.batch", "32", "a positive integer", "sequences per step"}, Kind::PositiveInt},
-        {{"train.lr", "0.001", "a positive number", "peak learning rate"}, Kind::PositiveReal},
-        {{"train.min_lr", "0.0001", "a non-negative number", "learning rate at the end of the cosine"}, Kind::NonNegativeReal},
-        {{"train.encoding_lr_scale", "1", "a positive number", "learning rate of the encoding's parameters / train.lr"}, Kind::PositiveReal},
-        {{"train.warmup", "50", "a non-negative integer", "linear warmup steps"}, Kind::NonNegativeInt},
-        {{"train.weight_decay", "0.1", "a non-negative number", "AdamW decay on matrices"}, Kind::NonNegativeReal},
-        {{"train.beta1", "0.9", "a fraction in (0, 1)", "AdamW beta1"}, Kind::Fraction},
-        {{"train.beta2", "0.95", "a fraction in (0, 1)", "AdamW beta2"}, Kind::Fraction},
-        {{"train.grad_clip", "1.0", "a non-negative number (0 = off)", "gradient-norm clip"}, Kind::NonNegativeReal},
-        {{"train.precision", "fp32", "fp32 | bf16", "training matmuls: fp32, or bf16 under autocast (fp32 weights, loss and eval)"}, Kind::Choice, {"fp32", "bf16"}},
-        {{"train.log_every", "50", "a positive integer", "steps between logged losses"}, Kind::PositiveInt},
-        {{"train.checkpoint_every", "100", "a non-negative integer (0 = only at stop signals and the end of training)", "steps between checkpoints; not part of the run id"}, Kind::NonNegativeInt},
-        {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths"}, Kind::LengthList},
-        {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol"}, Kind::Choice, {"nonoverlapping", "sliding"}},
-        {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride"}, Kind::NonNegativeInt},
-        {{"eval.tokens", "32768", "a positive integer", "held-out tokens scored at every length"}, Kind::PositiveInt},
-        {{"eval.batch_tokens", "16384", "a positive integer", "tokens per eval forward"}, Kind::PositiveInt},
-        {{"eval.attention_block", "256", "a positive integer", "queries per attention block at eval"}, Kind::PositiveInt},
-        {{"analysis.run", "none", "none | a comma list of window_ppl, gradient, attention, probe, pe_geometry", "analyses after evaluation (harness/analyse.h)"}, Kind::ChoiceList,
-         {"window_ppl", "gradient", "attention", "probe", "pe_geometry"}},
-        {{"analysis.rf_length", "0", "0 (the longest eval length) or a length up to it", "length of the receptive-field and attention analyses"}, Kind::NonNegativeInt},
-        {{"analysis.windows", "1,2,4,8,16,32,64,128,256,512,1024", "comma-separated positive integers", "window_ppl: key windows w (those <= rf_length)"}, Kind::LengthList},
-        {{"analysis.epsilon", "0.01", "a positive number", "effective context: smallest w with ppl(w) <= (1 + epsilon) ppl(full)"}, Kind::PositiveReal},
-        {{"analysis.tokens", "8192", "a positive integer", "window_ppl: held-out tokens scored per window"}, Kind::PositiveInt},
-        {{"analysis.sequences", "32", "an integer >= 2", "held-out sequences for gradient, attention and probe"}, Kind::PositiveInt},
-    };
-    for (auto& spec : s)
-      if (spec.kind == Kind::Encoding) spec.key.allowed = encoding_names_joined(" | ");
-    return s;
-  }();
-  return specs;
+void from_text(const std::string& text, int64_t& out) { out = std::stoll(text); }
+void from_text(const std::string& text, double& out) { out = std::stod(text); }
+void from_text(const std::string& text, bool& out) { out = text == "true"; }
+void from_text(const std::string& text, std::string& out) { out = text; }
+void from_text(const std::string& text, std::vector<int64_t>& out) {
+  out.clear();
+  for (const auto& part : split(text, ',')) out.push_back(std::stoll(part));
+}
+void from_text(const std::string& text, std::vector<std::string>& out) {
+  out = text == "none" ? std::vector<std::string>{} : split(text, ',');
 }
 
-const KeySpec* find_spec(const std::string& name) {
-  for (const auto& spec : key_specs())
-    if (spec.key.name == name) return &spec;
+// The typed field a key sets: `field(&RunConfig::train, &TrainOptions::steps)`.
+template <class Section, class T>
+Setter field(Section RunConfig::*section, T Section::*member) {
+  return [section, member](RunConfig& run, const std::string& text) { from_text(text, (run.*section).*member); };
+}
+template <class T>
+Setter field(T RunConfig::*member) {
+  return [member](RunConfig& run, const std::string& text) { from_text(text, run.*member); };
+}
+
+// One row per key: its spec (name, default, allowed, help, kind, run-id rule) and the
+// field it sets. The only place a core key is named; encoding.* keys come from encodings/.
+struct KeyEntry {
+  OptionKey key;
+  Setter set;
+};
+
+std::string joined(const std::vector<std::string>& names, const std::string& separator) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : separator) + name;
+  return out;
+}
+
+const std::vector<KeyEntry>& key_table() {
+  using K = ValueKind;
+  static const std::vector<KeyEntry> table = [] {
+    std::vector<std::string> sources = {"text:embedded", "text:PATH", "tokens:PATH.bin"};
+    for (const auto& name : task_names()) sources.push_back("synthetic:" + name);
+    const auto analyses = analysis_names();
+    std::vector<KeyEntry> t = {
+        {{"study.name", "", "letters, digits, '.', '_', '-'", "study name (default: file name)", K::name, {}, IdRule::never}, nullptr},
+        {{"data.source", "text:embedded", joined(sources, " | "), "training corpus or synthetic task (harness/tasks/)", K::source}, field(&RunConfig::data, &DataOptions::source)},
+        {{"data.holdout", "0.1", "a fraction in (0, 1)", "last fraction of the corpus held out for eval", K::fraction}, field(&RunConfig::data, &DataOptions::holdout)},
+        {{"data.vocab_size", "256", "a positive integer (256 for text sources)", "vocabulary size", K::positive_int}, field(&RunConfig::data, &DataOptions::vocab_size)},
+        {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size", K::positive_int, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::symbols)},
+        {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: x_t = sum of x_{t-lag} mod symbols", K::length_list, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::lags)},
+        {{"model.d_model", "128", "a positive integer", "model width", K::positive_int}, field(&RunConfig::model, &ModelOptions::d_model)},
+        {{"model.layers", "2", "a positive integer", "transformer blocks", K::positive_int}, field(&RunConfig::model, &ModelOptions::layers)},
+        {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads", K::positive_int}, field(&RunConfig::model, &ModelOptions::heads)},
+        {{"model.init_gamma", "0.5", "a positive number", "init rate: weights ~ N(0, fan_in^(-2 gamma))", K::positive_real}, field(&RunConfig::model, &ModelOptions::init_gamma)},
+        // 1.0: the scale of the sqrt(d)-scaled token embeddings (nn.Embedding's N(0,1)); small
+        // values make unreached rows near-zero (Ito et al. 2024): a study axis, not the default.
+        {{"model.pe_init_std", "1.0", "a positive number", "std of the learned PE table at init", K::positive_real}, field(&RunConfig::model, &ModelOptions::pe_init_std)},
+        {{"model.scale_embeddings", "true", "true | false", "scale token embeddings by sqrt(d_model) for additive PEs", K::boolean}, field(&RunConfig::model, &ModelOptions::scale_embeddings)},
+        {{"model.attention_window", "0", "a non-negative integer (0 = unlimited)", "band mask width", K::non_negative_int}, field(&RunConfig::model, &ModelOptions::attention_window)},
+        {{"encoding", "none", encoding_names_joined(" | "), "positional encoding", K::encoding}, field(&RunConfig::encoding)},
+        {{"seed", "0", "a non-negative integer", "seed of init and data order", K::non_negative_int}, field(&RunConfig::seed)},
+        {{"train.seq_len", "64", "a positive integer", "training sequence length", K::positive_int}, field(&RunConfig::train, &TrainOptions::seq_len)},
+        {{"train.steps", "600", "a positive integer", "optimizer steps", K::positive_int}, field(&RunConfig::train, &TrainOptions::steps)},
+        {{"train.batch", "32", "a positive integer", "sequences per step", K::positive_int}, field(&RunConfig::train, &TrainOptions::batch)},
+        {{"train.lr", "0.001", "a positive number", "peak learning rate", K::positive_real}, field(&RunConfig::train, &TrainOptions::lr)},
+        {{"train.min_lr", "0.0001", "a non-negative number", "learning rate at the end of the cosine", K::non_negative_real}, field(&RunConfig::train, &TrainOptions::min_lr)},
+        {{"train.encoding_lr_scale", "1", "a positive number", "learning rate of the encoding's parameters / train.lr", K::positive_real}, field(&RunConfig::train, &TrainOptions::encoding_lr_scale)},
+        {{"train.warmup", "50", "a non-negative integer", "linear warmup steps", K::non_negative_int}, field(&RunConfig::train, &TrainOptions::warmup)},
+        {{"train.weight_decay", "0.1", "a non-negative number", "AdamW decay on matrices", K::non_negative_real}, field(&RunConfig::train, &TrainOptions::weight_decay)},
+        {{"train.beta1", "0.9", "a fraction in (0, 1)", "AdamW beta1", K::fraction}, field(&RunConfig::train, &TrainOptions::beta1)},
+        {{"train.beta2", "0.95", "a fraction in (0, 1)", "AdamW beta2", K::fraction}, field(&RunConfig::train, &TrainOptions::beta2)},
+        {{"train.grad_clip", "1.0", "a non-negative number (0 = off)", "gradient-norm clip", K::non_negative_real}, field(&RunConfig::train, &TrainOptions::grad_clip)},
+        // Left out of the id at fp32, its default: stores made before it keep their ids.
+        {{"train.precision", "fp32", "fp32 | bf16", "training matmuls: fp32, or bf16 under autocast (fp32 weights, loss and eval)", K::choice, {"fp32", "bf16"}, IdRule::unless_default}, field(&RunConfig::train, &TrainOptions::precision)},
+        {{"train.log_every", "50", "a positive integer", "steps between logged losses", K::positive_int}, field(&RunConfig::train, &TrainOptions::log_every)},
+        {{"train.checkpoint_every", "100", "a non-negative integer (0 = only at stop signals and the end of training)", "steps between checkpoints; not part of the run id", K::non_negative_int, {}, IdRule::never}, field(&RunConfig::train, &TrainOptions::checkpoint_every)},
+        {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths", K::length_list}, field(&RunConfig::eval, &EvalOptions::lengths)},
+        {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol", K::choice, {"nonoverlapping", "sliding"}}, field(&RunConfig::eval, &EvalOptions::protocol)},
+        {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride", K::non_negative_int}, field(&RunConfig::eval, &EvalOptions::stride)},
+        {{"eval.tokens", "32768", "a positive integer", "held-out tokens scored at every length", K::positive_int}, field(&RunConfig::eval, &EvalOptions::tokens)},
+        {{"eval.batch_tokens", "16384", "a positive integer", "tokens per eval forward", K::positive_int}, field(&RunConfig::eval, &EvalOptions::batch_tokens)},
+        {{"eval.attention_block", "256", "a positive integer", "queries per attention block at eval", K::positive_int}, field(&RunConfig::eval, &EvalOptions::attention_block)},
+        // analysis.* change nothing without analyses: out of the id then, so stores made
+        // before analyses existed keep their ids.
+        {{"analysis.run", "none", "none | a comma list of " + joined(analyses, ", "), "analyses after evaluation (harness/analyses/)", K::choice_list, analyses, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::run)},
+        {{"analysis.rf_length", "0", "0 (the longest eval length) or a length up to it", "length of the receptive-field and attention analyses", K::non_negative_int, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::rf_length)},
+        {{"analysis.windows", "1,2,4,8,16,32,64,128,256,512,1024", "comma-separated positive integers", "window_ppl: key windows w (those <= rf_length)", K::length_list, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::windows)},
+        {{"analysis.epsilon", "0.01", "a positive number", "effective context: smallest w with ppl(w) <= (1 + epsilon) ppl(full)", K::positive_real, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::epsilon)},
+        {{"analysis.tokens", "8192", "a positive integer", "window_ppl: held-out tokens scored per window", K::positive_int, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::tokens)},
+        {{"analysis.sequences", "32", "an integer >= 2", "held-out sequences for gradient, attention and probe", K::positive_int, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::sequences)},
+    };
+    for (const auto& key : encoding_keys()) {
+      const std::string name = key.name;
+      t.push_back({key, [name](RunConfig& run, const std::string& text) { run.encoding_keys[name] = text; }});
+    }
+    return t;
+  }();
+  return table;
+}
+
+const KeyEntry* find_entry(const std::string& name) {
+  for (const auto& entry : key_table())
+    if (entry.key.name == name) return &entry;
   return nullptr;
 }
 
@@ -161,36 +191,35 @@ std::string format_real(double value) {
 }
 
 // Checks one value against its key and returns it in canonical form.
-std::string canonical_value(const KeySpec& spec, const std::string& raw, const Origin& origin) {
+std::string canonical_value(const OptionKey& spec, const std::string& raw, const Origin& origin) {
   const std::string value = trim(raw);
   int64_t integer = 0;
   double real = 0;
   switch (spec.kind) {
-    case Kind::PositiveInt:
-      if (!parse_integer(value, integer) || integer <= 0) fail(origin, value, "expected " + spec.key.allowed);
+    case ValueKind::positive_int:
+      if (!parse_integer(value, integer) || integer <= 0) fail(origin, value, "expected " + spec.allowed);
       return std::to_string(integer);
-    case Kind::NonNegativeInt:
-    case Kind::Seed:
-      if (!parse_integer(value, integer) || integer < 0) fail(origin, value, "expected " + spec.key.allowed);
+    case ValueKind::non_negative_int:
+      if (!parse_integer(value, integer) || integer < 0) fail(origin, value, "expected " + spec.allowed);
       return std::to_string(integer);
-    case Kind::Fraction:
-      if (!parse_real(value, real) || real <= 0 || real >= 1) fail(origin, value, "expected " + spec.key.allowed);
+    case ValueKind::fraction:
+      if (!parse_real(value, real) || real <= 0 || real >= 1) fail(origin, value, "expected " + spec.allowed);
       return format_real(real);
-    case Kind::PositiveReal:
-      if (!parse_real(value, real) || real <= 0) fail(origin, value, "expected " + spec.key.allowed);
+    case ValueKind::positive_real:
+      if (!parse_real(value, real) || real <= 0) fail(origin, value, "expected " + spec.allowed);
       return format_real(real);
-    case Kind::NonNegativeReal:
-      if (!parse_real(value, real) || real < 0) fail(origin, value, "expected " + spec.key.allowed);
+    case ValueKind::non_negative_real:
+      if (!parse_real(value, real) || real < 0) fail(origin, value, "expected " + spec.allowed);
       return format_real(real);
-    case Kind::Bool:
+    case ValueKind::boolean:
       if (value == "true" || value == "1" || value == "yes") return "true";
       if (value == "false" || value == "0" || value == "no") return "false";
       fail(origin, value, "expected true | false");
-    case Kind::Name:
+    case ValueKind::name:
       if (value.empty() || value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos || value[0] == '.')
-        fail(origin, value, "expected " + spec.key.allowed + " (no path separators)");
+        fail(origin, value, "expected " + spec.allowed + " (no path separators)");
       return value;
-    case Kind::Source:
+    case ValueKind::source:
       if (value == "text:embedded") return value;
       if ((value.rfind("text:", 0) == 0 && value.size() > 5) || (value.rfind("tokens:", 0) == 0 && value.size() > 7))
         return value;
@@ -198,30 +227,30 @@ std::string canonical_value(const KeySpec& spec, const std::string& raw, const O
         const auto& names = task_names();
         if (std::find(names.begin(), names.end(), value.substr(10)) != names.end()) return value;
       }
-      fail(origin, value, "expected " + spec.key.allowed);
-    case Kind::Encoding:
-      if (!find_encoding(value)) fail(origin, value, "unknown encoding; allowed: " + spec.key.allowed);
+      fail(origin, value, "expected " + spec.allowed);
+    case ValueKind::encoding:
+      if (!find_encoding(value)) fail(origin, value, "unknown encoding; allowed: " + spec.allowed);
       return value;
-    case Kind::Choice:
+    case ValueKind::choice:
       if (std::find(spec.choices.begin(), spec.choices.end(), value) == spec.choices.end())
-        fail(origin, value, "expected " + spec.key.allowed);
+        fail(origin, value, "expected " + spec.allowed);
       return value;
-    case Kind::ChoiceList: {
+    case ValueKind::choice_list: {
       if (value == "none") return value;
       std::vector<std::string> chosen;
       for (const auto& part : split(value, ',')) {
         if (std::find(spec.choices.begin(), spec.choices.end(), part) == spec.choices.end())
-          fail(origin, value, "expected " + spec.key.allowed);
+          fail(origin, value, "expected " + spec.allowed);
         if (std::find(chosen.begin(), chosen.end(), part) == chosen.end()) chosen.push_back(part);
       }
       std::string joined;
       for (const auto& part : chosen) joined += (joined.empty() ? "" : ",") + part;
       return joined;
     }
-    case Kind::LengthList: {
+    case ValueKind::length_list: {
       std::string joined;
       for (const auto& part : split(value, ',')) {
-        if (!parse_integer(part, integer) || integer <= 0) fail(origin, value, "expected " + spec.key.allowed);
+        if (!parse_integer(part, integer) || integer <= 0) fail(origin, value, "expected " + spec.allowed);
         joined += (joined.empty() ? "" : ",") + std::to_string(integer);
       }
       return joined;
@@ -248,13 +277,18 @@ std::string section_list() {
 
 }  // namespace
 
-const std::vector<StudyKey>& study_keys() {
-  static const std::vector<StudyKey> keys = [] {
-    std::vector<StudyKey> out;
-    for (const auto& spec : key_specs()) out.push_back(spec.key);
+const std::vector<OptionKey>& study_keys() {
+  static const std::vector<OptionKey> keys = [] {
+    std::vector<OptionKey> out;
+    for (const auto& entry : key_table()) out.push_back(entry.key);
     return out;
   }();
   return keys;
+}
+
+const OptionKey* find_study_key(const std::string& name) {
+  const KeyEntry* entry = find_entry(name);
+  return entry ? &entry->key : nullptr;
 }
 
 std::map<std::string, std::string> study_key_defaults() {
@@ -277,39 +311,18 @@ std::string fnv1a_hex(const std::string& text, int digits) {
   return out.str().substr(0, digits);
 }
 
-const std::string& RunConfig::text(const std::string& key) const {
-  auto found = values.find(key);
-  if (found == values.end()) throw std::logic_error("run config has no key " + key);
-  return found->second;
-}
-int64_t RunConfig::integer(const std::string& key) const { return std::stoll(text(key)); }
-double RunConfig::real(const std::string& key) const { return std::stod(text(key)); }
-bool RunConfig::flag(const std::string& key) const { return text(key) == "true"; }
-std::vector<int64_t> RunConfig::integers(const std::string& key) const {
-  std::vector<int64_t> out;
-  for (const auto& part : split(text(key), ',')) out.push_back(std::stoll(part));
-  return out;
-}
-namespace {
-// How a run is carried out, not what it computes: not part of its identity.
-bool operational_key(const std::string& key) {
-  return key.rfind("study.", 0) == 0 || key == "train.checkpoint_every";
-}
-}  // namespace
-
 std::string RunConfig::canonical_text() const {
-  // Without analyses the analysis.* keys change nothing, nor the task keys without a
-  // task, nor train.precision at fp32: leaving them out keeps the run ids of stores made
-  // before they existed.
-  auto run = values.find("analysis.run");
-  const bool no_analyses = run == values.end() || run->second == "none";
-  auto source = values.find("data.source");
-  const bool no_task = source == values.end() || source->second.rfind("synthetic:", 0) != 0;
+  const bool with_analyses = !analysis.run.empty();
+  const bool with_task = task().has_value();
   std::string out;
-  for (const auto& [key, value] : values)
-    if (!operational_key(key) && !(no_analyses && key.rfind("analysis.", 0) == 0) &&
-        !(no_task && (key == "data.symbols" || key == "data.lags")) && !(key == "train.precision" && value == "fp32"))
-      out += key + " = " + value + "\n";
+  for (const auto& [key, value] : values) {
+    const KeyEntry* entry = find_entry(key);
+    const IdRule rule = entry ? entry->key.id_rule : IdRule::always;
+    const bool counted = rule == IdRule::always || (rule == IdRule::with_analyses && with_analyses) ||
+                         (rule == IdRule::with_task && with_task) ||
+                         (rule == IdRule::unless_default && value != entry->key.default_value);
+    if (counted) out += config_line(key, value);
+  }
   return out;
 }
 
@@ -317,81 +330,57 @@ std::string changed_fixed_key(const Study& study, const std::vector<std::string>
   if (stored_configs.empty() || study.runs.empty()) return "";
   // Each key's values over the stored runs.
   std::map<std::string, std::set<std::string>> stored;
-  for (const auto& config : stored_configs) {
-    std::istringstream lines(config);
-    std::string line;
-    while (std::getline(lines, line)) {
-      const auto equals = line.find(" = ");
-      if (equals != std::string::npos) stored[line.substr(0, equals)].insert(line.substr(equals + 3));
-    }
-  }
+  for (const auto& config : stored_configs)
+    for (const auto& [key, value] : parse_config_text(config)) stored[key].insert(value);
   // Runs differing in these keys are different runs that compare tells apart.
   const std::set<std::string> identity = {"encoding", "train.seq_len", "seed"};
   const std::set<std::string> axes(study.grid_axes.begin(), study.grid_axes.end());
   for (const auto& [key, value] : study.runs.front().values) {
-    if (operational_key(key) || identity.count(key) || axes.count(key)) continue;
+    const OptionKey* spec = find_study_key(key);
+    if ((spec && spec->id_rule == IdRule::never) || identity.count(key) || axes.count(key)) continue;
     // A key missing from the stored configs had its default there (an older pebench, or
-    // analysis.* left out without analyses).
+    // a key left out of the id by its rule).
     auto found = stored.find(key);
-    const KeySpec* spec = find_spec(key);
     const std::set<std::string> was = found != stored.end() ? found->second
-                                      : std::set<std::string>{spec ? spec->key.default_value : value};
+                                      : std::set<std::string>{spec ? spec->default_value : value};
     if (was.size() != 1 || *was.begin() == value) continue;
     return key + " is " + *was.begin() + " in the store's runs but " + value +
            " in the study now: a changed fixed key changes every run id and would mix configurations";
   }
   return "";
 }
-std::optional<TaskSpec> task_spec(const RunConfig& run) {
-  const std::string& source = run.text("data.source");
-  if (source.rfind("synthetic:", 0) != 0) return std::nullopt;
+
+std::optional<TaskSpec> RunConfig::task() const {
+  if (data.source.rfind("synthetic:", 0) != 0) return std::nullopt;
   TaskSpec task;
-  task.name = source.substr(10);
-  task.symbols = run.integer("data.symbols");
-  task.lags = run.integers("data.lags");
+  task.name = data.source.substr(10);
+  task.symbols = data.symbols;
+  task.lags = data.lags;
   return task;
 }
 
-EncodingOptions encoding_options(const RunConfig& run) {
+EncodingOptions RunConfig::encoding_options() const {
   EncodingOptions options;
-  options.d_model = run.integer("model.d_model");
-  options.heads = run.integer("model.heads");
-  options.layers = run.integer("model.layers");
-  options.train_length = run.integer("train.seq_len");
-  options.max_length = run.eval_lengths().back();
-  options.seed = static_cast<uint64_t>(run.integer("seed"));
-  options.pe_init_std = run.real("model.pe_init_std");
-  options.rope_base = run.real("encoding.rope_base");
-  options.sinusoid_layout = run.text("encoding.sinusoid_layout");
-  options.share_across_layers = run.flag("encoding.share_across_layers");
-  options.t5_buckets = run.integer("encoding.t5_buckets");
-  options.t5_max_distance = run.integer("encoding.t5_max_distance");
-  options.sandwich_dim = run.integer("encoding.sandwich_dim");
-  options.xpos_scale_base = run.integer("encoding.xpos_scale_base");
-  if (run.text("encoding.rope_scaling") != "none") options.rope_scaling = split(run.text("encoding.rope_scaling"), ',');
-  options.random_max_position = run.integer("encoding.random_max_position");
-  options.random_eval_positions = run.text("encoding.random_eval_positions") == "randomized";
+  options.d_model = model.d_model;
+  options.heads = model.heads;
+  options.layers = model.layers;
+  options.train_length = train.seq_len;
+  options.max_length = eval_lengths().back();
+  options.seed = static_cast<uint64_t>(seed);
+  options.pe_init_std = model.pe_init_std;
+  options.keys = encoding_keys;
   return options;
 }
 
-std::vector<std::string> RunConfig::analyses() const {
-  const std::string& chosen = text("analysis.run");
-  return chosen == "none" ? std::vector<std::string>{} : split(chosen, ',');
+bool RunConfig::analyses_include(const std::string& name) const {
+  return std::find(analysis.run.begin(), analysis.run.end(), name) != analysis.run.end();
 }
 
-bool RunConfig::analyses_include(const std::string& analysis) const {
-  const auto chosen = analyses();
-  return std::find(chosen.begin(), chosen.end(), analysis) != chosen.end();
-}
-
-int64_t RunConfig::rf_length() const {
-  const int64_t length = integer("analysis.rf_length");
-  return length > 0 ? length : eval_lengths().back();
-}
+int64_t RunConfig::rf_length() const { return analysis.rf_length > 0 ? analysis.rf_length : eval_lengths().back(); }
 
 std::vector<int64_t> RunConfig::analysis_windows() const {
   std::vector<int64_t> windows;
-  for (int64_t w : integers("analysis.windows"))
+  for (int64_t w : analysis.windows)
     if (w <= rf_length()) windows.push_back(w);
   std::sort(windows.begin(), windows.end());
   windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
@@ -399,8 +388,8 @@ std::vector<int64_t> RunConfig::analysis_windows() const {
 }
 
 std::vector<int64_t> RunConfig::eval_lengths() const {
-  auto lengths = integers("eval.lengths");
-  lengths.push_back(integer("train.seq_len"));
+  auto lengths = eval.lengths;
+  lengths.push_back(train.seq_len);
   std::sort(lengths.begin(), lengths.end());
   lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
   return lengths;
@@ -410,55 +399,43 @@ namespace {
 
 // Checks that involve several keys of one resolved run.
 void validate_run(const RunConfig& run, const std::map<std::string, Origin>& origins) {
-  auto origin_of = [&](const std::string& key) {
+  auto reject = [&](const std::string& key, const std::string& why) {
     auto found = origins.find(key);
-    return found != origins.end() ? found->second : Origin{"defaults", key, true};
+    fail(found != origins.end() ? found->second : Origin{"defaults", key, true}, run.values.at(key), why);
   };
-  const int64_t seq_len = run.integer("train.seq_len");
-  for (int64_t length : run.integers("eval.lengths"))
+  const int64_t seq_len = run.train.seq_len;
+  for (int64_t length : run.eval.lengths)
     if (length < seq_len)
-      fail(origin_of("eval.lengths"), run.text("eval.lengths"),
-           "eval length " + std::to_string(length) + " is shorter than train.seq_len " +
-               std::to_string(seq_len) + "; every eval length must be >= train.seq_len");
-  const int64_t d_model = run.integer("model.d_model"), heads = run.integer("model.heads");
-  if (d_model % heads != 0)
-    fail(origin_of("model.heads"), run.text("model.heads"),
-         "must divide model.d_model = " + std::to_string(d_model));
-  const std::string requirement = find_encoding(run.text("encoding"))->check(encoding_options(run));
-  if (!requirement.empty()) fail(origin_of("encoding"), run.text("encoding"), requirement);
-  const bool text_source = run.text("data.source").rfind("text:", 0) == 0;
-  if (text_source && run.integer("data.vocab_size") != 256)
-    fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "text sources are bytes: expected 256");
-  if (const auto task = task_spec(run)) {
-    if (run.integer("data.vocab_size") != 256)
-      fail(origin_of("data.vocab_size"), run.text("data.vocab_size"),
-           "a synthetic task sets its own vocabulary (" + std::to_string(task->vocab_size()) + "): leave it at 256");
-    if (task->symbols < 2) fail(origin_of("data.symbols"), run.text("data.symbols"), "expected an integer >= 2");
-    if (task->name == "sparse_memory" && seq_len < task->shortest_length())
-      fail(origin_of("data.lags"), run.text("data.lags"),
-           "the largest lag must be at most train.seq_len = " + std::to_string(seq_len) + ", or no position is scored");
+      reject("eval.lengths", "eval length " + std::to_string(length) + " is shorter than train.seq_len " +
+                                 std::to_string(seq_len) + "; every eval length must be >= train.seq_len");
+  if (run.model.d_model % run.model.heads != 0)
+    reject("model.heads", "must divide model.d_model = " + std::to_string(run.model.d_model));
+  const std::string requirement = find_encoding(run.encoding)->check(run.encoding_options());
+  if (!requirement.empty()) reject("encoding", requirement);
+  const bool text_source = run.data.source.rfind("text:", 0) == 0;
+  if (text_source && run.data.vocab_size != 256) reject("data.vocab_size", "text sources are bytes: expected 256");
+  if (const auto task = run.task()) {
+    if (run.data.vocab_size != 256)
+      reject("data.vocab_size", "a synthetic task sets its own vocabulary (" + std::to_string(task->vocab_size()) +
+                                    "): leave it at 256");
+    if (task->symbols < 2) reject("data.symbols", "expected an integer >= 2");
+    const auto [key, why] = task->info().check(*task, seq_len);
+    if (!key.empty()) reject(key, why);
     if (seq_len < task->shortest_length())
-      fail(origin_of("train.seq_len"), run.text("train.seq_len"),
-           "synthetic:" + task->name + " needs sequences of at least " + std::to_string(task->shortest_length()) + " tokens");
+      reject("train.seq_len", "synthetic:" + task->name + " needs sequences of at least " +
+                                  std::to_string(task->shortest_length()) + " tokens");
   }
-  if (run.integer("data.vocab_size") > 65536)
-    fail(origin_of("data.vocab_size"), run.text("data.vocab_size"), "token files are uint16: expected at most 65536");
+  if (run.data.vocab_size > 65536) reject("data.vocab_size", "token files are uint16: expected at most 65536");
   const auto lengths = run.eval_lengths();
-  if (run.integer("eval.tokens") < lengths.back())
-    fail(origin_of("eval.tokens"), run.text("eval.tokens"),
-         "must be at least the longest eval length " + std::to_string(lengths.back()));
-  if (run.integer("analysis.rf_length") > lengths.back())
-    fail(origin_of("analysis.rf_length"), run.text("analysis.rf_length"),
-         "must be 0 or at most the longest eval length " + std::to_string(lengths.back()));
-  if (run.integer("analysis.sequences") < 2)
-    fail(origin_of("analysis.sequences"), run.text("analysis.sequences"), "expected an integer >= 2 (the probe fits on one half, scores on the other)");
-  if (run.text("eval.protocol") == "sliding") {
-    const int64_t stride = run.integer("eval.stride");
-    if (stride < 1 || stride > lengths.front())
-      fail(origin_of("eval.stride"), run.text("eval.stride"),
-           "the sliding protocol needs 1 <= eval.stride <= the shortest eval length " +
-               std::to_string(lengths.front()));
-  }
+  if (run.eval.tokens < lengths.back())
+    reject("eval.tokens", "must be at least the longest eval length " + std::to_string(lengths.back()));
+  if (run.analysis.rf_length > lengths.back())
+    reject("analysis.rf_length", "must be 0 or at most the longest eval length " + std::to_string(lengths.back()));
+  if (run.analysis.sequences < 2)
+    reject("analysis.sequences", "expected an integer >= 2 (the probe fits on one half, scores on the other)");
+  if (run.eval.protocol == "sliding" && (run.eval.stride < 1 || run.eval.stride > lengths.front()))
+    reject("eval.stride", "the sliding protocol needs 1 <= eval.stride <= the shortest eval length " +
+                              std::to_string(lengths.front()));
 }
 
 }  // namespace
@@ -483,10 +460,10 @@ Study parse_study(const std::string& path, const std::string& file_text,
   auto set_value = [&](const std::string& key, const std::string& raw, const Origin& origin,
                        bool grid) {
     if (grid) {
-      const KeySpec* spec = find_spec(key);
+      const OptionKey* spec = find_study_key(key);
       if (!spec || key.rfind("study.", 0) == 0)
         fail(origin, raw, "unknown grid axis '" + key + "'; a grid axis is any study key but study.*");
-      if (spec->kind == Kind::LengthList || spec->kind == Kind::ChoiceList)
+      if (spec->kind == ValueKind::length_list || spec->kind == ValueKind::choice_list)
         fail(origin, raw, key + " is a list and cannot be a grid axis");
       std::vector<std::string> values;
       for (const auto& part : split(raw, ',')) values.push_back(canonical_value(*spec, part, origin));
@@ -494,7 +471,7 @@ Study parse_study(const std::string& path, const std::string& file_text,
       axis_values[key] = values;
       fixed.erase(key);
     } else {
-      const KeySpec* spec = find_spec(key);
+      const OptionKey* spec = find_study_key(key);
       if (!spec) {
         throw UserError(origin.describe() + ": unknown key '" + key + "'; sections are " +
                         section_list() + "; `pebench run --help` lists every key");
@@ -521,9 +498,10 @@ Study parse_study(const std::string& path, const std::string& file_text,
     // A command-line value of a grid axis replaces the axis (a comma list stays an axis).
     const bool axis = std::find(axes.begin(), axes.end(), key) != axes.end();
     const bool list = override_value.value.find(',') != std::string::npos;
-    const KeySpec* spec = find_spec(key);
+    const OptionKey* spec = find_study_key(key);
     set_value(key, override_value.value, origin,
-              grid || (axis && list && spec && spec->kind != Kind::LengthList && spec->kind != Kind::ChoiceList));
+              grid || (axis && list && spec && spec->kind != ValueKind::length_list &&
+                       spec->kind != ValueKind::choice_list));
   }
 
   Study study;
@@ -533,13 +511,13 @@ Study parse_study(const std::string& path, const std::string& file_text,
   std::string stem = path.substr(path.find_last_of('/') + 1);
   stem = stem.substr(0, stem.rfind('.'));
   if (!fixed.count("study.name")) {
-    const KeySpec* spec = find_spec("study.name");
+    const OptionKey* spec = find_study_key("study.name");
     fixed["study.name"] = canonical_value(*spec, stem, Origin{path, "study.name", true});
   }
   study.name = fixed["study.name"];
 
   RunConfig base;
-  for (const auto& spec : key_specs()) base.values[spec.key.name] = spec.key.default_value;
+  for (const auto& key : study_keys()) base.values[key.name] = key.default_value;
   for (const auto& [key, value] : fixed) base.values[key] = value;
 
   std::vector<RunConfig> runs{base};
@@ -555,8 +533,11 @@ Study parse_study(const std::string& path, const std::string& file_text,
   }
   std::set<std::string> ids;
   for (auto& run : runs) {
+    // Parsed once: every key's canonical text into its typed field.
+    for (const auto& entry : key_table())
+      if (entry.set) entry.set(run, run.values.at(entry.key.name));
     validate_run(run, origins);
-    run.run_id = run.text("encoding") + "-L" + run.text("train.seq_len") + "-s" + run.text("seed") +
+    run.run_id = run.encoding + "-L" + std::to_string(run.train.seq_len) + "-s" + std::to_string(run.seed) +
                  "-" + fnv1a_hex(run.canonical_text(), 8);
     if (ids.insert(run.run_id).second) study.runs.push_back(run);  // a repeated grid value is one run
   }

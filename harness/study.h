@@ -1,4 +1,7 @@
 // Study files (DESIGN.md §4): INI + command-line overrides → validated, expanded runs.
+// A run is parsed once into typed option structs, one documented field each (as
+// LibTorch's options structs and nanoGPT's config); the key table in study.cpp is the
+// only place a key's name, default, parser, field and run-id rule are written.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -17,36 +20,94 @@ struct UserError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct StudyKey {
-  std::string name;           // dotted: "train.steps"; "encoding" and "seed" are bare
-  std::string default_value;  // resolved value when the study does not set it
-  std::string allowed;        // what the value may be, for messages and --help
-  std::string help;
-};
-const std::vector<StudyKey>& study_keys();
+// Every study key: the core keys, then each encoding's own (encodings/), by name.
+const std::vector<OptionKey>& study_keys();
+const OptionKey* find_study_key(const std::string& name);
 // Key → default value, for reading configs that leave keys out (compare, report).
 std::map<std::string, std::string> study_key_defaults();
 
-// One fully resolved run: every study key has a value.
+// [data]: what the model reads. Defaults and allowed values: study_keys().
+struct DataOptions {
+  std::string source;          // text:embedded | text:PATH | tokens:PATH.bin | synthetic:NAME
+  double holdout = 0;          // last fraction of a corpus held out for eval
+  int64_t vocab_size = 0;      // 256 for text; a task sets its own
+  int64_t symbols = 0;         // synthetic tasks: alphabet size
+  std::vector<int64_t> lags;   // synthetic:sparse_memory
+};
+
+// [model]: the transformer around the encoding.
+struct ModelOptions {
+  int64_t d_model = 0;
+  int64_t layers = 0;
+  int64_t heads = 0;
+  double init_gamma = 0;        // weights ~ N(0, fan_in^(-2 gamma))
+  double pe_init_std = 0;       // learned PE table std at init
+  bool scale_embeddings = false;  // token embeddings × sqrt(d_model) for additive PEs
+  int64_t attention_window = 0;   // band mask width; 0 = unlimited
+};
+
+// [train]
+struct TrainOptions {
+  int64_t seq_len = 0;
+  int64_t steps = 0;
+  int64_t batch = 0;
+  double lr = 0, min_lr = 0;     // peak, and the end of the cosine
+  double encoding_lr_scale = 0;  // encoding parameters' lr / lr
+  int64_t warmup = 0;
+  double weight_decay = 0, beta1 = 0, beta2 = 0;
+  double grad_clip = 0;          // 0 = off
+  std::string precision;         // fp32 | bf16
+  int64_t log_every = 0;
+  int64_t checkpoint_every = 0;  // 0 = only at stop signals and the end
+};
+
+// [eval]
+struct EvalOptions {
+  std::vector<int64_t> lengths;  // as given; RunConfig::eval_lengths() adds train.seq_len
+  std::string protocol;          // nonoverlapping | sliding
+  int64_t stride = 0;            // sliding only
+  int64_t tokens = 0;            // held-out tokens scored at every length
+  int64_t batch_tokens = 0;      // tokens per eval forward
+  int64_t attention_block = 0;   // queries per attention block at eval
+};
+
+// [analysis] (harness/analyses/)
+struct AnalysisOptions {
+  std::vector<std::string> run;  // analyses to run, empty for none
+  int64_t rf_length = 0;         // 0: the longest eval length (see RunConfig::rf_length)
+  std::vector<int64_t> windows;  // window_ppl key windows
+  double epsilon = 0;            // effective-context tolerance
+  int64_t tokens = 0;            // window_ppl tokens per window
+  int64_t sequences = 0;         // gradient, attention, probe sequences
+};
+
+// One fully resolved run: every study key has a value, typed in its section and as
+// canonical text in `values` (the store's config and the run id).
 struct RunConfig {
+  std::string encoding;
+  int64_t seed = 0;
+  DataOptions data;
+  ModelOptions model;
+  TrainOptions train;
+  EvalOptions eval;
+  AnalysisOptions analysis;
+  std::map<std::string, std::string> encoding_keys;  // encoding.* keys, read by the encodings
+
   std::map<std::string, std::string> values;  // key → canonical value text
   std::string run_id;
 
-  const std::string& text(const std::string& key) const;
-  int64_t integer(const std::string& key) const;
-  double real(const std::string& key) const;
-  bool flag(const std::string& key) const;
-  std::vector<int64_t> integers(const std::string& key) const;
-  // "key = value" lines, sorted: the run's identity (study.* keys excluded).
+  // "key = value" lines, sorted: the run's identity, each key by its IdRule.
   std::string canonical_text() const;
   // eval.lengths with train.seq_len added, sorted and unique.
   std::vector<int64_t> eval_lengths() const;
-  // analysis.run as a list, and whether it names `analysis`.
-  std::vector<std::string> analyses() const;
   bool analyses_include(const std::string& analysis) const;
   // analysis.rf_length resolved (0 → the longest eval length); windows <= it, sorted.
   int64_t rf_length() const;
   std::vector<int64_t> analysis_windows() const;
+  // The synthetic task (data.source = synthetic:NAME), or none for corpora.
+  std::optional<TaskSpec> task() const;
+  // The encoding's options: model shape, lengths, seed and the encoding.* keys.
+  EncodingOptions encoding_options() const;
 };
 
 struct Study {
@@ -72,11 +133,6 @@ Study parse_study(const std::string& path, const std::string& file_text,
 // names the fixed key whose value has changed since, or "" if none did. Grid axes and
 // the index keys (encoding, train.seq_len, seed) may take new values: those are new runs.
 std::string changed_fixed_key(const Study& study, const std::vector<std::string>& stored_configs);
-
-// The encoding's options from a run's study keys.
-EncodingOptions encoding_options(const RunConfig& run);
-// The synthetic task of a run (data.source = synthetic:NAME), or none for corpora.
-std::optional<TaskSpec> task_spec(const RunConfig& run);
 
 std::string fnv1a_hex(const std::string& text, int digits);
 

@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,24 +10,15 @@
 #include <regex>
 #include <sstream>
 
-#include "harness/run_command.h"
+#include "harness/cli.h"
+#include "harness/plan.h"
 #include "harness/study.h"
 #include "job_templates.h"
 
 namespace pebench {
-namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Submission {
-  std::string study_path, scheduler, store, time = "01:00:00", partition, account, template_path;
-  int64_t nodes = 1, ranks_per_node = 1, threads_per_rank = 1, array_shards = 0, max_requeues = 3,
-          signal_seconds = 120;
-  std::vector<std::string> extra;
-  bool dry_run = false;
-  std::string pebench;  // absolute path of this executable
-};
 
 [[noreturn]] void bad(const std::string& flag, const std::string& value, const std::string& allowed) {
   throw UserError("command line: --" + flag + " \"" + value + "\": expected " + allowed);
@@ -53,42 +42,8 @@ int64_t seconds_of(const std::string& time) {
   return std::stoll(parts[1]) * 3600 + std::stoll(parts[2]) * 60 + std::stoll(parts[3]);
 }
 
-Submission parse(int argc, char** argv) {
-  Submission s;
-  po::options_description options(
-      "pebench submit STUDY.ini --scheduler slurm|pbs: render a batch script beside the store and submit it");
-  options.add_options()
-      ("help,h", "show this help")
-      ("scheduler", po::value<std::string>(), "slurm | pbs")
-      ("nodes", po::value<int64_t>(&s.nodes)->default_value(1), "nodes")
-      ("ranks-per-node", po::value<int64_t>(&s.ranks_per_node)->default_value(1), "MPI ranks per node")
-      ("threads-per-rank", po::value<int64_t>(&s.threads_per_rank)->default_value(1), "intra-op threads (cores) per rank")
-      ("time", po::value<std::string>(&s.time)->default_value("01:00:00"), "walltime HH:MM:SS")
-      ("partition", po::value<std::string>(&s.partition), "SLURM partition / PBS queue")
-      ("account", po::value<std::string>(&s.account), "account to charge")
-      ("array-shards", po::value<int64_t>(&s.array_shards)->default_value(0), "SLURM: K >= 2 → a job array of --shard i/K tasks, then a merge job")
-      ("store", po::value<std::string>(&s.store), "the HDF5 store (default: STUDY_NAME.h5 here); the script is written beside it")
-      ("max-requeues", po::value<int64_t>(&s.max_requeues)->default_value(3), "SLURM: requeues after a checkpointed stop (exit 3)")
-      ("signal-seconds", po::value<int64_t>(&s.signal_seconds)->default_value(120), "SLURM: USR1 this long before walltime")
-      ("extra", po::value<std::vector<std::string>>(&s.extra), "a directive line added verbatim, e.g. \"#SBATCH --mem=8G\" (repeatable)")
-      ("template", po::value<std::string>(&s.template_path), "render this file instead of the built-in template")
-      ("dry-run", po::bool_switch(&s.dry_run), "print the script; submit nothing, write nothing")
-      ("study", po::value<std::string>(&s.study_path), "the study file");
-  po::positional_options_description positional;
-  positional.add("study", 1);
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(argc - 1, argv + 1).options(options).positional(positional).run(), values);
-    po::notify(values);
-  } catch (const po::error& error) {
-    throw UserError(std::string("command line: ") + error.what());
-  }
-  if (values.count("help")) {
-    std::cout << "usage: pebench submit STUDY.ini --scheduler slurm|pbs [options]\n\n" << options;
-    throw 0;
-  }
-  if (s.study_path.empty()) throw UserError("command line: missing STUDY; usage: pebench submit STUDY.ini --scheduler slurm|pbs");
-  s.scheduler = values.count("scheduler") ? values["scheduler"].as<std::string>() : "";
+// What the flags must satisfy together; each failure names the flag.
+void validate(const SubmitFlags& s) {
   if (s.scheduler != "slurm" && s.scheduler != "pbs") bad("scheduler", s.scheduler, "slurm | pbs");
   for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"nodes", s.nodes}, {"ranks-per-node", s.ranks_per_node},
                                     {"threads-per-rank", s.threads_per_rank}, {"signal-seconds", s.signal_seconds}})
@@ -104,7 +59,6 @@ Submission parse(int argc, char** argv) {
     if (line.rfind("#SBATCH ", 0) != 0 && line.rfind("#PBS ", 0) != 0) bad("extra", line, "a line starting with \"#SBATCH \" or \"#PBS \"");
   for (const auto& [flag, value] : {std::pair<const char*, std::string>{"partition", s.partition}, {"account", s.account}})
     if (!std::regex_match(value, std::regex("[A-Za-z0-9._-]*"))) bad(flag, value, "letters, digits, '.', '_', '-'");
-  return s;
 }
 
 std::string read_text(const std::string& path) {
@@ -168,12 +122,9 @@ std::string submitted_id(const std::string& output) {
 }  // namespace
 
 int submit_command(int argc, char** argv) {
-  Submission s;
-  try {
-    s = parse(argc, argv);
-  } catch (int) {
-    return 0;  // --help
-  }
+  SubmitFlags s;
+  if (!parse_submit_flags(argc, argv, s)) return 0;
+  validate(s);
   const Study study = load_study(s.study_path, {});  // bad studies fail here, not on the cluster
   if (s.store.empty()) s.store = study.name + ".h5";
   const std::string store = safe_path("store", s.store);
@@ -183,8 +134,7 @@ int submit_command(int argc, char** argv) {
     throw UserError("command line: --store \"" + s.store + "\": folder '" + folder.string() + "' does not exist or is not writable");
   char self[4096] = {};
   const ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  s.pebench = length > 0 ? std::string(self, static_cast<size_t>(length)) : std::string(argv[0]);
-  s.pebench = safe_path("", s.pebench);
+  const std::string pebench = safe_path("", length > 0 ? std::string(self, static_cast<size_t>(length)) : std::string(argv[0]));
 
   const bool slurm = s.scheduler == "slurm";
   std::string directives;
@@ -195,7 +145,7 @@ int submit_command(int argc, char** argv) {
   const std::string log = store + (slurm ? (array ? ".slurm-%A_%a.log" : ".slurm-%j.log") : ".pbs.log");
   std::map<std::string, std::string> values = {
       {"STUDY_NAME", study.name}, {"JOB_NAME", "pebench-" + study.name}, {"STUDY", study_path}, {"STORE", store},
-      {"PEBENCH", s.pebench}, {"WORKDIR", folder.string()}, {"LOG", log}, {"TIME", s.time},
+      {"PEBENCH", pebench}, {"WORKDIR", folder.string()}, {"LOG", log}, {"TIME", s.time},
       {"NODES", std::to_string(s.nodes)}, {"RANKS_PER_NODE", std::to_string(s.ranks_per_node)},
       {"RANKS", std::to_string(s.nodes * s.ranks_per_node)},
       {"THREADS_PER_RANK", std::to_string(s.threads_per_rank)},

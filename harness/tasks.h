@@ -1,5 +1,6 @@
 // Synthetic tasks with a known answer (data.source = synthetic:NAME), generated from a
-// seed, never read from files. Each sequence is a window of length + 1 tokens (inputs
+// seed, never read from files. One file per task in harness/tasks/, one line each in
+// harness/tasks/registry.cpp. Each sequence is a window of length + 1 tokens (inputs
 // [0, L), targets [1, L]); only the task's scored target positions enter loss, perplexity
 // and accuracy.
 //   copy                 S random symbols, a separator, the same symbols again; scores the
@@ -19,22 +20,24 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace pebench {
 
+struct TaskInfo;
+
 struct TaskSpec {
-  std::string name;                     // copy | associative_recall | sparse_memory | anchor_composite
+  std::string name;                     // a name in task_registry()
   int64_t symbols = 16;                 // alphabet of copy, associative_recall, sparse_memory
   std::vector<int64_t> lags{3, 17, 40}; // sparse_memory
+  const TaskInfo& info() const;         // throws std::invalid_argument for an unknown name
   int64_t vocab_size() const;
-  int64_t shortest_length() const;      // the least L with a scored position
+  int64_t shortest_length() const;     // the least L with a scored position
 };
-
-// The task names, for messages: "copy | associative_recall | ...".
-const std::vector<std::string>& task_names();
 
 enum class TaskSplit { train, test };
 // anchor_composite only: which pairs a batch holds.
@@ -47,8 +50,50 @@ struct TaskBatch {
   std::vector<int64_t> key_item, first_anchor, second_anchor, key_position;
 };
 
+// One sequence of length + 1 tokens: the window to fill and its scored targets [length].
+struct TaskSequence {
+  int64_t* window;
+  bool* scored;
+  TaskBatch& batch;  // for tasks that record per-sequence facts (anchor_composite)
+};
+
+// Metrics a task adds beyond eval/accuracy: dataset name → {hits, trials} at one length.
+// `predict` returns the argmax prediction at every input position, [B, L] int64 on the CPU.
+using TaskPredictor = std::function<torch::Tensor(const torch::Tensor& inputs)>;
+using TaskMetricSums = std::map<std::string, std::pair<double, double>>;
+
+// A task (harness/tasks/NAME.cpp, listed in harness/tasks/registry.cpp).
+struct TaskInfo {
+  std::string name;
+  std::string summary;
+  std::function<int64_t(const TaskSpec&)> vocab_size;
+  std::function<int64_t(const TaskSpec&)> shortest_length;
+  std::function<void(const TaskSpec&, int64_t length, std::mt19937_64&, TaskSplit, AnchorPairs, TaskSequence)> generate;
+  // A study's keys the task cannot take: {key, why}, or {"", ""} when fine.
+  std::function<std::pair<std::string, std::string>(const TaskSpec&, int64_t train_length)> check =
+      [](const TaskSpec&, int64_t) { return std::pair<std::string, std::string>{}; };
+  // Extra metric datasets (eval/...) [n_lengths], none for most tasks, and how to score
+  // them: called after each eval batch of n sequences at `length`, drawing its own
+  // sequences from `generator` (a stream of its own, so adding it changes no other number).
+  std::vector<std::string> extra_metrics = {};
+  std::function<void(const TaskSpec&, int64_t length, int64_t n, std::mt19937_64& generator,
+                     const TaskPredictor& predict, TaskMetricSums& sums)>
+      score_extra = nullptr;
+};
+
+const std::vector<TaskInfo>& task_registry();
+// The task names, for messages: "copy | associative_recall | ...".
+const std::vector<std::string>& task_names();
+// Every metric dataset a task run stores, [n_lengths] each: eval/accuracy, then the extras.
+std::vector<std::string> task_metric_names(const TaskSpec& task);
+
 TaskBatch generate_task(const TaskSpec& task, int64_t batch, int64_t length, std::mt19937_64& generator,
                         TaskSplit split = TaskSplit::train, AnchorPairs pairs = AnchorPairs::seen);
+
+// A uniform integer in [lo, hi], the draw every task uses.
+inline int64_t uniform_int(std::mt19937_64& generator, int64_t lo, int64_t hi) {
+  return std::uniform_int_distribution<int64_t>(lo, hi)(generator);
+}
 
 // anchor_composite's single-anchor shift and the trained target of a pair.
 int64_t anchor_shift(int64_t anchor);

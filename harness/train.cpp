@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "encodings/registry.h"
-#include "harness/fault.h"
+#include "results/fault.h"
 
 namespace pebench {
 
@@ -181,28 +181,27 @@ bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerL
 
 TransformerLM build_model(const RunConfig& run) {
   TransformerLMOptions options;
-  const auto task = task_spec(run);
-  options.vocab_size = task ? task->vocab_size() : run.integer("data.vocab_size");
-  options.d_model = run.integer("model.d_model");
-  options.layers = run.integer("model.layers");
-  options.heads = run.integer("model.heads");
-  options.init_gamma = run.real("model.init_gamma");
-  options.scale_embeddings = run.flag("model.scale_embeddings");
-  options.attention_window = run.integer("model.attention_window");
-  options.attention_block = run.integer("eval.attention_block");
-  torch::manual_seed(static_cast<uint64_t>(run.integer("seed")));
-  return TransformerLM(options, find_encoding(run.text("encoding"))->make(encoding_options(run)));
+  const auto task = run.task();
+  options.vocab_size = task ? task->vocab_size() : run.data.vocab_size;
+  options.d_model = run.model.d_model;
+  options.layers = run.model.layers;
+  options.heads = run.model.heads;
+  options.init_gamma = run.model.init_gamma;
+  options.scale_embeddings = run.model.scale_embeddings;
+  options.attention_window = run.model.attention_window;
+  options.attention_block = run.eval.attention_block;
+  torch::manual_seed(static_cast<uint64_t>(run.seed));
+  return TransformerLM(options, find_encoding(run.encoding)->make(run.encoding_options()));
 }
 
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
                      torch::Device device, const TrainControl& control,
                      const std::function<void(const std::string&)>& progress) {
-  const int64_t steps = run.integer("train.steps"), batch = run.integer("train.batch");
-  const int64_t length = run.integer("train.seq_len"), warmup = run.integer("train.warmup");
-  const double lr = run.real("train.lr"), min_lr = run.real("train.min_lr");
-  const double grad_clip = run.real("train.grad_clip");
-  const bool bf16 = run.text("train.precision") == "bf16";
-  const auto logged = log_steps(steps, run.integer("train.log_every"));
+  const TrainOptions& train = run.train;
+  const int64_t steps = train.steps, batch = train.batch, length = train.seq_len, warmup = train.warmup;
+  const double lr = train.lr, min_lr = train.min_lr, grad_clip = train.grad_clip;
+  const bool bf16 = train.precision == "bf16";
+  const auto logged = log_steps(steps, train.log_every);
 
   // Decay weight matrices only: not biases, norms, or the encoding's parameters (a
   // learned table's rows past the train length must keep their init, DESIGN.md §2).
@@ -213,10 +212,8 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     if (p.key().rfind("encoding.", 0) == 0) encoding_parameters.push_back(p.value());
     else (p.value().dim() >= 2 ? decayed : plain).push_back(p.value());
   }
-  const double encoding_lr_scale = run.real("train.encoding_lr_scale");
-  auto options = torch::optim::AdamWOptions(lr)
-                     .betas({run.real("train.beta1"), run.real("train.beta2")})
-                     .weight_decay(run.real("train.weight_decay"));
+  const double encoding_lr_scale = train.encoding_lr_scale;
+  auto options = torch::optim::AdamWOptions(lr).betas({train.beta1, train.beta2}).weight_decay(train.weight_decay);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decayed, std::make_unique<torch::optim::AdamWOptions>(options));
   groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(
@@ -226,7 +223,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   torch::optim::AdamW optimizer(std::move(groups), options);
   const auto parameters = model->parameters();
 
-  const uint64_t data_seed = static_cast<uint64_t>(run.integer("seed")) * 7919u + 17u;
+  const uint64_t data_seed = static_cast<uint64_t>(run.seed) * 7919u + 17u;
   BatchSampler sampler = corpus.task ? BatchSampler(*corpus.task, batch, length, data_seed)
                                      : BatchSampler(corpus.train, batch, length, data_seed);
   model->train();

@@ -13,7 +13,7 @@ struct ChartSeries {
   std::vector<double> lower, upper;  // optional band, same length as x
   bool dashed = false;
   int color = -1;                    // palette index; -1: the series' position
-  std::vector<std::pair<double, double>> points;  // marked points on the line (e.g. ERFs)
+  std::vector<std::pair<double, double>> points = {};  // marked points on the line (e.g. ERFs)
 };
 
 struct ChartMarker {
@@ -27,8 +27,8 @@ struct LineChart {
   bool log_x = false, log_y = false;
   bool y_from_zero = false;             // linear y: include 0
   bool x_integer = false;               // linear x: ticks on integers only (layers)
-  std::vector<ChartSeries> series;
-  std::vector<ChartMarker> markers;
+  std::vector<ChartSeries> series = {};
+  std::vector<ChartMarker> markers = {};
 };
 
 // Escapes & < > " ' for HTML text and attributes (and SVG, which is XML).

@@ -1,5 +1,7 @@
 #include "results/compare.h"
 
+#include "results/config_text.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -26,13 +28,8 @@ std::string readable(const std::string& value) {
 }
 
 std::map<std::string, std::string> parse_config(const std::string& text) {
-  std::map<std::string, std::string> values;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const auto equals = line.find(" = ");
-    if (equals != std::string::npos) values[line.substr(0, equals)] = readable(line.substr(equals + 3));
-  }
+  auto values = parse_config_text(text);
+  for (auto& [key, value] : values) value = readable(value);
   return values;
 }
 
@@ -205,9 +202,14 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
   for (const auto& contents : stores)
     for (const auto& run : contents.runs) {
       auto& config = configs[run_index++];
+      // A key the run leaves out had its store's default (recorded at creation), or, in
+      // stores made before defaults were recorded, this version's.
       for (const auto& key : stored_keys) {
+        if (config.count(key)) continue;
+        auto from_store = contents.key_defaults.find(key);
         auto fallback = options.defaults.find(key);
-        if (!config.count(key) && fallback != options.defaults.end()) config[key] = readable(fallback->second);
+        if (from_store != contents.key_defaults.end()) config[key] = readable(from_store->second);
+        else if (fallback != options.defaults.end()) config[key] = readable(fallback->second);
       }
       std::vector<RunCurve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
       for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config});
@@ -252,6 +254,12 @@ struct Table {
   bool accuracy = false;  // synthetic tasks: acc@L columns
   std::vector<std::string> header;
   std::vector<std::vector<Cell>> body;
+  // The index of the column named `name` (a header entry).
+  size_t at(const std::string& name) const {
+    const auto found = std::find(header.begin(), header.end(), name);
+    if (found == header.end()) throw std::logic_error("compare: no column " + name);
+    return static_cast<size_t>(found - header.begin());
+  }
 };
 
 Table build_table(const std::vector<StoreContents>& stores, const CompareOptions& options) {
@@ -378,26 +386,25 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     for (int64_t length : all_lengths) shown_header.push_back("acc@" + std::to_string(length));
   for (const auto* column : shown) shown_header.push_back(column->header);
   rows.push_back(shown_header);
-  const size_t keys = by.size(), first_length = keys + 4, ratio_at = first_length + 2 * all_lengths.size();
   for (const auto& row : table.body) {
-    std::vector<std::string> line;
-    for (size_t i = 0; i < keys; ++i) line.push_back(row[i].text);
-    std::string seeds = row[keys].text;
-    const char* names[] = {"diverged", "failed", "unfinished"};
-    for (size_t i = 1; i <= 3; ++i)
-      if (row[keys + i].number > 0) seeds += " +" + row[keys + i].text + " " + names[i - 1];
-    line.push_back(seeds);
-    auto with_ci = [](const Cell& mean, const Cell& ci) {
-      return std::isfinite(ci.number) ? mean.text + " ±" + ci.text : mean.text;
+    auto cell = [&](const std::string& name) -> const Cell& { return row[table.at(name)]; };
+    auto with_ci = [&](const std::string& mean, const std::string& ci) {
+      return std::isfinite(cell(ci).number) ? cell(mean).text + " ±" + cell(ci).text : cell(mean).text;
     };
-    for (size_t i = 0; i < all_lengths.size(); ++i) line.push_back(with_ci(row[first_length + 2 * i], row[first_length + 2 * i + 1]));
-    line.push_back(with_ci(row[ratio_at], row[ratio_at + 1]));
-    line.push_back(row[ratio_at + 2].text);
-    const size_t first_accuracy = ratio_at + 3, first_analysis = first_accuracy + (table.accuracy ? 2 * all_lengths.size() : 0);
+    std::vector<std::string> line;
+    for (size_t i = 0; i < by.size(); ++i) line.push_back(row[i].text);
+    std::string seeds = cell("seeds").text;
+    for (const char* name : {"diverged", "failed", "unfinished"})
+      if (cell(name).number > 0) seeds += " +" + cell(name).text + " " + name;
+    line.push_back(seeds);
+    for (int64_t length : all_lengths)
+      line.push_back(with_ci("ppl@" + std::to_string(length), "ci95@" + std::to_string(length)));
+    line.push_back(with_ci("ratio", "ratio_ci95"));
+    line.push_back(cell("eff_len").text);
     if (table.accuracy)
-      for (size_t i = 0; i < all_lengths.size(); ++i)
-        line.push_back(with_ci(row[first_accuracy + 2 * i], row[first_accuracy + 2 * i + 1]));
-    for (size_t c = 0; c < shown.size(); ++c) line.push_back(row[first_analysis + c].text);
+      for (int64_t length : all_lengths)
+        line.push_back(with_ci("acc@" + std::to_string(length), "acc_ci95@" + std::to_string(length)));
+    for (const auto* column : shown) line.push_back(cell(column->header).text);
     rows.push_back(line);
   }
   display.legend =

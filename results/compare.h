@@ -20,9 +20,10 @@ struct CompareOptions {
   std::string sort;             // a column to sort by (ascending; numbers as numbers); "": group keys
   double tolerance = 0.1;       // effective extrapolation length: within (1 + tolerance) of the best
   std::string format = "table";  // table | csv | json | markdown
-  // Study key → default value (harness: study_keys()). A stored config leaves out keys at
-  // values older stores could not hold (train.precision = fp32, ...): a run lacking a key
-  // that another run has gets its default, so it is grouped and filtered by its real value.
+  // Study key → default value, for stores that do not record their own (made before
+  // StoreHeader::key_defaults; the CLI passes this version's). A stored config leaves out
+  // keys at values older stores could not hold (train.precision = fp32, ...): a run lacking
+  // a key that another run has gets its default, so it is grouped and filtered by its real value.
   std::map<std::string, std::string> defaults;
 };
 

@@ -1,11 +1,14 @@
 // Thin RAII wrappers over the HDF5 C API (in the spirit of HighFive): identifiers that
-// close themselves, errors thrown as StoreError with the object's path, and the few
-// attribute and dataset helpers the store needs. Only results/ includes this.
+// close themselves, errors thrown as StoreError with the object's path, and one checked
+// helper per C call the store makes. This is the only file that calls HDF5: a test
+// (tests/results/hdf5_calls_test.sh) fails on any H5*() call elsewhere in results/.
+// Only results/ includes this.
 #pragma once
 #include <hdf5.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,12 @@ T check(T status, const std::string& what, const std::string& path) {
   if (status < 0) throw StoreError(what + " '" + path + "': " + hdf5_message());
   return status;
 }
+// H5Tget_size says failure with 0.
+inline size_t type_size(hid_t type, const std::string& path) {
+  const size_t size = H5Tget_size(type);
+  if (size == 0) throw StoreError("size of the type of '" + path + "': " + hdf5_message());
+  return size;
+}
 
 // An HDF5 identifier that closes itself.
 class Handle {
@@ -69,14 +78,80 @@ class Handle {
 
 inline Handle string_type(size_t length) {
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "copy string type", "");
-  H5Tset_size(type, std::max<size_t>(1, length));
-  H5Tset_strpad(type, H5T_STR_NULLPAD);
+  check(H5Tset_size(type, std::max<size_t>(1, length)), "size string type", "");
+  check(H5Tset_strpad(type, H5T_STR_NULLPAD), "pad string type", "");
   return type;
+}
+
+template <typename T>
+hid_t native_type();
+template <>
+inline hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <>
+inline hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
+
+// A field of a compound type: its name, byte offset and type (a native or string type).
+struct CompoundField {
+  const char* name;
+  size_t offset;
+  hid_t type;
+};
+inline Handle compound_type(size_t size, const std::vector<CompoundField>& fields, const std::string& path) {
+  Handle type(H5Tcreate(H5T_COMPOUND, size), H5Tclose, "create type", path);
+  for (const auto& field : fields)
+    check(H5Tinsert(type, field.name, field.offset, field.type), std::string("insert field ") + field.name + " for", path);
+  return type;
+}
+
+// ---- files and groups ------------------------------------------------------------
+
+inline bool is_hdf5_file(const std::string& path) {
+  quiet_hdf5();
+  const htri_t answer = H5Fis_hdf5(path.c_str());
+  if (answer < 0) H5Eclear2(H5E_DEFAULT);
+  return answer > 0;
+}
+// access: H5P_DEFAULT (serial) or mpio_access().
+inline Handle open_file(const std::string& path, bool read_write, hid_t access = H5P_DEFAULT) {
+  quiet_hdf5();
+  return Handle(H5Fopen(path.c_str(), read_write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, access), H5Fclose, "open store", path);
+}
+inline Handle create_file(const std::string& path, hid_t access = H5P_DEFAULT) {
+  quiet_hdf5();
+  return Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), H5Fclose, "create store", path);
+}
+// File access through MPI-IO: every rank of `comm` opens the file together.
+inline Handle mpio_access(MPI_Comm comm, const std::string& path) {
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "property list", path);
+  check(H5Pset_fapl_mpio(access, comm, MPI_INFO_NULL), "set MPI-IO driver for", path);
+  return access;
+}
+inline void flush_file(hid_t file, const std::string& path) { check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush", path); }
+inline Handle create_group(hid_t parent, const std::string& path) {
+  return Handle(H5Gcreate2(parent, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group", path);
+}
+// True when `name` (a path relative to `parent`) names an object. H5Lexists fails on a path
+// whose intermediate group is missing, so each prefix is looked up in turn (HDF5's advice).
+inline bool has_link(hid_t parent, const std::string& name, const std::string& path) {
+  for (size_t slash = name.find('/'); ; slash = name.find('/', slash + 1)) {
+    const std::string prefix = name.substr(0, slash);
+    if (check(H5Lexists(parent, prefix.c_str(), H5P_DEFAULT), "look up " + prefix + " in", path) <= 0) return false;
+    if (slash == std::string::npos) return true;
+  }
+}
+// Copies the object at `source_name` of `source` to `target_name` of `target`, whole.
+inline void copy_object(hid_t source, const std::string& source_name, hid_t target, const std::string& target_name) {
+  check(H5Ocopy(source, source_name.c_str(), target, target_name.c_str(), H5P_DEFAULT, H5P_DEFAULT), "copy",
+        source_name + " into the merged store at " + target_name);
 }
 
 // ---- attributes ------------------------------------------------------------------
 
 inline Handle scalar_space() { return Handle(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace", ""); }
+
+inline bool has_attribute(hid_t object, const std::string& name, const std::string& path) {
+  return check(H5Aexists(object, name.c_str()), "look up attribute " + name + " of", path) > 0;
+}
 
 inline void write_attribute(hid_t object, const std::string& name, const std::string& value,
                      const std::string& path) {
@@ -99,9 +174,9 @@ inline void write_attribute(hid_t object, const std::string& name, double value,
 inline std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path) {
   Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "open attribute " + name + " of", path);
   Handle file_type(H5Aget_type(attribute), H5Tclose, "type of attribute " + name + " of", path);
-  if (H5Tget_class(file_type) != H5T_STRING || H5Tis_variable_str(file_type) > 0)
+  if (H5Tget_class(file_type) != H5T_STRING || H5Tis_variable_str(file_type) != 0)
     throw StoreError("attribute " + name + " of '" + path + "' is not a fixed-length string");
-  const size_t size = H5Tget_size(file_type);
+  const size_t size = type_size(file_type, path + " attribute " + name);
   std::string value(size, '\0');
   Handle memory_type = string_type(size);
   check(H5Aread(attribute, memory_type, value.data()), "read attribute " + name + " of", path);
@@ -119,33 +194,74 @@ inline int64_t read_int_attribute(hid_t object, const std::string& name, const s
 
 // A 1-D or 2-D dataset whose space is allocated and filled at creation: nothing about
 // it changes while runs write into it.
+// No dims: a scalar dataset.
 inline void create_dataset(hid_t parent, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
                     const void* fill, const std::string& path) {
-  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,
-               "create dataspace for", path + "/" + name);
+  Handle space = dims.empty() ? scalar_space()
+                              : Handle(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                                       H5Sclose, "create dataspace for", path + "/" + name);
   Handle create_properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", path);
-  H5Pset_fill_value(create_properties, type, fill);
-  H5Pset_fill_time(create_properties, H5D_FILL_TIME_ALLOC);
-  H5Pset_alloc_time(create_properties, H5D_ALLOC_TIME_EARLY);
+  check(H5Pset_fill_value(create_properties, type, fill), "set fill value of", path + "/" + name);
+  check(H5Pset_fill_time(create_properties, H5D_FILL_TIME_ALLOC), "set fill time of", path + "/" + name);
+  check(H5Pset_alloc_time(create_properties, H5D_ALLOC_TIME_EARLY), "set allocation time of", path + "/" + name);
   Handle link_properties(H5Pcreate(H5P_LINK_CREATE), H5Pclose, "property list", path);
-  H5Pset_create_intermediate_group(link_properties, 1);
+  check(H5Pset_create_intermediate_group(link_properties, 1), "set intermediate groups for", path + "/" + name);
   Handle dataset(H5Dcreate2(parent, name.c_str(), type, space, link_properties, create_properties, H5P_DEFAULT),
                  H5Dclose, "create dataset", path + "/" + name);
 }
 
-template <typename T>
-hid_t native_type();
-template <>
-inline hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
-template <>
-inline hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
+// A 1-D dataset of `type` with no rows yet that grows by rows (chunks of `chunk`).
+inline void create_growable_dataset(hid_t parent, const std::string& name, hid_t type, hsize_t chunk,
+                                    const std::string& path) {
+  const hsize_t dims[1] = {0}, max_dims[1] = {H5S_UNLIMITED}, chunks[1] = {chunk};
+  Handle space(H5Screate_simple(1, dims, max_dims), H5Sclose, "create dataspace", path);
+  Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", path);
+  check(H5Pset_chunk(properties, 1, chunks), "set chunks of", path);
+  check(H5Pset_alloc_time(properties, H5D_ALLOC_TIME_EARLY), "set allocation time of", path);
+  Handle dataset(H5Dcreate2(parent, name.c_str(), type, space, H5P_DEFAULT, properties, H5P_DEFAULT), H5Dclose,
+                 "create dataset", path);
+}
+inline Handle open_dataset(hid_t parent, const std::string& name, const std::string& path) {
+  return Handle(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path);
+}
+inline int64_t element_count(hid_t dataset, const std::string& path) {
+  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path);
+  return check(static_cast<int64_t>(H5Sget_simple_extent_npoints(space)), "size of", path);
+}
+inline void set_rows(hid_t dataset, hsize_t rows, const std::string& path) {
+  const hsize_t count[1] = {rows};
+  check(H5Dset_extent(dataset, count), "extend", path);
+}
+// Every element of `dataset` from or to memory of `type` (the dataset's size in elements).
+inline void read_all(hid_t dataset, hid_t type, void* out, const std::string& path) {
+  check(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), "read", path);
+}
+inline void write_all(hid_t dataset, hid_t type, const void* values, const std::string& path) {
+  check(H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), "write", path);
+}
+// One element (row) of a 1-D dataset, written independently (no other rank takes part).
+inline void write_row(hid_t dataset, hid_t type, hsize_t row, const void* value, const std::string& path) {
+  Handle file_space(H5Dget_space(dataset), H5Sclose, "dataspace of", path);
+  const hsize_t start[1] = {row}, count[1] = {1};
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), "select row of", path);
+  Handle memory_space(H5Screate_simple(1, count, nullptr), H5Sclose, "create dataspace", path);
+  check(H5Dwrite(dataset, type, memory_space, file_space, H5P_DEFAULT, value), "write row of", path);
+}
+// A dataset's bytes as stored, in its own type (NaN == NaN when their bits are equal).
+inline std::vector<char> raw_bytes(hid_t parent, const std::string& name, const std::string& path) {
+  Handle dataset = open_dataset(parent, name, path + "/" + name);
+  Handle type(H5Dget_type(dataset), H5Tclose, "type of", path + "/" + name);
+  const size_t size = type_size(type, path + "/" + name);
+  std::vector<char> bytes(size * static_cast<size_t>(element_count(dataset, path + "/" + name)));
+  if (!bytes.empty()) read_all(dataset, type, bytes.data(), path + "/" + name);
+  return bytes;
+}
 
 template <typename T>
 inline void write_vector(hid_t parent, const std::string& name, const std::vector<T>& values, const std::string& path) {
-  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  const auto stored = H5Sget_simple_extent_npoints(space);
-  if (stored != static_cast<hssize_t>(values.size()))
+  Handle dataset = open_dataset(parent, name, path + "/" + name);
+  const int64_t stored = element_count(dataset, path + "/" + name);
+  if (stored != static_cast<int64_t>(values.size()))
     throw StoreError("dataset '" + path + "/" + name + "' holds " + std::to_string(stored) + " values, not " +
                      std::to_string(values.size()));
   check(H5Dwrite(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "write dataset",
@@ -154,10 +270,9 @@ inline void write_vector(hid_t parent, const std::string& name, const std::vecto
 
 template <typename T>
 std::vector<T> read_vector(hid_t parent, const std::string& name, const std::string& path) {
-  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  std::vector<T> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+  if (!has_link(parent, name, path)) return {};
+  Handle dataset = open_dataset(parent, name, path + "/" + name);
+  std::vector<T> values(static_cast<size_t>(element_count(dataset, path + "/" + name)));
   check(H5Dread(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "read dataset",
         path + "/" + name);
   return values;
@@ -165,23 +280,23 @@ std::vector<T> read_vector(hid_t parent, const std::string& name, const std::str
 
 // The extent of a dataset, empty when it does not exist.
 inline std::vector<int64_t> read_dims(hid_t parent, const std::string& name, const std::string& path) {
-  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
+  if (!has_link(parent, name, path)) return {};
+  Handle dataset = open_dataset(parent, name, path + "/" + name);
   Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
-  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  std::vector<hsize_t> dims(static_cast<size_t>(check(H5Sget_simple_extent_ndims(space), "rank of", path + "/" + name)));
+  check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "extent of", path + "/" + name);
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
 // Paths (relative to `group`) of every dataset below it.
 inline std::vector<std::string> dataset_paths(hid_t group) {
   std::vector<std::string> paths;
-  H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
+  check(H5Ovisit(group, H5_INDEX_NAME, H5_ITER_INC,
            [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
              if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(out)->push_back(name);
              return 0;
            },
-           &paths);
+           &paths), "list datasets of", "group");
   return paths;
 }
 

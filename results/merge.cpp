@@ -1,8 +1,6 @@
 // Serial HDF5 (no MPI needed): each chosen /runs/<id> group is copied whole with
-// H5Ocopy, so datasets that later issues add to a run travel without code here.
+// copy_object (H5Ocopy), so datasets that later issues add to a run travel without code here.
 #include "results/merge.h"
-
-#include <hdf5.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -22,17 +20,6 @@ std::vector<std::string> dataset_names(hid_t group) {
   auto names = dataset_paths(group);
   names.erase(std::remove(names.begin(), names.end(), "summary"), names.end());
   return names;
-}
-
-// A dataset's bytes as stored (NaN == NaN when their bits are equal).
-std::vector<char> raw_bytes(hid_t group, const std::string& name, const std::string& path) {
-  Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset", path + "/" + name);
-  Handle type(H5Dget_type(dataset), H5Tclose, "type of", path + "/" + name);
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  std::vector<char> bytes(H5Tget_size(type) * static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
-  if (!bytes.empty())
-    check(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), "read", path + "/" + name);
-  return bytes;
 }
 
 // "" when the two finished copies of a run agree; else what differs.
@@ -84,13 +71,12 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
 
   const std::string partial = output + ".partial";
   try {
-    Handle file = create_store_file(partial, H5P_DEFAULT, read_string_attribute(files.front(), "study", inputs.front()));
+    Handle file = create_store_file(partial, H5P_DEFAULT, read_store_header(files.front(), inputs.front()));
     std::vector<IndexRow> rows;
     for (const auto& run_id : order) {
       const Source& source = chosen[run_id];
       const std::string group_path = "/runs/" + run_id;
-      check(H5Ocopy(files[source.input], group_path.c_str(), file, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-            "copy " + inputs[source.input] + ":" + group_path + " to", partial);
+      copy_object(files[source.input], group_path, file, group_path);
       rows.push_back(source.row);
     }
     write_index_rows(file, rows, partial);

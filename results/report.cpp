@@ -39,24 +39,6 @@ int64_t config_integer(const RunCurve& curve, const std::string& key) {
   return found == curve.config.end() ? 0 : std::stoll(found->second);
 }
 
-// The study's name: `name = ...` of its [study] section.
-std::string study_name(const std::string& study_text) {
-  std::istringstream lines(study_text);
-  std::string line, section;
-  while (std::getline(lines, line)) {
-    line = line.substr(0, line.find_first_of(";#"));
-    const auto first = line.find_first_not_of(" \t");
-    if (first == std::string::npos) continue;
-    line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
-    if (line.front() == '[') section = line;
-    else if (section == "[study]" && line.compare(0, 4, "name") == 0 && line.find('=') != std::string::npos) {
-      const auto value = line.substr(line.find('=') + 1);
-      return value.substr(std::min(value.find_first_not_of(" \t"), value.size()));
-    }
-  }
-  return "";
-}
-
 // Finished, own (non-variant) curves of a group: the models the analyses describe.
 std::vector<const RunCurve*> finished(const CurveGroup& group, bool with_variants) {
   std::vector<const RunCurve*> curves;
@@ -134,7 +116,7 @@ class Report {
   std::string html() {
     std::string name;
     for (const auto& store : stores_)
-      if (name.empty()) name = study_name(store.study_text);
+      if (name.empty()) name = store.study_name;  // recorded at creation; "" in older stores
     if (name.empty() && !options_.store_paths.empty()) {  // a study's default name is its file's
       name = options_.store_paths.front();
       name = name.substr(name.find_last_of('/') + 1);

@@ -3,10 +3,12 @@
 #include <chrono>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <map>
 
-#include "harness/fault.h"
+#include "results/config_text.h"
+#include "results/fault.h"
 #include "results/hdf5.h"
 #include "results/store_file.h"
 
@@ -42,26 +44,29 @@ struct SummaryRecord {
 };
 
 Handle index_type() {
-  Handle type(H5Tcreate(H5T_COMPOUND, sizeof(IndexRecord)), H5Tclose, "create type", "/index");
-  H5Tinsert(type, "run_id", HOFFSET(IndexRecord, run_id), string_type(kIdLength));
-  H5Tinsert(type, "encoding", HOFFSET(IndexRecord, encoding), string_type(kEncodingLength));
-  H5Tinsert(type, "train_seq_len", HOFFSET(IndexRecord, train_seq_len), H5T_NATIVE_INT64);
-  H5Tinsert(type, "seed", HOFFSET(IndexRecord, seed), H5T_NATIVE_INT64);
-  H5Tinsert(type, "status", HOFFSET(IndexRecord, status), string_type(kStatusLength));
-  return type;
+  Handle run_id = string_type(kIdLength), encoding = string_type(kEncodingLength), status = string_type(kStatusLength);
+  return compound_type(sizeof(IndexRecord),
+                       {{"run_id", offsetof(IndexRecord, run_id), run_id},
+                        {"encoding", offsetof(IndexRecord, encoding), encoding},
+                        {"train_seq_len", offsetof(IndexRecord, train_seq_len), native_type<int64_t>()},
+                        {"seed", offsetof(IndexRecord, seed), native_type<int64_t>()},
+                        {"status", offsetof(IndexRecord, status), status}},
+                       "/index");
 }
 
 Handle summary_type() {
-  Handle type(H5Tcreate(H5T_COMPOUND, sizeof(SummaryRecord)), H5Tclose, "create type", "summary");
-  H5Tinsert(type, "wall_seconds", HOFFSET(SummaryRecord, wall_seconds), H5T_NATIVE_DOUBLE);
-  H5Tinsert(type, "train_seconds", HOFFSET(SummaryRecord, train_seconds), H5T_NATIVE_DOUBLE);
-  H5Tinsert(type, "eval_seconds", HOFFSET(SummaryRecord, eval_seconds), H5T_NATIVE_DOUBLE);
-  H5Tinsert(type, "train_tokens_per_second", HOFFSET(SummaryRecord, train_tokens_per_second), H5T_NATIVE_DOUBLE);
-  H5Tinsert(type, "final_train_loss", HOFFSET(SummaryRecord, final_train_loss), H5T_NATIVE_DOUBLE);
-  H5Tinsert(type, "diverged_step", HOFFSET(SummaryRecord, diverged_step), H5T_NATIVE_INT64);
-  H5Tinsert(type, "rank", HOFFSET(SummaryRecord, rank), H5T_NATIVE_INT64);
-  H5Tinsert(type, "host", HOFFSET(SummaryRecord, host), string_type(kHostLength));
-  return type;
+  Handle host = string_type(kHostLength);
+  const hid_t real = native_type<double>(), integer = native_type<int64_t>();
+  return compound_type(sizeof(SummaryRecord),
+                       {{"wall_seconds", offsetof(SummaryRecord, wall_seconds), real},
+                        {"train_seconds", offsetof(SummaryRecord, train_seconds), real},
+                        {"eval_seconds", offsetof(SummaryRecord, eval_seconds), real},
+                        {"train_tokens_per_second", offsetof(SummaryRecord, train_tokens_per_second), real},
+                        {"final_train_loss", offsetof(SummaryRecord, final_train_loss), real},
+                        {"diverged_step", offsetof(SummaryRecord, diverged_step), integer},
+                        {"rank", offsetof(SummaryRecord, rank), integer},
+                        {"host", offsetof(SummaryRecord, host), host}},
+                       "summary");
 }
 
 template <size_t N>
@@ -105,9 +110,12 @@ std::vector<std::string> split_names(const std::string& text) {
   return names;
 }
 
-// Datasets of the analyses in a run group: below receptive_field/, attention/, probe/,
-// and encoding/ beside bias_profile and table.
-std::vector<std::string> analysis_dataset_names(hid_t group) {
+// The task-metric and analysis datasets of a run group: the names its layout recorded in
+// the `extra_datasets` attribute; in stores made before that attribute, the datasets
+// under the prefixes the analyses and tasks of that time wrote.
+std::vector<std::string> extra_dataset_names(hid_t group, const std::string& group_path) {
+  if (has_attribute(group, "extra_datasets", group_path))
+    return split_names(read_string_attribute(group, "extra_datasets", group_path));
   std::vector<std::string> names;
   for (const auto& path : dataset_paths(group))
     if (path == "eval/accuracy" || path.rfind("eval/anchor/", 0) == 0 || path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 || path.rfind("probe/", 0) == 0 ||
@@ -119,13 +127,9 @@ std::vector<std::string> analysis_dataset_names(hid_t group) {
 }  // namespace
 
 Handle open_store_serial(const std::string& path) {
-  quiet_hdf5();
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw StoreError("'" + path + "' is not an HDF5 file (missing, truncated or corrupted)");
-  }
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open store", path);
-  if (H5Aexists(file, "schema") <= 0 || read_string_attribute(file, "schema", path) != "pebench-store")
+  if (!is_hdf5_file(path)) throw StoreError("'" + path + "' is not an HDF5 file (missing, truncated or corrupted)");
+  Handle file = open_file(path, false);
+  if (!has_attribute(file, "schema", path) || read_string_attribute(file, "schema", path) != "pebench-store")
     throw StoreError("'" + path + "' is an HDF5 file but not a pebench store (no schema = pebench-store)");
   const int64_t version = read_int_attribute(file, "schema_version", path);
   if (version > kStoreSchemaVersion)
@@ -135,11 +139,9 @@ Handle open_store_serial(const std::string& path) {
 }
 
 std::vector<IndexRow> read_index_rows(hid_t file, const std::string& path) {
-  Handle dataset(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
-  Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + ":/index");
-  std::vector<IndexRecord> records(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
-  if (!records.empty())
-    check(H5Dread(dataset, index_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, records.data()), "read", path + ":/index");
+  Handle dataset = open_dataset(file, "index", path + ":/index");
+  std::vector<IndexRecord> records(static_cast<size_t>(element_count(dataset, path + ":/index")));
+  if (!records.empty()) read_all(dataset, index_type(), records.data(), path + ":/index");
   std::vector<IndexRow> rows;
   for (const auto& record : records) rows.push_back(from_record(record));
   return rows;
@@ -165,7 +167,10 @@ std::vector<std::string> read_configs(const std::string& path) {
 StoreContents read_store(const std::string& path) {
   Handle file = open_store_serial(path);
   StoreContents contents;
-  contents.study_text = read_string_attribute(file, "study", path);
+  const StoreHeader header = read_store_header(file, path);
+  contents.study_text = header.study_text;
+  contents.study_name = header.study_name;
+  contents.key_defaults = parse_config_text(header.key_defaults);
   contents.pebench_version = read_string_attribute(file, "pebench_version", path);
   for (const auto& row : read_index_rows(file, path)) {
     StoredRun run;
@@ -175,9 +180,9 @@ StoreContents read_store(const std::string& path) {
     run.config = read_string_attribute(group, "config", group_path);
     run.params = read_int_attribute(group, "params", group_path);
     {
-      Handle dataset(H5Dopen2(group, "summary", H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/summary");
+      Handle dataset = open_dataset(group, "summary", group_path + "/summary");
       SummaryRecord record{};
-      check(H5Dread(dataset, summary_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &record), "read", group_path + "/summary");
+      read_all(dataset, summary_type(), &record, group_path + "/summary");
       run.summary = {record.wall_seconds, record.train_seconds, record.eval_seconds,
                      record.train_tokens_per_second, record.final_train_loss, record.diverged_step,
                      record.rank, read_string(record.host)};
@@ -189,7 +194,7 @@ StoreContents read_store(const std::string& path) {
     run.eval_tokens = read_vector<int64_t>(group, "eval/tokens", group_path);
     run.position_loss = read_vector<double>(group, "eval/position_loss", group_path);
     Handle eval = open_group(group, "eval");
-    if (H5Aexists(eval, "variants") > 0)
+    if (has_attribute(eval, "variants", group_path + "/eval"))
       for (const auto& name : split_names(read_string_attribute(eval, "variants", group_path + "/eval"))) {
         const std::string prefix = "eval/" + name + "/";
         run.variants.push_back({name, read_vector<double>(group, prefix + "ppl", group_path),
@@ -201,7 +206,8 @@ StoreContents read_store(const std::string& path) {
     run.table_shape = read_dims(group, "encoding/table", group_path);
     run.table = read_vector<double>(group, "encoding/table", group_path);
     // int64 analysis datasets convert to double in HDF5 itself.
-    for (const auto& name : analysis_dataset_names(group)) run.extra[name] = read_vector<double>(group, name, group_path);
+    for (const auto& name : extra_dataset_names(group, group_path))
+      run.extra[name] = read_vector<double>(group, name, group_path);
     contents.runs.push_back(std::move(run));
   }
   return contents;
@@ -221,58 +227,46 @@ struct ParallelStore::Impl {
   }
 };
 
-namespace {
-
-Handle mpio_access(MPI_Comm comm, const std::string& path) {
-  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "property list", path);
-  check(H5Pset_fapl_mpio(access, comm, MPI_INFO_NULL), "set MPI-IO driver for", path);
-  return access;
-}
-
-}  // namespace
-
-Handle create_store_file(const std::string& path, hid_t access, const std::string& study_text) {
-  quiet_hdf5();
-  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), H5Fclose, "create store", path);
+Handle create_store_file(const std::string& path, hid_t access, const StoreHeader& header) {
+  Handle file = create_file(path, access);
   write_attribute(file, "schema", std::string("pebench-store"), path);
   write_attribute(file, "schema_version", static_cast<int64_t>(kStoreSchemaVersion), path);
   write_attribute(file, "pebench_version", std::string(PEBENCH_VERSION), path);
-  write_attribute(file, "study", study_text, path);
+  write_attribute(file, "study", header.study_text, path);
+  write_attribute(file, "study_name", header.study_name, path);
+  write_attribute(file, "key_defaults", header.key_defaults, path);
   // /index grows when a study's grid grows: chunked, unlimited rows.
-  const hsize_t dims[1] = {0}, max_dims[1] = {H5S_UNLIMITED}, chunk[1] = {64};
-  Handle space(H5Screate_simple(1, dims, max_dims), H5Sclose, "create dataspace", path + ":/index");
-  Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", path);
-  H5Pset_chunk(properties, 1, chunk);
-  H5Pset_alloc_time(properties, H5D_ALLOC_TIME_EARLY);
-  Handle index(H5Dcreate2(file, "index", index_type(), space, H5P_DEFAULT, properties, H5P_DEFAULT),
-               H5Dclose, "create dataset", path + ":/index");
-  Handle runs(H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group",
-              path + ":/runs");
+  create_growable_dataset(file, "index", index_type(), 64, path + ":/index");
+  create_group(file, "runs");
   return file;
 }
 
-void write_index_rows(hid_t file, const std::vector<IndexRow>& rows, const std::string& path) {
-  Handle index(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
-  const hsize_t count[1] = {rows.size()};
-  check(H5Dset_extent(index, count), "extend", path + ":/index");
-  std::vector<IndexRecord> records;
-  for (const auto& row : rows) records.push_back(to_record(row));
-  if (!records.empty())
-    check(H5Dwrite(index, index_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, records.data()), "write", path + ":/index");
+StoreHeader read_store_header(hid_t file, const std::string& path) {
+  StoreHeader header;
+  header.study_text = read_string_attribute(file, "study", path);
+  if (has_attribute(file, "study_name", path)) header.study_name = read_string_attribute(file, "study_name", path);
+  if (has_attribute(file, "key_defaults", path))
+    header.key_defaults = read_string_attribute(file, "key_defaults", path);
+  return header;
 }
 
+void write_index_rows(hid_t file, const std::vector<IndexRow>& rows, const std::string& path) {
+  Handle index = open_dataset(file, "index", path + ":/index");
+  set_rows(index, rows.size(), path + ":/index");
+  std::vector<IndexRecord> records;
+  for (const auto& row : rows) records.push_back(to_record(row));
+  if (!records.empty()) write_all(index, index_type(), records.data(), path + ":/index");
+}
 
-void ParallelStore::create(const std::string& path, MPI_Comm comm, const std::string& study_text) {
+void ParallelStore::create(const std::string& path, MPI_Comm comm, const StoreHeader& header) {
   StoreClock clock;
-  create_store_file(path, mpio_access(comm, path), study_text);
+  create_store_file(path, mpio_access(comm, path), header);
 }
 
 ParallelStore::ParallelStore(const std::string& path, MPI_Comm comm) : impl_(std::make_unique<Impl>()) {
   StoreClock clock;
-  quiet_hdf5();
   impl_->path = path;
-  Handle access = mpio_access(comm, path);
-  impl_->file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, access), H5Fclose, "open store", path);
+  impl_->file = open_file(path, true, mpio_access(comm, path));
   impl_->load_rows();
 }
 
@@ -282,17 +276,14 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
   StoreClock clock;
   const std::string& path = impl_->path;
   hid_t file = impl_->file;
-  Handle index(H5Dopen2(file, "index", H5P_DEFAULT), H5Dclose, "open dataset", path + ":/index");
   const hsize_t old_rows = impl_->rows.size();
-  const hsize_t new_rows[1] = {old_rows + layouts.size()};
-  check(H5Dset_extent(index, new_rows), "extend", path + ":/index");
+  set_rows(open_dataset(file, "index", path + ":/index"), old_rows + layouts.size(), path + ":/index");
 
   SummaryRecord empty_summary{kNaN, kNaN, kNaN, kNaN, kNaN, kMissing, kMissing, {}};
   Handle summary_file_type = summary_type();
   for (const auto& layout : layouts) {
     const std::string group_path = "/runs/" + layout.run_id;
-    Handle group(H5Gcreate2(file, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-                 "create group", group_path);
+    Handle group = create_group(file, group_path);
     write_attribute(group, "encoding", layout.encoding, group_path);
     write_attribute(group, "train_seq_len", layout.train_seq_len, group_path);
     write_attribute(group, "seed", layout.seed, group_path);
@@ -303,30 +294,23 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     for (const auto& [name, value] : layout.facts) write_attribute(group, name, value, group_path);
     fault_point("mid_layout");
 
-    {
-      Handle space = scalar_space();
-      Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", group_path);
-      H5Pset_fill_value(properties, summary_file_type, &empty_summary);
-      H5Pset_fill_time(properties, H5D_FILL_TIME_ALLOC);
-      H5Pset_alloc_time(properties, H5D_ALLOC_TIME_EARLY);
-      Handle summary(H5Dcreate2(group, "summary", summary_file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT),
-                     H5Dclose, "create dataset", group_path + "/summary");
-    }
+    create_dataset(group, "summary", summary_file_type, {}, &empty_summary, group_path);
     const auto logged = static_cast<hsize_t>(layout.n_logged);
     const auto lengths = static_cast<hsize_t>(layout.eval_lengths.size());
     const auto longest = static_cast<hsize_t>(layout.eval_lengths.back());
-    create_dataset(group, "train/step", H5T_NATIVE_INT64, {logged}, &kMissing, group_path);
-    create_dataset(group, "train/loss", H5T_NATIVE_DOUBLE, {logged}, &kNaN, group_path);
-    create_dataset(group, "train/lr", H5T_NATIVE_DOUBLE, {logged}, &kNaN, group_path);
-    create_dataset(group, "eval/lengths", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
-    create_dataset(group, "eval/ppl", H5T_NATIVE_DOUBLE, {lengths}, &kNaN, group_path);
-    create_dataset(group, "eval/tokens", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
-    create_dataset(group, "eval/position_loss", H5T_NATIVE_DOUBLE, {longest}, &kNaN, group_path);
+    const hid_t real = native_type<double>(), integer = native_type<int64_t>();
+    create_dataset(group, "train/step", integer, {logged}, &kMissing, group_path);
+    create_dataset(group, "train/loss", real, {logged}, &kNaN, group_path);
+    create_dataset(group, "train/lr", real, {logged}, &kNaN, group_path);
+    create_dataset(group, "eval/lengths", integer, {lengths}, &kMissing, group_path);
+    create_dataset(group, "eval/ppl", real, {lengths}, &kNaN, group_path);
+    create_dataset(group, "eval/tokens", integer, {lengths}, &kMissing, group_path);
+    create_dataset(group, "eval/position_loss", real, {longest}, &kNaN, group_path);
     std::string variant_names;
     for (const auto& name : layout.eval_variants) {
-      create_dataset(group, "eval/" + name + "/ppl", H5T_NATIVE_DOUBLE, {lengths}, &kNaN, group_path);
-      create_dataset(group, "eval/" + name + "/tokens", H5T_NATIVE_INT64, {lengths}, &kMissing, group_path);
-      create_dataset(group, "eval/" + name + "/position_loss", H5T_NATIVE_DOUBLE, {longest}, &kNaN, group_path);
+      create_dataset(group, "eval/" + name + "/ppl", real, {lengths}, &kNaN, group_path);
+      create_dataset(group, "eval/" + name + "/tokens", integer, {lengths}, &kMissing, group_path);
+      create_dataset(group, "eval/" + name + "/position_loss", real, {longest}, &kNaN, group_path);
       variant_names += (variant_names.empty() ? "" : ",") + name;
     }
     Handle eval = open_group(group, "eval");
@@ -335,13 +319,17 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     if (!variant_names.empty()) write_attribute(eval, "variants", variant_names, group_path + "/eval");
     auto dims_of = [](const std::vector<int64_t>& shape) { return std::vector<hsize_t>(shape.begin(), shape.end()); };
     if (!layout.bias_profile_shape.empty())
-      create_dataset(group, "encoding/bias_profile", H5T_NATIVE_DOUBLE, dims_of(layout.bias_profile_shape), &kNaN,
-                     group_path);
+      create_dataset(group, "encoding/bias_profile", real, dims_of(layout.bias_profile_shape), &kNaN, group_path);
     if (!layout.table_shape.empty())
-      create_dataset(group, "encoding/table", H5T_NATIVE_DOUBLE, dims_of(layout.table_shape), &kNaN, group_path);
-    for (const auto& extra : layout.extra_datasets)
-      create_dataset(group, extra.name, extra.integer ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, dims_of(extra.shape),
+      create_dataset(group, "encoding/table", real, dims_of(layout.table_shape), &kNaN, group_path);
+    std::string extra_names;
+    for (const auto& extra : layout.extra_datasets) {
+      create_dataset(group, extra.name, extra.integer ? integer : real, dims_of(extra.shape),
                      extra.integer ? static_cast<const void*>(&kMissing) : static_cast<const void*>(&kNaN), group_path);
+      extra_names += (extra_names.empty() ? "" : ",") + extra.name;
+    }
+    // Readers iterate these names: a new analysis's datasets are read back with no reader change.
+    write_attribute(group, "extra_datasets", extra_names, group_path);
   }
   for (size_t i = 0; i < layouts.size(); ++i) impl_->rows[layouts[i].run_id] = old_rows + i;
   // Constant data of the new runs: one rank writes it (raw data only).
@@ -379,8 +367,7 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,
                        s.final_train_loss, s.diverged_step, s.rank, {}};
   copy_string(record.host, s.host);
-  Handle summary(H5Dopen2(group, "summary", H5P_DEFAULT), H5Dclose, "open dataset", group_path + "/summary");
-  check(H5Dwrite(summary, summary_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &record), "write", group_path + "/summary");
+  write_all(open_dataset(group, "summary", group_path + "/summary"), summary_type(), &record, group_path + "/summary");
 }
 
 void ParallelStore::write_status(const IndexRow& row) {
@@ -388,18 +375,13 @@ void ParallelStore::write_status(const IndexRow& row) {
   const std::string where = impl_->path + ":/index";
   auto found = impl_->rows.find(row.run_id);
   if (found == impl_->rows.end()) throw StoreError("run " + row.run_id + " has no row in " + where);
-  Handle index(H5Dopen2(impl_->file, "index", H5P_DEFAULT), H5Dclose, "open dataset", where);
-  Handle file_space(H5Dget_space(index), H5Sclose, "dataspace of", where);
-  const hsize_t start[1] = {found->second}, count[1] = {1};
-  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), "select row of", where);
-  Handle memory_space(H5Screate_simple(1, count, nullptr), H5Sclose, "create dataspace", where);
   const IndexRecord record = to_record(row);
-  check(H5Dwrite(index, index_type(), memory_space, file_space, H5P_DEFAULT, &record), "write row of", where);
+  write_row(open_dataset(impl_->file, "index", where), index_type(), found->second, &record, where);
 }
 
 void ParallelStore::flush() {
   StoreClock clock;
-  check(H5Fflush(impl_->file, H5F_SCOPE_GLOBAL), "flush", impl_->path);
+  flush_file(impl_->file, impl_->path);
 }
 
 void ParallelStore::close() {

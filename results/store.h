@@ -47,7 +47,8 @@ struct RunLayout {
   std::vector<std::string> eval_variants;     // extra eval curves (rope: pi, ntk, yarn)
   std::vector<int64_t> bias_profile_shape;    // [heads, n] or [layers, heads, n]; empty: none
   std::vector<int64_t> table_shape;           // [rows, d_model]; empty: none
-  std::vector<ExtraDataset> extra_datasets;   // analyses
+  std::vector<ExtraDataset> extra_datasets;   // task metrics and analyses; their names are recorded in the run's
+                                              // `extra_datasets` attribute, which readers iterate
 };
 
 // One eval curve of an eval-time variant: eval/<name>/{ppl, tokens, position_loss}.
@@ -106,10 +107,20 @@ struct StoredRun {
   std::vector<VariantCurve> variants;
   std::vector<int64_t> bias_profile_shape, table_shape;  // empty when absent
   std::vector<double> bias_profile, table;
-  std::map<std::string, std::vector<double>> extra;  // analysis datasets present, by name
+  std::map<std::string, std::vector<double>> extra;  // task-metric and analysis datasets, by name
 };
+// What a store says of itself at its root, written when it is created: readers fill a
+// key a run's config leaves out from key_defaults (the writing version's defaults).
+struct StoreHeader {
+  std::string study_text;    // the study file as given
+  std::string study_name;
+  std::string key_defaults;  // "key = value" lines (results/config_text.h); "" in stores before it
+};
+
 struct StoreContents {
   std::string study_text;
+  std::string study_name;                           // "" in stores made before it was recorded
+  std::map<std::string, std::string> key_defaults;  // empty in stores made before they were recorded
   std::string pebench_version;
   std::vector<StoredRun> runs;
 };
@@ -124,13 +135,22 @@ StoreContents read_store(const std::string& path);
 // The canonical config text of every run in the store, in /index order.
 std::vector<std::string> read_configs(const std::string& path);
 
+// Where a run's results go as it finishes: the store, or memory in tests.
+class RunWriter {
+ public:
+  virtual ~RunWriter() = default;
+  // Results first, then the status cell: a run counts as finished only once its status says so.
+  virtual void write_results(const std::string& run_id, const RunResults& results) = 0;
+  virtual void write_status(const IndexRow& row) = 0;
+};
+
 // Opened by every rank of `comm` together (MPI-IO driver).
-class ParallelStore {
+class ParallelStore : public RunWriter {
  public:
   // Collective: a new, empty store at `path`.
-  static void create(const std::string& path, MPI_Comm comm, const std::string& study_text);
+  static void create(const std::string& path, MPI_Comm comm, const StoreHeader& header);
   ParallelStore(const std::string& path, MPI_Comm comm);  // collective open, read-write
-  ~ParallelStore();
+  ~ParallelStore() override;
   ParallelStore(const ParallelStore&) = delete;
   ParallelStore& operator=(const ParallelStore&) = delete;
 
@@ -138,8 +158,8 @@ class ParallelStore {
   // arguments on every rank), then their constant data, written by rank `writer`.
   void add_runs(const std::vector<RunLayout>& layouts, bool is_writer);
   // Independent: this rank's run. Results first, then the status cell.
-  void write_results(const std::string& run_id, const RunResults& results);
-  void write_status(const IndexRow& row);
+  void write_results(const std::string& run_id, const RunResults& results) override;
+  void write_status(const IndexRow& row) override;
   void flush();  // collective
   void close();  // collective
 

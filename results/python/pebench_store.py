@@ -16,11 +16,14 @@ import h5py
 import numpy as np
 
 SCHEMA_VERSION = 1
+# Stores record each run's task-metric and analysis datasets in its `extra_datasets`
+# attribute; stores made before that attribute are read by these prefixes.
 ANALYSIS_PREFIXES = ("eval/accuracy", "eval/anchor/", "receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
 
-# Keys a stored config leaves out at these values, so that runs made before the key
-# existed keep their ids (harness/study.cpp canonical_text). compare() gives a run that
-# lacks one of them, where another run has it, this value, as `pebench compare` does.
+# A stored config leaves keys out by their run-id rule (harness/study.cpp), so that runs
+# made before a key existed keep their ids. compare() gives a run that lacks one of them,
+# where another run has it, its store's recorded default (the `key_defaults` attribute),
+# as `pebench compare` does; stores made before that attribute use these values.
 LEFT_OUT_AT_DEFAULT = {"train.precision": "fp32", "data.symbols": "16", "data.lags": "3,17,40",
                        "analysis.run": "none", "analysis.rf_length": "0",
                        "analysis.windows": "1,2,4,8,16,32,64,128,256,512,1024", "analysis.epsilon": "0.01",
@@ -54,6 +57,7 @@ def load(path):
         version = int(f.attrs["schema_version"])
         if version > SCHEMA_VERSION:
             raise ValueError(f"{path}: store schema version {version}; this reader knows up to {SCHEMA_VERSION}")
+        key_defaults = _config(f.attrs["key_defaults"]) if "key_defaults" in f.attrs else None
         runs = []
         for row in f["index"][()]:
             run_id = _text(row["run_id"])
@@ -62,8 +66,12 @@ def load(path):
             evaluation = group["eval"]
             variants = [v for v in _text(evaluation.attrs.get("variants", b"")).split(",") if v]
             extra = {}
-            group.visititems(lambda name, item: extra.__setitem__(name, item[()])
-                             if isinstance(item, h5py.Dataset) and name.startswith(ANALYSIS_PREFIXES) else None)
+            if "extra_datasets" in group.attrs:
+                for name in (n for n in _text(group.attrs["extra_datasets"]).split(",") if n):
+                    extra[name] = group[name][()]
+            else:
+                group.visititems(lambda name, item: extra.__setitem__(name, item[()])
+                                 if isinstance(item, h5py.Dataset) and name.startswith(ANALYSIS_PREFIXES) else None)
             runs.append({
                 "run_id": run_id,
                 "encoding": _text(row["encoding"]),
@@ -87,8 +95,10 @@ def load(path):
                 "bias_profile": group["encoding/bias_profile"][()] if "encoding/bias_profile" in group else None,
                 "table": group["encoding/table"][()] if "encoding/table" in group else None,
                 "analyses": extra,
+                "key_defaults": key_defaults,
             })
-        return {"study": _text(f.attrs["study"]), "pebench_version": _text(f.attrs["pebench_version"]),
+        return {"study": _text(f.attrs["study"]), "study_name": _text(f.attrs.get("study_name", b"")),
+                "key_defaults": key_defaults, "pebench_version": _text(f.attrs["pebench_version"]),
                 "schema_version": version, "runs": runs}
 
 
@@ -131,8 +141,12 @@ def compare(runs, tolerance=0.1):
     """Groups of runs that differ only by seed (keys that vary), as `pebench compare --format
     json` prints them, without the analysis columns; diverged/failed runs are counted, not averaged."""
     stored_keys = {key for run in runs for key in run["config"]}
-    defaults = {key: value for key, value in LEFT_OUT_AT_DEFAULT.items() if key in stored_keys}
-    runs = [dict(run, config=dict(defaults, **run["config"])) for run in runs]
+
+    def defaults_of(run):
+        recorded = run.get("key_defaults") or {}
+        return {key: recorded.get(key, LEFT_OUT_AT_DEFAULT.get(key)) for key in stored_keys
+                if key in recorded or key in LEFT_OUT_AT_DEFAULT}
+    runs = [dict(run, config=dict(defaults_of(run), **run["config"])) for run in runs]
     curves = []
     for run in runs:
         curves.append((run, run["config"]["encoding"], run["eval"]["ppl"]))

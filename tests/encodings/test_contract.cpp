@@ -107,7 +107,7 @@ TEST(Contract, GradientsReachEveryLearnedParameter) {
   for (bool share : {true, false}) {
     for (const auto& name : all_encodings()) {
       auto tiny = tiny_for(name);
-      tiny.encoding_options.share_across_layers = share;
+      tiny.encoding_options.keys["encoding.share_across_layers"] = share ? "true" : "false";
       auto model = tiny.build();
       auto tokens = tokens_of(4, 17, 9);
       auto logits = model->forward(tokens.slice(1, 0, 16));
@@ -120,7 +120,9 @@ TEST(Contract, GradientsReachEveryLearnedParameter) {
         const auto& grad = parameter.value().grad();
         ASSERT_TRUE(grad.defined()) << name << " " << parameter.key();
         EXPECT_TRUE(torch::isfinite(grad).all().item<bool>()) << name << " " << parameter.key();
-        if (per_layer) ASSERT_EQ(grad.size(0), tiny.layers) << name << " " << parameter.key();
+        if (per_layer) {
+          ASSERT_EQ(grad.size(0), tiny.layers) << name << " " << parameter.key();
+        }
         for (int64_t set = 0; set < (per_layer ? tiny.layers : 1); ++set)
           EXPECT_GT((per_layer ? grad[set] : grad).abs().sum().item<double>(), 0)
               << name << " " << parameter.key() << " layer " << set;
@@ -154,7 +156,7 @@ TEST(Contract, BiasEncodingsHaveAProfilePerHeadAndDistance) {
   for (const auto& name : all_encodings()) {
     for (bool share : {true, false}) {
       auto tiny = tiny_for(name);
-      tiny.encoding_options.share_across_layers = share;
+      tiny.encoding_options.keys["encoding.share_across_layers"] = share ? "true" : "false";
       auto model = tiny.build();
       torch::NoGradGuard no_grad;
       auto profile = bias_profile(model->encoding(), 40, torch::kCPU);

@@ -146,9 +146,9 @@ TEST(RopeScaling, EachVariantChangesTheEvalOnlyWhenSelected) {
   options.d_model = 8;
   options.heads = 1;
   options.train_length = 16;
-  options.rope_scaling = {"pi", "ntk", "yarn"};
+  options.keys["encoding.rope_scaling"] = "pi,ntk,yarn";
   auto rope = find_encoding("rope")->make(options);
-  EXPECT_EQ(rope->eval_variants(), options.rope_scaling);
+  EXPECT_EQ(rope->eval_variants(), (std::vector<std::string>{"pi", "ntk", "yarn"}));
   auto rotated = [&](const std::string& variant, int64_t eval_length) {
     rope->set_eval_variant(variant, eval_length);
     auto q = torch::ones({1, 1, 1, 8}), k = torch::ones({1, 1, 1, 8});
@@ -237,7 +237,9 @@ TEST(Kerple, ConstraintsHoldAfterAnAdversarialOptimizerStep) {
       auto r1 = kerple->named_parameters()["r1"], r2 = kerple->named_parameters()["r2"];
       EXPECT_GE(r1.min().item<double>(), 0.01 - 1e-7) << name;
       EXPECT_GE(r2.min().item<double>(), 0.01 - 1e-7) << name;
-      if (std::string(name) == "kerple_power") EXPECT_LE(r2.max().item<double>(), 2.0 + 1e-6) << name;
+      if (std::string(name) == "kerple_power") {
+        EXPECT_LE(r2.max().item<double>(), 2.0 + 1e-6) << name;
+      }
       EXPECT_TRUE(torch::isfinite(bias).all().item<bool>()) << name;
       auto last_row = bias.select(1, 31);  // distances 31 .. 0
       EXPECT_TRUE((last_row.slice(1, 1) >= last_row.slice(1, 0, -1)).all().item<bool>()) << name;
@@ -304,7 +306,7 @@ TEST(Xpos, DecayPerFrequencyAndScoresDecayWithDistance) {
 TEST(Randomized, TrainPositionsAreSortedDistinctDrawsBelowMaxPosition) {
   EncodingOptions options;
   options.max_length = 256;
-  options.random_max_position = 1000;
+  options.keys["encoding.random_max_position"] = "1000";
   auto randomized = find_encoding("randomized:rope")->make(options);
   randomized->train();
   auto first = randomized->positions(64, torch::kCPU), second = randomized->positions(64, torch::kCPU);
@@ -322,7 +324,7 @@ TEST(Randomized, TrainPositionsAreSortedDistinctDrawsBelowMaxPosition) {
   randomized->eval();
   EXPECT_TRUE(torch::equal(eval_first, randomized->positions(64, torch::kCPU)));
   // Sequential eval positions on request.
-  options.random_eval_positions = false;
+  options.keys["encoding.random_eval_positions"] = "sequential";
   auto sequential = find_encoding("randomized:rope")->make(options);
   sequential->eval();
   EXPECT_TRUE(torch::equal(sequential->positions(5, torch::kCPU), torch::arange(5, torch::kLong)));

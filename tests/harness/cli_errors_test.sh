@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
 # Bad input through the real command line: exit code 2, one line on stderr naming what
 # is wrong, and no file created or changed anywhere under the working folder.
-set -uo pipefail
-pebench=$1
-work=$(mktemp -d)
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 logs=$(mktemp -d)
-trap 'rm -rf "$work" "$logs"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-python=/usr/bin/python3  # Debian's, with h5py
-failures=0
+at_exit='rm -rf "$logs"'
 cases=0
 
 snapshot() { (cd "$work" && find . -print0 | sort -z | xargs -0 sha256sum 2>/dev/null; find . | sort); }
@@ -171,13 +166,12 @@ for pattern in "^alibi +fixed bias +yes +Press et al. 2022" "^learned +additive 
     "^fire +learned bias +yes +Li et al. 2023, arXiv 2310.04418" "^xpos +rotary +yes +Sun et al. 2022" \
     "options: encoding.rope_base, encoding.rope_scaling" "^randomized:<base> +sampler +yes +Ruoss et al. 2023" \
     "options: model.attention_window = w"; do
-  grep -qE -- "$pattern" "$logs/encodings.txt" || { echo "FAIL encodings: no line matches '$pattern'"; failures=$((failures + 1)); }
+  grep -qE -- "$pattern" "$logs/encodings.txt" || fail "encodings: no line matches '$pattern'"
 done
 "$pebench" run --help > "$logs/help.txt"
-grep -q -- "--train.steps" "$logs/help.txt" || { echo "FAIL run --help"; failures=$((failures + 1)); }
+grep -q -- "--train.steps" "$logs/help.txt" || fail "run --help"
 "$pebench" run good.ini --dry-run --store store.h5 > "$logs/dry.txt"
-grep -q "^alibi-L16-s0-" "$logs/dry.txt" || { echo "FAIL dry-run"; failures=$((failures + 1)); }
-[[ ! -e store.h5 ]] || { echo "FAIL dry-run wrote a store"; failures=$((failures + 1)); }
+grep -q "^alibi-L16-s0-" "$logs/dry.txt" || fail "dry-run"
+[[ ! -e store.h5 ]] || fail "dry-run wrote a store"
 
-echo "$cases bad-input cases, $failures failures"
-[[ $failures -eq 0 ]]
+finish "$cases bad-input cases"

@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
 # A tiny study on 2 MPI ranks; every dataset is read back with h5py (no pebench), and
 # the same runs in one process give the same curves bit for bit.
-set -euo pipefail
-pebench=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# OpenMPI refuses root unless told; CI machines may report fewer slots than ranks.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
+set -e
 
 cat > "$work/tiny.ini" <<'INI'
 [study]

@@ -2,13 +2,7 @@
 # Job-array shards through the real command line: --shard i/n slices are disjoint and
 # cover the study; merging them (with overlapping copies: a shard twice, and a store that
 # holds every run) gives the uninterrupted single store's results bit for bit.
-set -uo pipefail
-pebench=$1
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 
 cat > "$work/shards.ini" <<'INI'
 [model]
@@ -47,5 +41,4 @@ grep -q "merged 10 runs from 4 stores" "$work/overlap.log" || fail "overlap merg
 /usr/bin/python3 "$here/same_results.py" "$work/whole.h5" "$work/overlap.h5" || fail "overlapping merge differs"
 "$pebench" compare "$work/merged.h5" | grep -qE "^t5 +16 +2 " || fail "compare of the merged store"
 
-echo "$failures failures"
-[[ $failures -eq 0 ]]
+finish

@@ -3,13 +3,7 @@
 # to every rank) mid-study → every rank checkpoints at the next step boundary, marks its
 # run pending, exit code 3 → `--resume` continues from the checkpoints → the store equals
 # an uninterrupted run's bit for bit, and the checkpoints are gone.
-set -uo pipefail
-pebench=$1
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=$(mktemp -d)
-trap 'pkill -9 -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-failures=0
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 
 cat > "$work/signal.ini" <<'INI'
 [model]
@@ -77,5 +71,4 @@ else
   echo "FAIL grown grid:"; cat "$work/grown.log"; failures=$((failures + 1))
 fi
 
-echo "$failures failures"
-[[ $failures -eq 0 ]]
+finish

@@ -3,13 +3,7 @@
 # accuracy datasets read back with h5py (fractions, one per eval length; the anchor task's
 # held-out-pair metrics too), compare and report show them, and a second run of the same
 # study writes the same numbers bit for bit.
-set -uo pipefail
-pebench=$1
-python=/usr/bin/python3
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 
 for task in copy associative_recall sparse_memory anchor_composite; do
   length=32 lengths=32,64
@@ -35,10 +29,10 @@ tokens = 512
 encoding = alibi,rope
 INI
   "$pebench" run "$work/$task.ini" --store "$work/$task.h5" --threads-per-rank 1 > "$work/$task.log" 2>&1 ||
-    fail "$task: $(tail -2 "$work/$task.log")"
+    die "$task: $(tail -2 "$work/$task.log")"
 done
 
-$python - "$work" <<'PY' || fail "stored task metrics"
+$python - "$work" <<'PY' || die "stored task metrics"
 import sys, h5py, numpy as np
 work = sys.argv[1]
 for task, lengths in [("copy", [32, 64]), ("associative_recall", [32, 64]), ("sparse_memory", [32, 64]), ("anchor_composite", [9, 16])]:
@@ -66,13 +60,13 @@ for task, lengths in [("copy", [32, 64]), ("associative_recall", [32, 64]), ("sp
 print("task metrics stored for every task")
 PY
 
-"$pebench" compare "$work/anchor_composite.h5" > "$work/compare.txt" || fail "compare"
+"$pebench" compare "$work/anchor_composite.h5" > "$work/compare.txt" || die "compare"
 grep -q "acc@9" "$work/compare.txt" && grep -q "inferential" "$work/compare.txt" && grep -q "symmetric" "$work/compare.txt" ||
-  fail "compare shows no task columns: $(cat "$work/compare.txt")"
-"$pebench" report "$work/anchor_composite.h5" -o "$work/report.html" > /dev/null || fail "report"
+  die "compare shows no task columns: $(cat "$work/compare.txt")"
+"$pebench" report "$work/anchor_composite.h5" -o "$work/report.html" > /dev/null || die "report"
 grep -q "Accuracy vs evaluation length" "$work/report.html" && grep -q "Held-out anchor pair (4,3)" "$work/report.html" ||
-  fail "report shows no task charts"
+  die "report shows no task charts"
 
-"$pebench" run "$work/sparse_memory.ini" --store "$work/again.h5" --threads-per-rank 1 > /dev/null 2>&1 || fail "second run"
-$python "$here/same_results.py" "$work/sparse_memory.h5" "$work/again.h5" || fail "a task run is not reproducible"
+"$pebench" run "$work/sparse_memory.ini" --store "$work/again.h5" --threads-per-rank 1 > /dev/null 2>&1 || die "second run"
+$python "$here/same_results.py" "$work/sparse_memory.h5" "$work/again.h5" || die "a task run is not reproducible"
 echo "tasks study test passed"

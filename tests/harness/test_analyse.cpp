@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "encodings/formulas.h"
-#include "harness/analyse.h"
+#include "harness/analyses/analysis.h"
 #include "harness/study.h"
 #include "tests/tiny_model.h"
 
@@ -28,12 +28,12 @@ RunConfig analysis_run(int64_t layers, int64_t window, const std::string& analys
 
 TransformerLM model_for(const RunConfig& run) {
   TinyModel tiny;
-  tiny.encoding = run.text("encoding");
-  tiny.heads = run.integer("model.heads");
-  tiny.layers = run.integer("model.layers");
+  tiny.encoding = run.encoding;
+  tiny.heads = run.model.heads;
+  tiny.layers = run.model.layers;
   tiny.max_length = 64;
   tiny.attention_block = 16;
-  tiny.attention_window = run.integer("model.attention_window");
+  tiny.attention_window = run.model.attention_window;
   return tiny.build();
 }
 

@@ -88,12 +88,12 @@ RunConfig tiny_run(const std::string& extra = "") {
 
 TransformerLM tiny_model(const RunConfig& run) {
   TinyModel tiny;
-  tiny.encoding = run.text("encoding");
+  tiny.encoding = run.encoding;
   tiny.heads = 2;
   tiny.layers = 1;
   tiny.max_length = 64;
   tiny.attention_block = 16;
-  tiny.seed = static_cast<uint64_t>(run.integer("seed"));
+  tiny.seed = static_cast<uint64_t>(run.seed);
   return tiny.build();
 }
 

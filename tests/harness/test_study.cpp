@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "harness/run_command.h"
+#include "harness/plan.h"
 #include "harness/study.h"
 #include "harness/train.h"
 
@@ -44,13 +44,13 @@ TEST(Study, GridExpandsToTheProductOfAxes) {
   std::set<std::string> ids;
   for (const auto& run : study.runs) {
     ids.insert(run.run_id);
-    EXPECT_EQ(run.integer("model.d_model"), 64);
-    EXPECT_EQ(run.text("data.source"), "text:embedded");  // the comment is gone
-    EXPECT_EQ(run.integer("train.batch"), 32);           // default
+    EXPECT_EQ(run.model.d_model, 64);
+    EXPECT_EQ(run.data.source, "text:embedded");  // the comment is gone
+    EXPECT_EQ(run.train.batch, 32);               // default
   }
   EXPECT_EQ(ids.size(), 6u);
-  EXPECT_EQ(study.runs[0].text("encoding"), "none");
-  EXPECT_EQ(study.runs[1].text("seed"), "1");
+  EXPECT_EQ(study.runs[0].encoding, "none");
+  EXPECT_EQ(study.runs[1].seed, 1);
   EXPECT_EQ(study.runs[1].run_id.substr(0, 12), "none-L64-s1-");
 }
 
@@ -92,7 +92,7 @@ TEST(Study, AnalysisKeysArePartOfTheRunIdOnlyWhenAnalysesRun) {
 TEST(Study, CheckpointIntervalIsNotPartOfTheRunId) {
   const auto runs = parse_study("a.ini", kStudy, {}).runs;
   const auto often = parse_study("a.ini", kStudy, {{"train.checkpoint_every", "7"}}).runs;
-  EXPECT_EQ(often[0].integer("train.checkpoint_every"), 7);
+  EXPECT_EQ(often[0].train.checkpoint_every, 7);
   EXPECT_EQ(often[0].run_id, runs[0].run_id);
   EXPECT_EQ(often[0].canonical_text().find("checkpoint"), std::string::npos);
 }
@@ -100,7 +100,7 @@ TEST(Study, CheckpointIntervalIsNotPartOfTheRunId) {
 // fp32, the precision of every store made before the key existed, keeps their run ids.
 TEST(Study, TrainPrecisionIsPartOfTheRunIdOnlyWhenNotFp32) {
   const auto plain = parse_study("a.ini", kStudy, {}).runs;
-  EXPECT_EQ(plain[0].text("train.precision"), "fp32");
+  EXPECT_EQ(plain[0].train.precision, "fp32");
   EXPECT_EQ(plain[0].canonical_text().find("precision"), std::string::npos);
   EXPECT_EQ(parse_study("a.ini", kStudy, {{"train.precision", "fp32"}}).runs[0].run_id, plain[0].run_id);
   const auto bf16 = parse_study("a.ini", kStudy, {{"train.precision", "bf16"}}).runs;
@@ -132,8 +132,8 @@ TEST(Study, AChangedFixedKeyIsNamedGridGrowthIsNot) {
 TEST(Study, CommandLineOverridesTheFile) {
   const auto runs = parse_study("a.ini", kStudy, {{"train.steps", "50"}, {"seed", "7"}}).runs;
   ASSERT_EQ(runs.size(), 3u);  // seed is no longer an axis
-  EXPECT_EQ(runs[0].integer("train.steps"), 50);
-  EXPECT_EQ(runs[0].integer("seed"), 7);
+  EXPECT_EQ(runs[0].train.steps, 50);
+  EXPECT_EQ(runs[0].seed, 7);
   const auto more = parse_study("a.ini", kStudy, {{"grid.model.init_gamma", "0.3,0.5"}}).runs;
   EXPECT_EQ(more.size(), 12u);
   const auto listed = parse_study("a.ini", kStudy, {{"seed", "0,1,2"}}).runs;
@@ -203,18 +203,20 @@ TEST(Study, EncodingKeysReachTheEncodingOptions) {
                                   {{"encoding.sandwich_dim", "64"}});
   ASSERT_EQ(study.runs.size(), 1u);
   const auto& run = study.runs.front();
-  EXPECT_EQ(run.text("encoding.rope_scaling"), "yarn,pi");  // canonical: each once, in order
+  EXPECT_EQ(run.values.at("encoding.rope_scaling"), "yarn,pi");  // canonical: each once, in order
   EXPECT_EQ(run.run_id.rfind("randomized:t5-L64-s0-", 0), 0u) << run.run_id;
-  const EncodingOptions options = encoding_options(run);
-  EXPECT_EQ(options.rope_scaling, (std::vector<std::string>{"yarn", "pi"}));
-  EXPECT_FALSE(options.share_across_layers);
-  EXPECT_EQ(options.t5_buckets, 16);
-  EXPECT_EQ(options.t5_max_distance, 64);
-  EXPECT_EQ(options.sandwich_dim, 64);
-  EXPECT_EQ(options.random_max_position, 4096);
-  EXPECT_FALSE(options.random_eval_positions);
+  // Each encoding reads its own keys from the options, by the key it declares.
+  const EncodingOptions options = run.encoding_options();
+  auto key = [](const std::string& name) { return *find_study_key(name); };
+  EXPECT_EQ(options.list(key("encoding.rope_scaling")), (std::vector<std::string>{"yarn", "pi"}));
+  EXPECT_FALSE(options.flag(key("encoding.share_across_layers")));
+  EXPECT_EQ(options.integer(key("encoding.t5_buckets")), 16);
+  EXPECT_EQ(options.integer(key("encoding.t5_max_distance")), 64);
+  EXPECT_EQ(options.integer(key("encoding.sandwich_dim")), 64);
+  EXPECT_EQ(options.integer(key("encoding.random_max_position")), 4096);
+  EXPECT_EQ(options.text(key("encoding.random_eval_positions")), "sequential");
   EXPECT_EQ(options.max_length, 1024);
-  EXPECT_TRUE(encoding_options(parse_study("d.ini", "", {}).runs.front()).rope_scaling.empty());
+  EXPECT_TRUE(parse_study("d.ini", "", {}).runs.front().encoding_options().list(*find_study_key("encoding.rope_scaling")).empty());
 }
 
 TEST(Study, MissingStudyFileIsAUserError) {

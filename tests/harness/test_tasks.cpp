@@ -40,7 +40,9 @@ TEST(Tasks, CopyRepeatsTheFirstHalfAfterTheSeparatorAndScoresTheCopy) {
     const auto scored = batch.scored.accessor<bool, 2>();
     const int64_t half = length / 2, padding = length - 2 * half;
     for (int64_t b = 0; b < 4; ++b) {
-      if (padding) EXPECT_EQ(tokens[b][0], spec.symbols + 1);
+      if (padding) {
+        EXPECT_EQ(tokens[b][0], spec.symbols + 1);
+      }
       EXPECT_EQ(tokens[b][padding + half], spec.symbols);  // the separator
       for (int64_t i = 0; i < half; ++i) {
         EXPECT_LT(tokens[b][padding + i], spec.symbols);
@@ -64,7 +66,9 @@ TEST(Tasks, AssociativeRecallAnswersWithTheQueriedKeysValue) {
     for (int64_t i = 0; i + 1 < length - 2; i += 2) {  // (key, value) pairs; a key keeps its value
       ASSERT_LT(tokens[b][i], 8);
       ASSERT_GE(tokens[b][i + 1], 8);
-      if (value_of.count(tokens[b][i])) EXPECT_EQ(value_of[tokens[b][i]], tokens[b][i + 1]);
+      if (value_of.count(tokens[b][i])) {
+        EXPECT_EQ(value_of[tokens[b][i]], tokens[b][i + 1]);
+      }
       value_of[tokens[b][i]] = tokens[b][i + 1];
     }
     EXPECT_EQ(tokens[b][length - 2], 16);  // separator
@@ -86,7 +90,9 @@ TEST(Tasks, SparseMemoryTokensAreTheSumOfTheirLagsModSymbols) {
   for (int64_t b = 0; b < 4; ++b)
     for (int64_t t = 1; t <= length; ++t) {
       EXPECT_EQ(scored[b][t - 1], t >= 5) << t;  // every lag inside the sequence
-      if (t >= 5) EXPECT_EQ(tokens[b][t], (tokens[b][t - 2] + tokens[b][t - 5]) % 10) << t;
+      if (t >= 5) {
+        EXPECT_EQ(tokens[b][t], (tokens[b][t - 2] + tokens[b][t - 5]) % 10) << t;
+      }
     }
   // The first tokens are random: not all equal across the batch.
   EXPECT_FALSE(torch::equal(batch.tokens.slice(1, 0, 5)[0], batch.tokens.slice(1, 0, 5)[1]));

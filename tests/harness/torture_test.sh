@@ -5,15 +5,8 @@
 # an uninterrupted reference bit for bit, runs finished before a kill were not computed
 # again, and h5dump and h5py open the file.
 # usage: torture_test.sh PEBENCH [TRIALS_AT_RANDOM_TIMES]
-set -uo pipefail
-pebench=$1
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 random_trials=${2:-3}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=$(mktemp -d)
-trap 'pkill -9 -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-python=/usr/bin/python3
-failures=0
 RANDOM=${TORTURE_SEED:-20261123}  # reproducible moments; set TORTURE_SEED to vary them
 
 cat > "$work/torture.ini" <<'INI'
@@ -107,5 +100,4 @@ trial final-write "$work/t4.h5" PEBENCH_FAULT_AT=mid_results:2 PEBENCH_FAULT_RAN
 trial before-status "$work/t5.h5" PEBENCH_FAULT_AT=before_status:2 PEBENCH_FAULT_RANK=0
 for ((i = 1; i <= random_trials; ++i)); do trial "random-$i" "$work/r$i.h5"; done
 
-echo "$failures failures"
-[[ $failures -eq 0 ]]
+finish

@@ -4,29 +4,13 @@
 # requeues and completes, a job array of shards with its merge job, and the PBS template
 # through Debian's slurm-wlm-torque qsub. Every store must equal an uninterrupted local
 # run bit for bit. Stops only the daemons it started.
-set -uo pipefail
-pebench=$1
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 same_results=$here/../harness/same_results.py
-work=$(mktemp -d)
 # shellcheck source=local_slurm.sh
 source "$here/local_slurm.sh"
-trap 'slurm_stop "$work/slurm"; rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-failures=0
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+at_exit='slurm_stop "$work/slurm"'
 
-packages=(slurmctld slurmd slurm-client munge slurm-wlm-torque)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null ||
-    { echo "FAIL could not install ${missing[*]}"; exit 1; }
-fi
+install_missing slurmctld slurmd slurm-client munge slurm-wlm-torque || die "could not install the SLURM packages"
 slurm_start "$work/slurm" || { echo "FAIL local SLURM did not start"; exit 1; }
 
 cat > "$work/study.ini" <<'INI'
@@ -110,5 +94,4 @@ echo "ok   PBS job $job"
 "$pebench" submit "$work/study.ini" --scheduler slurm --dry-run --store "$work/dry.h5" > "$work/dry.out"
 grep -q "^#SBATCH --signal=B:USR1@120" "$work/dry.out" && [[ ! -e "$work/dry.h5.slurm.sh" ]] || fail "dry run"
 
-echo "$failures failures"
-[[ $failures -eq 0 ]]
+finish

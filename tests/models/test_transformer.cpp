@@ -130,8 +130,9 @@ TEST(TransformerLM, EveryEncodingOnCudaMatchesTheCpu) {
     for (const auto& parameter : on_cpu->named_parameters()) {
       const auto& cuda_grad = cuda_parameters[parameter.key()].grad();
       ASSERT_EQ(parameter.value().grad().defined(), cuda_grad.defined()) << info.name << " " << parameter.key();
-      if (cuda_grad.defined())
+      if (cuda_grad.defined()) {
         EXPECT_TRUE(torch::allclose(parameter.value().grad(), cuda_grad.cpu(), 1e-3, 1e-5)) << info.name << " " << parameter.key();
+      }
     }
     on_cpu->eval(), on_cuda->eval();
     on_cpu->options().attention_block = on_cuda->options().attention_block = 16;

@@ -3,13 +3,8 @@
 # `pebench compare --format json` prints (means, 95% CIs, ratios, effective lengths,
 # status counts, variant curves), and the matplotlib example draws the plot
 # (python3-matplotlib is installed when missing).
-set -uo pipefail
-pebench=$1
-python=/usr/bin/python3  # Debian's interpreter, where python3-h5py lives
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 loader=$here/../../results/python
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 cat > "$work/seeds.ini" <<'INI'
 [model]
@@ -66,12 +61,7 @@ for want, have in zip(expected + mixed_expected, got + mixed_got):
 print("loader equals pebench compare --format json on", len(got) + len(mixed_got), "groups")
 PY
 
-if ! $python -c "import matplotlib" 2> /dev/null; then
-  sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-matplotlib > /dev/null ||
-    { echo "FAIL could not install python3-matplotlib"; exit 1; }
-fi
+install_missing python3-matplotlib || die "could not install python3-matplotlib"
 $python "$loader/plot_ppl.py" "$work/seeds.h5" -o "$work/ppl.png" || { echo "FAIL plot example"; exit 1; }
 [[ $(head -c 4 "$work/ppl.png" | od -An -c | tr -d ' ') == "211PNG" && $(stat -c %s "$work/ppl.png") -gt 10000 ]] ||
   { echo "FAIL the plot is not a PNG of some size"; exit 1; }

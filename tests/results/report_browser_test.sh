@@ -4,20 +4,8 @@
 # that Debian's chromium renders headless with no console message at all; the
 # screenshot is not blank; every chart is well-formed SVG; nothing is loaded from
 # outside. chromium (and python3-pil) are installed when missing.
-set -uo pipefail
-pebench=$1
-python=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL $*"; exit 1; }
-
-install_missing() {  # Debian packages, when their command or module is missing
-  local sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" > /dev/null
-}
-command -v chromium > /dev/null || install_missing chromium || fail "could not install chromium"
-$python -c "import PIL" 2> /dev/null || install_missing python3-pil || fail "could not install python3-pil"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
+install_missing chromium python3-pil || die "could not install chromium and python3-pil"
 
 cat > "$work/report.ini" <<'INI'
 ; <script>console.error("injected from the study file")</script> </pre><b>bold</b>
@@ -47,10 +35,10 @@ train.lr = 0.001,1000
 seed = 0,1,2
 INI
 store="$work/rep<img src=x onerror=console.error(7)>.h5"
-"$pebench" run "$work/report.ini" --store "$store" --threads-per-rank 1 > "$work/run.log" || fail "run: $(tail -3 "$work/run.log")"
-grep -q "DIVERGED" "$work/run.log" || fail "lr 1000 did not diverge: the diverged path is not exercised"
-"$pebench" report "$store" -o "$work/report.html" > /dev/null || fail "report"
-[[ ! -e "$work/report.html.partial" ]] || fail "a .partial file was left"
+"$pebench" run "$work/report.ini" --store "$store" --threads-per-rank 1 > "$work/run.log" || die "run: $(tail -3 "$work/run.log")"
+grep -q "DIVERGED" "$work/run.log" || die "lr 1000 did not diverge: the diverged path is not exercised"
+"$pebench" report "$store" -o "$work/report.html" > /dev/null || die "report"
+[[ ! -e "$work/report.html.partial" ]] || die "a .partial file was left"
 
 render() {  # render HTML_FILE PNG_FILE LOG_FILE
   timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$(mktemp -d -p "$work")" \
@@ -61,13 +49,13 @@ render() {  # render HTML_FILE PNG_FILE LOG_FILE
 cat > "$work/control.html" <<'HTML'
 <!DOCTYPE html><html><body><p>control</p><script>console.error("deliberate"); not_defined();</script></body></html>
 HTML
-render "$work/control.html" "$work/control.png" "$work/control.log" || fail "chromium did not render the control page"
-[[ $(grep -c "CONSOLE" "$work/control.log") -ge 2 ]] || fail "console messages are not captured: $(cat "$work/control.log")"
+render "$work/control.html" "$work/control.png" "$work/control.log" || die "chromium did not render the control page"
+[[ $(grep -c "CONSOLE" "$work/control.log") -ge 2 ]] || die "console messages are not captured: $(cat "$work/control.log")"
 
-render "$work/report.html" "$work/report.png" "$work/report.log" || fail "chromium: $(tail -3 "$work/report.log")"
-if grep "CONSOLE" "$work/report.log"; then fail "the report logged to the console"; fi
+render "$work/report.html" "$work/report.png" "$work/report.log" || die "chromium: $(tail -3 "$work/report.log")"
+if grep "CONSOLE" "$work/report.log"; then die "the report logged to the console"; fi
 
-$python - "$work/report.html" "$work/report.png" <<'PY' || fail "report content or screenshot"
+$python - "$work/report.html" "$work/report.png" <<'PY' || die "report content or screenshot"
 import re, sys
 import xml.etree.ElementTree as ElementTree
 from PIL import Image

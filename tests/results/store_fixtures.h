@@ -45,9 +45,10 @@ inline RunResults results_of(double shift) {
 }
 
 // alibi with seeds 0..2 (ppl@16 = 5, 6, 7), a diverged alibi seed 3, and rope seed 0.
-inline StoreContents seeds_store(const std::string& name, const std::string& study_text = "") {
+inline StoreContents seeds_store(const std::string& name, const std::string& study_text = "",
+                                 const std::string& study_name = "") {
   const std::string path = temp_path(name);
-  ParallelStore::create(path, MPI_COMM_WORLD, study_text);
+  ParallelStore::create(path, MPI_COMM_WORLD, {study_text, study_name, ""});
   std::vector<RunLayout> layouts;
   for (int seed = 0; seed < 4; ++seed) layouts.push_back(layout("alibi-" + std::to_string(seed), "alibi", seed));
   layouts.push_back(layout("rope-0", "rope", 0));

@@ -71,6 +71,21 @@ TEST(Compare, AKeyLeftOutAtItsDefaultGroupsByTheDefault) {
   EXPECT_NE(fp32_only.find("\"seeds\": 2, \"diverged\": 1"), std::string::npos) << fp32_only;
 }
 
+// A store's own recorded defaults come first: a run lacking a key is given the default of
+// the pebench that wrote its store, this version's only for stores that record none.
+TEST(Compare, AKeyLeftOutTakesTheDefaultItsStoreRecorded) {
+  StoreContents contents = seeds_store("compare_recorded.h5");
+  for (auto& run : contents.runs)
+    if (run.row.run_id == "alibi-2") run.config += "train.precision = bf16\n";
+  contents.key_defaults = {{"train.precision", "fp16-then"}};
+  CompareOptions options;
+  options.format = "json";
+  options.defaults = {{"train.precision", "fp32"}};
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"train.precision\": \"fp16-then\", \"seeds\": 2"), std::string::npos) << json;
+  EXPECT_EQ(json.find("fp32"), std::string::npos) << json;
+}
+
 TEST(Compare, WhereByToleranceSortAndFormats) {
   const StoreContents contents = seeds_store("compare.h5");
   CompareOptions options;

@@ -15,7 +15,7 @@ namespace {
 std::string shard(const std::string& name, const std::vector<RunLayout>& layouts,
                   const std::vector<std::string>& done, double shift = 0) {
   const std::string path = temp_path(name);
-  ParallelStore::create(path, MPI_COMM_WORLD, "[study]\nname = merge\n");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"[study]\nname = merge\n", "", ""});
   ParallelStore store(path, MPI_COMM_WORLD);
   store.add_runs(layouts, true);
   for (const auto& layout : layouts)

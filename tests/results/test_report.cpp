@@ -61,7 +61,7 @@ TEST(Chart, LengthTicksArePowersOfTwoAndPrintedWhole) {
 
 TEST(Report, SectionsTableAndEscapedStoreStrings) {
   const StoreContents contents =
-      seeds_store("report.h5", "; <script>alert(1)</script>\n[study]\nname = seeds\n[grid]\nseed = 0,1,2,3\n");
+      seeds_store("report.h5", "; <script>alert(1)</script>\n[study]\nname = seeds\n[grid]\nseed = 0,1,2,3\n", "seeds");
   ReportOptions options;
   options.store_paths = {"a<b>.h5"};
   const std::string html = html_report({contents}, options);

@@ -27,7 +27,7 @@ const auto* const kMpi = ::testing::AddGlobalTestEnvironment(new MpiEnvironment)
 
 TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   const std::string path = temp_path("roundtrip.h5");
-  ParallelStore::create(path, MPI_COMM_WORLD, "[study]\nname = t\n");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"[study]\nname = t\n", "", ""});
   RunResults results;
   results.summary = {12.5, 10.0, 2.5, 3000.0, 1.75, -1, 0, "node7"};
   results.train_step = {50, 100, 120};
@@ -85,7 +85,7 @@ TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
 
 TEST(Store, EncodingDatasetsAndVariantCurvesReadBack) {
   const std::string path = temp_path("encoding.h5");
-  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"", "", ""});
   RunLayout rope = layout("rope-1", "rope", 0);
   rope.eval_variants = {"pi", "yarn"};
   RunLayout t5 = layout("t5-1", "t5", 0);
@@ -134,7 +134,7 @@ TEST(Store, EncodingDatasetsAndVariantCurvesReadBack) {
 // Analysis datasets: created with the layout (fill NaN / -1), written, read back exactly.
 TEST(Store, AnalysisDatasetsReadBackWithTheirTypes) {
   const std::string path = temp_path("analysis.h5");
-  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"", "", ""});
   RunLayout with = layout("alibi-1", "alibi", 0), without = layout("alibi-2", "alibi", 1);
   with.extra_datasets = {{"receptive_field/erf", {3}, true}, {"attention/mass_by_distance", {2, 2, 3}, false}};
   without.extra_datasets = with.extra_datasets;
@@ -158,7 +158,7 @@ TEST(Store, AnalysisDatasetsReadBackWithTheirTypes) {
 
 TEST(Store, GrowsWhenRunsAreAdded) {
   const std::string path = temp_path("grow.h5");
-  ParallelStore::create(path, MPI_COMM_WORLD, "");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"", "", ""});
   {
     ParallelStore store(path, MPI_COMM_WORLD);
     store.add_runs({layout("a-1", "alibi", 0)}, true);
@@ -188,7 +188,7 @@ TEST(Store, FilesThatAreNotStoresAreRefusedWithTheirPath) {
   }
 
   const std::string truncated = temp_path("truncated.h5");
-  ParallelStore::create(truncated, MPI_COMM_WORLD, "");
+  ParallelStore::create(truncated, MPI_COMM_WORLD, {"", "", ""});
   std::filesystem::resize_file(truncated, 700);
   EXPECT_THROW(read_store(truncated), StoreError);
 
@@ -202,7 +202,7 @@ TEST(Store, FilesThatAreNotStoresAreRefusedWithTheirPath) {
   }
 
   const std::string newer = temp_path("newer.h5");
-  ParallelStore::create(newer, MPI_COMM_WORLD, "");
+  ParallelStore::create(newer, MPI_COMM_WORLD, {"", "", ""});
   {
     hid_t file = H5Fopen(newer.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t attribute = H5Aopen(file, "schema_version", H5P_DEFAULT);
@@ -217,6 +217,66 @@ TEST(Store, FilesThatAreNotStoresAreRefusedWithTheirPath) {
   } catch (const StoreError& error) {
     EXPECT_NE(std::string(error.what()).find("schema version 2"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace pebench
+
+namespace pebench {
+namespace {
+
+// A store says what it is: its study name and the key defaults of the pebench that made
+// it, and each run the names of its extra datasets, which readers iterate; a dataset under
+// a prefix no reader knows (a new analysis) is read back with no reader change.
+TEST(Store, RecordsItsStudyNameKeyDefaultsAndEveryRunsExtraDatasets) {
+  const std::string path = temp_path("self_describing.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"[study]\nname = s\n", "s", "model.width = 8\ntrain.precision = fp32\n"});
+  RunLayout with_new_analysis = layout("a-1", "alibi", 0);
+  with_new_analysis.extra_datasets = {{"new_analysis/curve", {3}, false}, {"eval/accuracy", {3}, false}};
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({with_new_analysis}, true);
+    RunResults results = results_of(0);
+    results.extra = {{"new_analysis/curve", {0.25, 0.5, 0.75}}, {"eval/accuracy", {1, 0.5, 0}}};
+    store.write_results("a-1", results);
+    store.write_status({"a-1", "alibi", 16, 0, "done"});
+    store.close();
+  }
+  const StoreContents contents = read_store(path);
+  EXPECT_EQ(contents.study_name, "s");
+  EXPECT_EQ(contents.key_defaults, (std::map<std::string, std::string>{{"model.width", "8"}, {"train.precision", "fp32"}}));
+  ASSERT_EQ(contents.runs.size(), 1u);
+  EXPECT_EQ(contents.runs[0].extra.at("new_analysis/curve"), (std::vector<double>{0.25, 0.5, 0.75}));
+  EXPECT_EQ(contents.runs[0].extra.at("eval/accuracy"), (std::vector<double>{1, 0.5, 0}));
+  EXPECT_EQ(contents.runs[0].extra.size(), 2u);
+}
+
+// Stores made before the root and run attributes above read as before: no study name, no
+// recorded defaults, extra datasets found by the prefixes of that time.
+TEST(Store, StoresWithoutTheRecordedAttributesReadByTheOldRules) {
+  const std::string path = temp_path("older.h5");
+  ParallelStore::create(path, MPI_COMM_WORLD, {"[study]\nname = old\n", "old", "a = 1\n"});
+  RunLayout older = layout("a-1", "alibi", 0);
+  older.extra_datasets = {{"receptive_field/erf", {3}, true}, {"new_analysis/curve", {3}, false}};
+  {
+    ParallelStore store(path, MPI_COMM_WORLD);
+    store.add_runs({older}, true);
+    store.close();
+  }
+  {  // What an older pebench wrote: none of the three attributes.
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(H5Adelete(file, "study_name"), 0);
+    ASSERT_GE(H5Adelete(file, "key_defaults"), 0);
+    hid_t group = H5Gopen2(file, "/runs/a-1", H5P_DEFAULT);
+    ASSERT_GE(H5Adelete(group, "extra_datasets"), 0);
+    H5Gclose(group);
+    H5Fclose(file);
+  }
+  const StoreContents contents = read_store(path);
+  EXPECT_EQ(contents.study_name, "");
+  EXPECT_TRUE(contents.key_defaults.empty());
+  EXPECT_EQ(contents.runs[0].extra.count("receptive_field/erf"), 1u);
+  EXPECT_EQ(contents.runs[0].extra.count("new_analysis/curve"), 0u);  // unknown to the old prefixes
 }
 
 }  // namespace

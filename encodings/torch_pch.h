@@ -1,4 +1,5 @@
-// Precompiled header: the LibTorch headers every target needs, parsed once per build.
+// Precompiled header: the LibTorch headers every LibTorch target needs, parsed once per build
+// (built with pebench_encodings, reused by the model, harness, pebench and the tests).
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/embedding.h>

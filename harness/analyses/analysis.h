@@ -1,20 +1,14 @@
 // Why a PE extrapolates (or not): analyses run on the held-out split after evaluation,
 // each enabled by `analysis.run`, each writing named datasets next to the run's curves.
+// One file per analysis in harness/analyses/ (its datasets' names, layout and compute
+// side by side), one line each in harness/analyses/registry.cpp:
 //   window_ppl   ppl at analysis.rf_length with every query limited to its last w keys
-//                (Khandelwal et al. 2018; Chi et al. 2023's windowed view); the effective
-//                context is the smallest w with ppl(w) <= (1 + epsilon) ppl(full).
-//   gradient     g_j = ||d loss_last / d e_j||, e_j the first block's input, normalized to
-//                sum 1 and accumulated from the newest token back: C(k); ERF_a = smallest k
-//                with C(k) >= a, a = 0.5, 0.9, 0.99 (Chi et al. 2023, Sandwich).
-//   attention    per layer and head: attention mass by distance (single distances below 64,
-//                log2-spaced bins beyond), mean attended distance, entropy (nats).
-//   probe        per layer (embedding output first): ridge regression from the hidden
-//                state to the token's position, fit on half the windows, scored on the
-//                other half (R², MAE), at the train length and the longest eval length
-//                (Haviv et al. 2022).
-//   pe_geometry  learned tables: Spearman correlation between pairwise row distances and
-//                |i - j| over the trained rows, and every row's norm (Ito et al. 2024).
+//   gradient     cumulative input-gradient receptive field, ERF50/90/99
+//   attention    attention mass by distance, mean distance, entropy per layer and head
+//   probe        ridge probe of the token's position from every layer's hidden state
+//   pe_geometry  learned tables: row norms, distance/offset rank correlation
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +25,46 @@ struct AnalysisDataset {
   std::vector<double> values;
 };
 
+// A dataset's name and element type, written once per analysis file as a constant and
+// used by both its layout and its compute.
+struct DatasetName {
+  const char* path;
+  bool integer;
+};
+
+// The datasets of a run's analyses: declared with shapes at layout, filled by compute.
+class AnalysisOutput {
+ public:
+  void add(const DatasetName& name, std::vector<int64_t> shape);
+  // Fills a dataset that layout declared; its size must match the shape.
+  void set(const DatasetName& name, std::vector<double> values);
+  std::vector<AnalysisDataset>& datasets() { return datasets_; }
+
+ private:
+  std::vector<AnalysisDataset> datasets_;
+};
+
+// What an analysis reads: the trained model (in eval mode), the held-out tokens, the run.
+struct AnalysisInput {
+  TransformerLM& model;
+  const std::vector<uint16_t>& heldout;
+  const RunConfig& run;
+  torch::Device device;
+};
+
+struct AnalysisInfo {
+  std::string name;
+  std::string summary;
+  // The datasets it will write, with shapes: known before training. table_rows: rows of
+  // the encoding's learned table, 0 without one.
+  std::function<void(const RunConfig&, int64_t table_rows, AnalysisOutput&)> layout;
+  // Fills every dataset its layout declared.
+  std::function<void(AnalysisInput&, AnalysisOutput&)> compute;
+};
+
+const std::vector<AnalysisInfo>& analysis_registry();
+std::vector<std::string> analysis_names();
+
 // The datasets `run` will write, with shapes and empty values: known before training.
 std::vector<AnalysisDataset> analysis_layout(const RunConfig& run, int64_t table_rows);
 
@@ -38,10 +72,13 @@ std::vector<AnalysisDataset> analysis_layout(const RunConfig& run, int64_t table
 std::vector<AnalysisDataset> analyse_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
                                            const RunConfig& run, torch::Device device);
 
+// Shared by the analyses.
 // A tensor's values as float64, row-major, on the host: what the store takes.
 std::vector<double> flat_values(const torch::Tensor& values);
+// The first `count` non-overlapping held-out windows of `length` tokens (+1 target).
+torch::Tensor heldout_windows(const std::vector<uint16_t>& heldout, int64_t count, int64_t length);
 
-// The pieces, for tests.
+// The pieces, for tests (each defined in its analysis's file).
 // Bin edges of attention distances for sequences of `length`: 0, 1, …, 64, 128, 256, … ≥ length.
 std::vector<int64_t> distance_bin_edges(int64_t length);
 // C(k), k = 1..T: the mean over rows of the per-row normalized gradient norms [B, T],

@@ -1,0 +1,47 @@
+// A study key: its name, default, what it may be, and how it enters a run's identity.
+// The harness's key table (harness/study.cpp) holds the core keys; each encoding declares
+// the encoding.* keys it reads in its own file (EncodingInfo::keys), as LAMMPS styles own
+// their arguments. Torch-free, so results/ and the CLI can list keys without LibTorch.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace pebench {
+
+// How a value is parsed and checked (harness/study.cpp canonical_value).
+enum class ValueKind {
+  positive_int,
+  non_negative_int,
+  fraction,           // a real in (0, 1)
+  positive_real,
+  non_negative_real,
+  boolean,            // true | false (1/0, yes/no accepted)
+  name,               // letters, digits, '.', '_', '-'
+  source,             // data.source
+  encoding,           // a registered encoding name
+  choice,             // one of `choices`
+  choice_list,        // none | a comma list of `choices`
+  length_list,        // comma-separated positive integers
+};
+
+// When a key's line enters the canonical config text that the run id hashes. A key
+// added after stores exist must not change their ids: give it `unless_default`.
+enum class IdRule {
+  always,
+  never,           // how a run is carried out, not what it computes (study.name, checkpoints)
+  with_analyses,   // only when analysis.run names an analysis
+  with_task,       // only for synthetic:* sources
+  unless_default,  // only when not at its default (train.precision = fp32 is left out)
+};
+
+struct OptionKey {
+  std::string name;           // dotted: "train.steps"; "encoding" and "seed" are bare
+  std::string default_value;  // canonical text of the default
+  std::string allowed;        // what the value may be, for messages and --help
+  std::string help;
+  ValueKind kind = ValueKind::positive_int;
+  std::vector<std::string> choices = {};  // choice, choice_list
+  IdRule id_rule = IdRule::always;
+};
+
+}  // namespace pebench

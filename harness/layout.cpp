@@ -1,0 +1,44 @@
+#include "harness/layout.h"
+
+#include "harness/analyses/analysis.h"
+#include "harness/train.h"
+
+namespace pebench {
+
+RunLayout layout_of(const RunConfig& run) {
+  RunLayout layout;
+  layout.run_id = run.run_id;
+  layout.encoding = run.encoding;
+  layout.train_seq_len = run.train.seq_len;
+  layout.seed = run.seed;
+  layout.init_gamma = run.model.init_gamma;
+  layout.pe_init_std = run.model.pe_init_std;
+  layout.config = run.canonical_text();
+  auto model = build_model(run);
+  layout.params = model->parameter_count();
+  layout.facts = model->encoding().facts();
+  if (run.model.attention_window > 0)
+    layout.facts.push_back({"theoretical_receptive_field", run.model.layers * (run.model.attention_window - 1) + 1});
+  layout.n_logged = static_cast<int64_t>(log_steps(run.train.steps, run.train.log_every).size());
+  layout.eval_lengths = run.eval_lengths();
+  layout.eval_protocol = run.eval.protocol;
+  layout.eval_stride = run.eval.stride;
+  layout.eval_variants = model->encoding().eval_variants();
+  // The shapes come from the encoding itself: a one-distance profile, and its table.
+  torch::NoGradGuard no_grad;
+  auto profile = bias_profile(model->encoding(), 1, torch::kCPU);
+  if (profile.defined()) {
+    layout.bias_profile_shape = profile.sizes().vec();
+    layout.bias_profile_shape.back() = layout.eval_lengths.back();
+  }
+  auto table = model->encoding().table();
+  if (table.defined()) layout.table_shape = table.sizes().vec();
+  if (const auto task = run.task())
+    for (const auto& name : task_metric_names(*task))
+      layout.extra_datasets.push_back({name, {static_cast<int64_t>(layout.eval_lengths.size())}, false});
+  for (const auto& dataset : analysis_layout(run, table.defined() ? table.size(0) : 0))
+    layout.extra_datasets.push_back({dataset.name, dataset.shape, dataset.integer});
+  return layout;
+}
+
+}  // namespace pebench

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Run ids are how stores resume and merge: for every study file in jobs/ (and a few
+# overrides that reach the run-id rules: analyses, bf16, rope scaling, a task, an
+# encoding key), `pebench run --dry-run` must print exactly the ids recorded in
+# golden_run_ids.txt, which were taken with pebench before the typed run spec.
+# usage: golden_run_ids.sh PEBENCH [--record]
+set -uo pipefail
+pebench=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+golden=$here/golden_run_ids.txt
+cases=(
+  "jobs/quickstart.ini"
+  "jobs/quickstart.ini --analysis.run window_ppl,gradient,attention,probe,pe_geometry"
+  "jobs/quickstart.ini --train.precision bf16"
+  "jobs/quickstart.ini --encoding rope --encoding.rope_scaling pi,ntk,yarn"
+  "jobs/quickstart.ini --data.source synthetic:copy --data.symbols 8"
+  "jobs/quickstart.ini --train.checkpoint_every 7 --study.name other"
+  "jobs/receptive_field.ini"
+  "jobs/zoo.ini"
+  "jobs/zoo.ini --encoding.t5_buckets 16 --encoding.share_across_layers false"
+  "jobs/studies/alibi-vs-sandwich-receptive-field.ini"
+  "jobs/studies/init-rate-composite.ini"
+  "jobs/studies/learned-pe-init-scale.ini"
+  "jobs/studies/sparse-memory-extrapolation.ini"
+)
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+cd "$root" || exit 1  # study files name ../shared/data relative to the checkout
+for case in "${cases[@]}"; do
+  # shellcheck disable=SC2086
+  ids=$("$pebench" run $case --dry-run 2>&1) || { echo "FAIL: pebench run $case --dry-run: $ids"; exit 1; }
+  grep -E '^[a-z0-9_:]+-L[0-9]+-s[0-9]+-[0-9a-f]{8}$' <<< "$ids" | sed "s|^|$case\t|" >> "$out"
+done
+if [[ ${2:-} == --record ]]; then
+  cp "$out" "$golden"
+  echo "recorded $(wc -l < "$golden") run ids"
+  exit 0
+fi
+if ! diff -u "$golden" "$out"; then
+  echo "FAIL: run ids differ from $golden (a change that alters them for an unchanged config is a bug)"
+  exit 1
+fi
+echo "golden run ids: $(wc -l < "$golden") ids, all equal"
