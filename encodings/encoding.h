@@ -86,6 +86,8 @@ struct EncodingInfo {
   std::function<std::shared_ptr<PositionalEncodingImpl>(const EncodingOptions&)> make;
   // What the options must satisfy: "" when fine, else why not (naming the key).
   std::function<std::string(const EncodingOptions&)> check = [](const EncodingOptions&) { return ""; };
+  // Keys of other sections it reads (model.pe_init_std), for `pebench encodings`.
+  std::vector<std::string> also_reads = {};
 };
 
 // The bias an encoding adds at distances 0..n_distances-1, seen from the query at

@@ -31,11 +31,11 @@ class LearnedEncodingImpl : public PositionalEncodingImpl {
 };
 
 EncodingInfo learned_encoding() {
-  return {"learned", "additive", "trainable absolute table added to token embeddings",
-          "Radford et al. 2018 (GPT); init scale: Ito et al. 2024", false, false, {},
-          [](const EncodingOptions& options) {
-            return std::make_shared<LearnedEncodingImpl>(options);
-          }};
+  EncodingInfo info{"learned", "additive", "trainable absolute table added to token embeddings",
+                    "Radford et al. 2018 (GPT); init scale: Ito et al. 2024", false, false, {},
+                    [](const EncodingOptions& options) { return std::make_shared<LearnedEncodingImpl>(options); }};
+  info.also_reads = {"model.pe_init_std"};
+  return info;
 }
 
 }  // namespace pebench

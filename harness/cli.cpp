@@ -160,9 +160,15 @@ int inspect_command(int argc, char** argv) {
   return 0;
 }
 
-std::string key_names(const std::vector<OptionKey>& keys) {
+// "encoding.rope_base, encoding.rope_scaling (pi, ntk, yarn)": each key, with its choices.
+std::string key_names(const std::vector<OptionKey>& keys, const std::vector<std::string>& also_reads = {}) {
   std::string names;
-  for (const auto& key : keys) names += (names.empty() ? "" : ", ") + key.name;
+  for (const auto& key : keys) {
+    std::string choices;
+    for (const auto& choice : key.choices) choices += (choices.empty() ? "" : ", ") + choice;
+    names += (names.empty() ? "" : ", ") + key.name + (choices.empty() ? "" : " (" + choices + ")");
+  }
+  for (const auto& name : also_reads) names += (names.empty() ? "" : ", ") + name;
   return names;
 }
 
@@ -179,7 +185,7 @@ int encodings_command(int, char**) {
   };
   row("NAME", "KIND", "EXTRAPOLATES", "PAPER", "", "");
   for (const auto& info : encoding_registry())
-    row(info.name, info.kind, info.extrapolates ? "yes" : "no", info.paper, info.summary, key_names(info.keys));
+    row(info.name, info.kind, info.extrapolates ? "yes" : "no", info.paper, info.summary, key_names(info.keys, info.also_reads));
   row("randomized:<base>", "sampler", "yes", "Ruoss et al. 2023, arXiv 2305.16843",
       "any encoding above fed sorted random positions from [0, max_position) in training", key_names(randomized_keys()));
   row("(any) + window", "band mask", "-", "windowed attention reference of Chi et al. 2023, arXiv 2212.10356",

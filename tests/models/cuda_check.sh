@@ -15,7 +15,7 @@ torch=${1:?usage: tests/models/cuda_check.sh LIBTORCH_DIR}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 flags=(-std=c++17 -O1 -I"$root" -isystem "$torch/include" -isystem "$torch/include/torch/csrc/api/include"
-  -D_GLIBCXX_USE_CXX11_ABI="${CXX11_ABI:-1}" -DPEBENCH_VERSION=\"check\" -include "$root/harness/pch.h")  # as CMake's precompiled header
+  -D_GLIBCXX_USE_CXX11_ABI="${CXX11_ABI:-1}" -DPEBENCH_VERSION=\"check\" -include "$root/encodings/torch_pch.h")  # as CMake's precompiled header
 sources=("$root"/encodings/*.cpp "$root/models/transformer.cpp" "$root/tests/models/test_transformer.cpp")
 jobs=$(nproc)
 printf '%s\n' "${sources[@]}" | xargs -P "$jobs" -I{} sh -c 'g++ "$@" -c {} -o '"$work"'/$(basename {}).o' _ "${flags[@]}"
@@ -26,6 +26,6 @@ g++ "$work"/*.o -o "$work/model_tests" -L"$torch/lib" -Wl,-rpath,"$torch/lib" -W
 "$work/model_tests"
 # The harness sources that run on the device: compile only (their MPI and HDF5 callers
 # are elsewhere).
-printf '%s\n' "$root"/harness/{train,evaluate,analyse,data,tasks,study}.cpp |
+printf '%s\n' "$root"/harness/{train,evaluate,data,tasks,study,plan}.cpp "$root"/harness/analyses/*.cpp "$root"/harness/tasks/*.cpp |
   xargs -P "$jobs" -I{} g++ "${flags[@]}" -fsyntax-only {}
 echo "cuda_check: model tests passed and harness training/eval sources compile against $torch"
