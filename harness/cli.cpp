@@ -14,6 +14,7 @@
 #include "harness/run_command.h"
 #include "harness/submit.h"
 #include "results/compare.h"
+#include "results/export.h"
 #include "results/merge.h"
 #include "results/report.h"
 #include "results/store.h"
@@ -172,6 +173,24 @@ std::string key_names(const std::vector<OptionKey>& keys, const std::vector<std:
   return names;
 }
 
+int export_command(int argc, char** argv) {
+  ExportFlags flags;
+  if (!parse_export_flags(argc, argv, flags)) return 0;
+  ExportSummary summary;
+  try {
+    summary = flags.all ? export_all(flags.store, flags.output) : export_run(flags.store, flags.run_id, flags.output);
+  } catch (const ExportError& error) {
+    throw UserError(std::string("command line: export: ") + error.what());
+  } catch (const StoreError& error) {
+    throw UserError(std::string("command line: store: ") + error.what());
+  }
+  for (const auto& skipped : summary.skipped) std::cout << "pebench: not exported: " << skipped << "\n";
+  std::cout << "pebench: exported " << summary.exported.size() << " run(s) to " << flags.output
+            << " (model.safetensors, config.json, tokenizer.json, pebench_model.py"
+            << (flags.all ? " in one folder per run" : "") << ")" << std::endl;
+  return 0;
+}
+
 // Every registered encoding, the randomized wrapper and the windowed-attention option.
 int encodings_command(int, char**) {
   auto row = [](const std::string& name, const std::string& kind, const std::string& extrapolates,
@@ -208,6 +227,7 @@ const std::vector<Command>& command_list() {
       {"report", "report STORE.h5... -o report.html   one self-contained HTML file: charts, tables, runs", report_command},
       {"inspect", "inspect STORE.h5   runs with status and timing", inspect_command},
       {"merge", "merge A.h5 B.h5... -o OUT.h5   combine stores (job-array shards) into one", merge_command},
+      {"export", "export STORE.h5 RUN_ID -o DIR   a run's model as safetensors + config.json + pebench_model.py (PyTorch); --all: every done run", export_command},
       {"encodings", "encodings          registered positional encodings", encodings_command},
   };
   return commands;
@@ -371,6 +391,22 @@ bool parse_inspect_flags(int argc, char** argv, InspectFlags& flags) {
   positional.add("store", 1);
   if (!parse_options(argc, argv, options, positional, "usage: pebench inspect STORE.h5")) return false;
   if (flags.store.empty()) throw UserError("command line: missing STORE; usage: pebench inspect STORE.h5");
+  return true;
+}
+
+bool parse_export_flags(int argc, char** argv, ExportFlags& flags) {
+  po::options_description options("pebench export STORE.h5 RUN_ID -o DIR | --all STORE.h5 -o DIR: a run's final "
+                                  "weights as a PyTorch model (model.safetensors, config.json, pebench_model.py)");
+  options.add_options()("help,h", "show this help")
+      ("output,o", po::value(&flags.output), "the folder to create (absent or empty); written beside it and renamed")
+      ("all", po::bool_switch(&flags.all), "export every done run, each into DIR/RUN_ID/")
+      ("store", po::value(&flags.store), "the store")("run", po::value(&flags.run_id), "the run id");
+  po::positional_options_description positional;
+  positional.add("store", 1).add("run", 1);
+  const std::string usage = "usage: pebench export STORE.h5 RUN_ID -o DIR | pebench export --all STORE.h5 -o DIR";
+  if (!parse_options(argc, argv, options, positional, usage)) return false;
+  if (flags.store.empty() || flags.output.empty() || (flags.run_id.empty() != flags.all))
+    throw UserError("command line: " + usage);
   return true;
 }
 

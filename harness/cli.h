@@ -77,6 +77,14 @@ struct InspectFlags {
   std::string store;
 };
 
+// `pebench export STORE.h5 RUN_ID -o DIR` | `pebench export --all STORE.h5 -o DIR`
+struct ExportFlags {
+  std::string store;
+  std::string run_id;   // "" with --all
+  std::string output;   // -o: a folder that does not exist yet, or is empty
+  bool all = false;     // --all: every done run, one subfolder each
+};
+
 // Each returns false when --help was printed (nothing else to do), true when parsed.
 bool parse_run_flags(int argc, char** argv, RunFlags& flags);
 bool parse_submit_flags(int argc, char** argv, SubmitFlags& flags);
@@ -84,6 +92,7 @@ bool parse_compare_flags(int argc, char** argv, CompareFlags& flags);
 bool parse_report_flags(int argc, char** argv, ReportFlags& flags);
 bool parse_merge_flags(int argc, char** argv, MergeFlags& flags);
 bool parse_inspect_flags(int argc, char** argv, InspectFlags& flags);
+bool parse_export_flags(int argc, char** argv, ExportFlags& flags);
 
 // `pebench COMMAND ...` → its exit code: 0 done, 1 a run or the scheduler failed, 2 bad
 // input (one line on stderr, nothing written), 3 stopped by a signal (run).

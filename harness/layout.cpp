@@ -5,6 +5,13 @@
 
 namespace pebench {
 
+std::vector<std::pair<std::string, torch::Tensor>> model_weights(TransformerLM& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& item : model->named_parameters()) weights.push_back({item.key(), item.value()});
+  for (const auto& item : model->named_buffers()) weights.push_back({item.key(), item.value()});
+  return weights;
+}
+
 RunLayout layout_of(const RunConfig& run) {
   RunLayout layout;
   layout.run_id = run.run_id;
@@ -24,6 +31,8 @@ RunLayout layout_of(const RunConfig& run) {
   layout.eval_protocol = run.eval.protocol;
   layout.eval_stride = run.eval.stride;
   layout.eval_variants = model->encoding().eval_variants();
+  if (run.train.keep_weights)
+    for (const auto& [name, tensor] : model_weights(model)) layout.weights.push_back({name, tensor.sizes().vec()});
   // The shapes come from the encoding itself: a one-distance profile, and its table.
   torch::NoGradGuard no_grad;
   auto profile = bias_profile(model->encoding(), 1, torch::kCPU);

@@ -7,6 +7,7 @@
 
 #include "harness/analyses/analysis.h"
 #include "harness/evaluate.h"
+#include "harness/layout.h"
 #include "harness/signals.h"
 #include "harness/train.h"
 #include "results/fault.h"
@@ -76,6 +77,11 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
       auto table = model->encoding().table();
       if (table.defined()) results.table = flat_values(table);
     }
+    if (run.train.keep_weights)
+      for (const auto& [name, tensor] : model_weights(model)) {
+        auto flat = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous().view({-1});
+        results.weights.push_back({name, std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel())});
+      }
     // Wall time over every attempt: earlier processes' training plus this one.
     const double wall = log.seconds_before_resume +
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -97,6 +97,8 @@ const std::vector<KeyEntry>& key_table() {
         {{"train.precision", "fp32", "fp32 | bf16", "training matmuls: fp32, or bf16 under autocast (fp32 weights, loss and eval)", K::choice, {"fp32", "bf16"}, IdRule::unless_default}, field(&RunConfig::train, &TrainOptions::precision)},
         {{"train.log_every", "50", "a positive integer", "steps between logged losses", K::positive_int}, field(&RunConfig::train, &TrainOptions::log_every)},
         {{"train.checkpoint_every", "100", "a non-negative integer (0 = only at stop signals and the end of training)", "steps between checkpoints; not part of the run id", K::non_negative_int, {}, IdRule::never}, field(&RunConfig::train, &TrainOptions::checkpoint_every)},
+        // Changes what is kept, not what is computed: not part of the run id.
+        {{"train.keep_weights", "true", "true | false", "store the final weights in the run's group (float32; `pebench export`)", K::boolean, {}, IdRule::never}, field(&RunConfig::train, &TrainOptions::keep_weights)},
         {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths", K::length_list}, field(&RunConfig::eval, &EvalOptions::lengths)},
         {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol", K::choice, {"nonoverlapping", "sliding"}}, field(&RunConfig::eval, &EvalOptions::protocol)},
         {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride", K::non_negative_int}, field(&RunConfig::eval, &EvalOptions::stride)},

@@ -59,6 +59,7 @@ struct TrainOptions {
   std::string precision;         // fp32 | bf16
   int64_t log_every = 0;
   int64_t checkpoint_every = 0;  // 0 = only at stop signals and the end
+  bool keep_weights = false;     // store the final weights (pebench export); not in the run id
 };
 
 // [eval]

@@ -1,6 +1,7 @@
 #include "results/compare.h"
 
 #include "results/config_text.h"
+#include "results/json.h"
 
 #include <algorithm>
 #include <cmath>
@@ -101,16 +102,6 @@ struct Cell {
 Cell text_cell(const std::string& text) { return {text, NAN, false}; }
 Cell number_cell(double value, int digits) { return {std::isfinite(value) ? fixed(value, digits) : "-", value, true}; }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += std::string("\\") + c;
-    else if (c == '\n') out += "\\n";
-    else if (static_cast<unsigned char>(c) < 0x20) out += " ";
-    else out += c;
-  }
-  return out + "\"";
-}
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string out = "\"";

@@ -89,6 +89,8 @@ template <>
 inline hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
 template <>
 inline hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
+template <>
+inline hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
 
 // A field of a compound type: its name, byte offset and type (a native or string type).
 struct CompoundField {
@@ -133,7 +135,7 @@ inline Handle create_group(hid_t parent, const std::string& path) {
 // True when `name` (a path relative to `parent`) names an object. H5Lexists fails on a path
 // whose intermediate group is missing, so each prefix is looked up in turn (HDF5's advice).
 inline bool has_link(hid_t parent, const std::string& name, const std::string& path) {
-  for (size_t slash = name.find('/'); ; slash = name.find('/', slash + 1)) {
+  for (size_t slash = name.find('/', name.rfind('/', 0) == 0 ? 1 : 0); ; slash = name.find('/', slash + 1)) {
     const std::string prefix = name.substr(0, slash);
     if (check(H5Lexists(parent, prefix.c_str(), H5P_DEFAULT), "look up " + prefix + " in", path) <= 0) return false;
     if (slash == std::string::npos) return true;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -164,6 +165,22 @@ std::vector<std::string> read_configs(const std::string& path) {
   return configs;
 }
 
+std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id) {
+  Handle file = open_store_serial(path);
+  const std::string group_path = "/runs/" + run_id;
+  if (!has_link(file, group_path, path)) throw StoreError("'" + path + "' has no run " + run_id);
+  Handle group = open_group(file, group_path);
+  std::vector<StoredWeight> weights;
+  if (!has_link(group, "weights", group_path)) return weights;
+  Handle weights_group = open_group(group, "weights");
+  for (const auto& name : dataset_paths(weights_group)) {
+    const std::string dataset = "weights/" + name;
+    weights.push_back({name, read_dims(group, dataset, group_path), read_vector<float>(group, dataset, group_path)});
+  }
+  std::sort(weights.begin(), weights.end(), [](const StoredWeight& a, const StoredWeight& b) { return a.name < b.name; });
+  return weights;
+}
+
 StoreContents read_store(const std::string& path) {
   Handle file = open_store_serial(path);
   StoreContents contents;
@@ -322,6 +339,9 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
       create_dataset(group, "encoding/bias_profile", real, dims_of(layout.bias_profile_shape), &kNaN, group_path);
     if (!layout.table_shape.empty())
       create_dataset(group, "encoding/table", real, dims_of(layout.table_shape), &kNaN, group_path);
+    const float kNaNf = std::nanf("");
+    for (const auto& [name, shape] : layout.weights)
+      create_dataset(group, "weights/" + name, native_type<float>(), dims_of(shape), &kNaNf, group_path);
     std::string extra_names;
     for (const auto& extra : layout.extra_datasets) {
       create_dataset(group, extra.name, extra.integer ? integer : real, dims_of(extra.shape),
@@ -363,6 +383,7 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   if (!results.table.empty()) write_vector(group, "encoding/table", results.table, group_path);
   // HDF5 converts to the dataset's type (int64 for counts and lengths).
   for (const auto& [name, values] : results.extra) write_vector(group, name, values, group_path);
+  for (const auto& [name, values] : results.weights) write_vector(group, "weights/" + name, values, group_path);
   const auto& s = results.summary;
   SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,
                        s.final_train_loss, s.diverged_step, s.rank, {}};

@@ -47,6 +47,10 @@ struct RunLayout {
   std::vector<std::string> eval_variants;     // extra eval curves (rope: pi, ntk, yarn)
   std::vector<int64_t> bias_profile_shape;    // [heads, n] or [layers, heads, n]; empty: none
   std::vector<int64_t> table_shape;           // [rows, d_model]; empty: none
+  // The trained model's parameters and buffers (train.keep_weights): name as LibTorch's
+  // named_parameters() gives it ("blocks.0.attention.qkv.weight") and shape; stored as
+  // float32 datasets weights/<name>. Empty: the run keeps no weights.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> weights;
   std::vector<ExtraDataset> extra_datasets;   // task metrics and analyses; their names are recorded in the run's
                                               // `extra_datasets` attribute, which readers iterate
 };
@@ -81,6 +85,7 @@ struct RunResults {
   std::vector<double> bias_profile;    // row-major, the layout's shape
   std::vector<double> table;
   std::vector<std::pair<std::string, std::vector<double>>> extra;  // layout's extra datasets, row-major
+  std::vector<std::pair<std::string, std::vector<float>>> weights;  // layout's weights, row-major
 };
 
 // pending | running | done | diverged | failed
@@ -134,6 +139,16 @@ std::vector<IndexRow> read_index(const std::string& path);
 StoreContents read_store(const std::string& path);
 // The canonical config text of every run in the store, in /index order.
 std::vector<std::string> read_configs(const std::string& path);
+
+// One stored tensor of a run's final weights.
+struct StoredWeight {
+  std::string name;  // LibTorch's parameter or buffer name
+  std::vector<int64_t> shape;
+  std::vector<float> values;  // row-major
+};
+// The final weights of `run_id` (train.keep_weights), sorted by name; empty when the run
+// kept none. Throws StoreError when the store or the run is not there.
+std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id);
 
 // Where a run's results go as it finishes: the store, or memory in tests.
 class RunWriter {
