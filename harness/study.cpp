@@ -13,6 +13,7 @@
 #include "encodings/registry.h"
 #include "harness/analyses/analysis.h"
 #include "results/config_text.h"
+#include "results/text_formats.h"
 
 namespace pebench {
 namespace po = boost::program_options;
@@ -299,6 +300,8 @@ std::map<std::string, std::string> study_key_defaults() {
   return defaults;
 }
 
+UserError::UserError(const std::string& message) : std::runtime_error(one_line(message)) {}
+
 std::string fnv1a_hex(const std::string& text, int digits) {
   uint64_t hash = 14695981039346656037ull;
   for (unsigned char c : text) {
@@ -447,7 +450,9 @@ Study parse_study(const std::string& path, const std::string& file_text,
   po::options_description nothing;
   po::parsed_options parsed(&nothing);
   try {
-    std::istringstream stream(strip_comments(file_text));
+    // A UTF-8 byte-order mark (editors on Windows write one) is no part of the first key.
+    const bool bom = file_text.rfind("\xEF\xBB\xBF", 0) == 0;
+    std::istringstream stream(strip_comments(bom ? file_text.substr(3) : file_text));
     parsed = po::parse_config_file(stream, nothing, /*allow_unregistered=*/true);
   } catch (const po::error& error) {
     throw UserError(path + ": " + error.what());

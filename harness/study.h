@@ -15,9 +15,10 @@
 
 namespace pebench {
 
-// Bad input from the user: printed as one line, exit code 2, nothing written.
+// Bad input from the user: printed as one line (control bytes in a value shown as \xNN),
+// exit code 2, nothing written.
 struct UserError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit UserError(const std::string& message);
 };
 
 // Every study key: the core keys, then each encoding's own (encodings/), by name.

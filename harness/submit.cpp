@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "harness/plan.h"
 #include "harness/study.h"
 #include "job_templates.h"
+#include "results/text_formats.h"
 
 namespace pebench {
 namespace fs = std::filesystem;
@@ -44,6 +46,16 @@ int64_t seconds_of(const std::string& time) {
 
 // What the flags must satisfy together; each failure names the flag.
 void validate(const SubmitFlags& s) {
+  // Every value can reach the batch script: a newline or carriage return in one would
+  // put a line of its own (any command) into it. No control byte in any of them.
+  for (const auto& [flag, value] : std::vector<std::pair<const char*, std::string>>{
+           {"scheduler", s.scheduler}, {"time", s.time}, {"partition", s.partition}, {"account", s.account},
+           {"store", s.store}, {"template", s.template_path}, {"study", s.study_path}})
+    if (has_control(value))
+      bad(flag, value, "no control characters (a value goes into the batch script)");
+  for (const auto& line : s.extra)
+    if (has_control(line))
+      bad("extra", line, "one directive line, no control characters (newline, carriage return, escape)");
   if (s.scheduler != "slurm" && s.scheduler != "pbs") bad("scheduler", s.scheduler, "slurm | pbs");
   for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"nodes", s.nodes}, {"ranks-per-node", s.ranks_per_node},
                                     {"threads-per-rank", s.threads_per_rank}, {"signal-seconds", s.signal_seconds}})

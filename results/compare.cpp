@@ -2,6 +2,7 @@
 
 #include "results/config_text.h"
 #include "results/json.h"
+#include "results/text_formats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -42,7 +43,9 @@ std::string fixed(double value, int digits) {
 }
 
 // Left-aligned columns separated by two spaces.
-std::string render(const std::vector<std::vector<std::string>>& rows) {
+std::string render(std::vector<std::vector<std::string>> rows) {
+  for (auto& row : rows)
+    for (auto& cell : row) cell = terminal_text(cell);
   std::vector<size_t> widths;
   for (const auto& row : rows)
     for (size_t c = 0; c < row.size(); ++c) {
@@ -102,12 +105,6 @@ struct Cell {
 Cell text_cell(const std::string& text) { return {text, NAN, false}; }
 Cell number_cell(double value, int digits) { return {std::isfinite(value) ? fixed(value, digits) : "-", value, true}; }
 
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -419,11 +416,7 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
     std::ostringstream out;
     for (size_t r = 0; r < display.rows.size(); ++r) {
       out << "|";
-      for (const auto& cell : display.rows[r]) {
-        std::string escaped;
-        for (char c : cell) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
-        out << " " << escaped << " |";
-      }
+      for (const auto& cell : display.rows[r]) out << " " << markdown_cell(cell) << " |";
       out << "\n";
       if (r == 0) {
         out << "|";

@@ -10,6 +10,7 @@
 
 #include "results/config_text.h"
 #include "results/fault.h"
+#include "results/text_formats.h"
 #include "results/hdf5.h"
 #include "results/store_file.h"
 
@@ -25,6 +26,8 @@ struct StoreClock {
 }  // namespace
 
 double store_seconds() { return store_seconds_total; }
+
+StoreError::StoreError(const std::string& message) : std::runtime_error(one_line(message)) {}
 namespace {
 
 constexpr size_t kIdLength = 64, kEncodingLength = 32, kStatusLength = 16, kHostLength = 64;

@@ -18,8 +18,9 @@ namespace pebench {
 constexpr int kStoreSchemaVersion = 1;
 
 // Any HDF5 failure, with the object's path.
+// Its message is one line: control bytes (from a crafted store) shown as \xNN.
 struct StoreError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit StoreError(const std::string& message);
 };
 
 // A dataset beyond the fixed schema (the analyses): path in the run's group and shape.
