@@ -17,6 +17,7 @@
 #include "results/export.h"
 #include "results/merge.h"
 #include "results/report.h"
+#include "results/safe_file.h"
 #include "results/store.h"
 
 namespace pebench {
@@ -114,19 +115,25 @@ int report_command(int argc, char** argv) {
   report.compare = compare_options(flags.grouping);
   report.store_paths = flags.stores;
   const std::string html = html_report(open_stores(flags.stores), report);
-  // Written beside the target and renamed: a reader never sees half a report.
-  const std::string partial = flags.output + ".partial";
+  // Written beside the target and renamed: a reader never sees half a report. A device
+  // or FIFO (-o /dev/stdout) is written into.
+  std::string partial;
+  try {
+    partial = partial_for(flags.output);
+  } catch (const FileError& error) {
+    throw UserError("command line: -o \"" + flags.output + "\": " + error.what());
+  }
   {
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    std::ofstream file(partial.empty() ? flags.output : partial, std::ios::binary | std::ios::trunc);
     file << html;
     file.close();
     if (!file) {
-      std::filesystem::remove(partial);
+      if (!partial.empty()) std::filesystem::remove(partial);
       throw UserError("command line: -o \"" + flags.output + "\": cannot write the file");
     }
   }
   std::error_code renamed;
-  std::filesystem::rename(partial, flags.output, renamed);
+  if (!partial.empty()) std::filesystem::rename(partial, flags.output, renamed);
   if (renamed) {
     std::filesystem::remove(partial);
     throw UserError("command line: -o \"" + flags.output + "\": " + renamed.message());

@@ -27,6 +27,7 @@
 #include "results/compare.h"
 #include "results/config_text.h"
 #include "results/fault.h"
+#include "results/safe_file.h"
 #include "results/store.h"
 
 namespace pebench {
@@ -160,8 +161,8 @@ void lay_out_new_runs(const MpiSession& mpi, const std::string& store_path, cons
   const bool root = mpi.rank == 0;
   const std::string partial = store_path + ".partial";
   if (root) {
+    create_exclusively(partial);  // never through a symlink left at that name
     if (exists) fs::copy_file(store_path, partial, fs::copy_options::overwrite_existing);
-    else fs::remove(partial);
   }
   gentle_barrier(mpi.comm);
   if (!exists)

@@ -15,6 +15,7 @@
 #include "harness/plan.h"
 #include "harness/study.h"
 #include "job_templates.h"
+#include "results/safe_file.h"
 #include "results/text_formats.h"
 
 namespace pebench {
@@ -118,9 +119,22 @@ std::string capture(const std::string& command, int& status) {
   return out;
 }
 
+// Beside the store, written whole and renamed: a symlink left at its name is replaced,
+// never written through.
 std::string write_script(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-  fs::permissions(path, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  std::string partial;
+  try {
+    partial = partial_for(path);
+  } catch (const FileError& error) {
+    throw UserError(std::string("command line: --store: ") + error.what());
+  }
+  const std::string written = partial.empty() ? path : partial;
+  std::ofstream file(written, std::ios::binary | std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) throw UserError("command line: --store: cannot write " + path);
+  fs::permissions(written, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  if (!partial.empty()) fs::rename(partial, path);
   return path;
 }
 

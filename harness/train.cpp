@@ -14,6 +14,7 @@
 
 #include "encodings/registry.h"
 #include "results/fault.h"
+#include "results/safe_file.h"
 
 namespace pebench {
 
@@ -134,6 +135,7 @@ void save_checkpoint(const std::string& path, const RunConfig& run, TransformerL
                                       : torch::stack(state.pending_losses).to(torch::kCPU));
   // A kill mid-write leaves the previous checkpoint: write aside, then rename.
   const std::string partial = path + ".partial";
+  create_exclusively(partial);  // never through a symlink left at that name
   archive.save_to(partial);
   fault_point("before_checkpoint_rename");
   std::filesystem::rename(partial, path);

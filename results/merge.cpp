@@ -8,6 +8,7 @@
 #include <map>
 
 #include "results/store.h"
+#include "results/safe_file.h"
 #include "results/store_file.h"
 
 namespace pebench {
@@ -70,6 +71,11 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
   }
 
   const std::string partial = output + ".partial";
+  try {
+    create_exclusively(partial);  // HDF5 truncates it: never a file a symlink there points to
+  } catch (const FileError& error) {
+    throw StoreError(error.what());
+  }
   try {
     Handle file = create_store_file(partial, H5P_DEFAULT, read_store_header(files.front(), inputs.front()));
     std::vector<IndexRow> rows;

@@ -153,8 +153,8 @@ expect_error "merge onto an existing file" "the file exists" "$pebench" merge re
 expect_error "merge a non-store" "not an HDF5 file" "$pebench" merge real.h5 existing.h5 -o merged.h5
 expect_error "report a non-store" "not an HDF5 file" "$pebench" report existing.h5 -o report.html
 expect_error "report without a store" "missing STORE" "$pebench" report -o report.html
-expect_error "report into a missing folder" "-o \"no/such/dir/report.html\": cannot write" "$pebench" report real.h5 -o no/such/dir/report.html
-expect_error "report onto a folder" "-o \"sub\": Is a directory" "$pebench" report real.h5 -o sub
+expect_error "report into a missing folder" "-o \"no/such/dir/report.html\": cannot create" "$pebench" report real.h5 -o no/such/dir/report.html
+expect_error "report onto a folder" "-o \"sub\": 'sub' is a symlink or a folder" "$pebench" report real.h5 -o sub
 expect_error "report with a bad --where" "--where \"encoding\": expected KEY=VALUE" "$pebench" report real.h5 --where encoding
 
 # Whole outputs to files first: `grep -q` on a pipe would cut the writer off.
