@@ -28,6 +28,16 @@ install_missing() {
     "${missing[@]}" > /dev/null
 }
 
+# A study file for the tests' tiny models: d_model 16, 2 heads, train length 16, then the
+# given lines (sections and keys, none of the four above: a study names a key once).
+#   tiny_study FILE [LINE...]
+tiny_study() {
+  local file=$1
+  shift
+  printf '[model]\nd_model = 16\nheads = 2\n[train]\nseq_len = 16\n' > "$file"
+  printf '%s\n' "$@" >> "$file"
+}
+
 # The last line of a test: its failure count; exit 1 when anything failed.
 finish() {
   echo "${1:+$1, }$failures failures"

@@ -6,22 +6,8 @@
 # the report's output is written into, never replaced by a regular file.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 cd "$work" || exit 1
-cat > tiny.ini <<'INI'
-[model]
-d_model = 16
-layers = 1
-heads = 2
-[train]
-seq_len = 16
-steps = 3
-batch = 2
-checkpoint_every = 2
-[eval]
-lengths = 16,32
-tokens = 64
-[grid]
-encoding = alibi
-INI
+tiny_study tiny.ini "[model]" "layers = 1" "[train]" "steps = 3" "batch = 2" "checkpoint_every = 2" \
+  "[eval]" "lengths = 16,32" "tokens = 64" "[grid]" "encoding = alibi"
 echo "victim" > victim.txt
 victim_intact() { [[ $(cat victim.txt) == victim ]] || fail "$1: the symlink's target was overwritten"; echo "victim" > victim.txt; }
 

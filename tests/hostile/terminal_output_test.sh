@@ -8,23 +8,8 @@
 # give one-line messages.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 cd "$work" || exit 1
-cat > tiny.ini <<'INI'
-[study]
-name = hostile
-[model]
-d_model = 16
-layers = 1
-heads = 2
-[train]
-seq_len = 16
-steps = 2
-batch = 2
-[eval]
-lengths = 16,32
-tokens = 64
-[grid]
-encoding = alibi,none
-INI
+tiny_study tiny.ini "[study]" "name = hostile" "[model]" "layers = 1" "[train]" "steps = 2" "batch = 2" \
+  "[eval]" "lengths = 16,32" "tokens = 64" "[grid]" "encoding = alibi,none"
 "$pebench" run tiny.ini --store s.h5 --threads-per-rank 1 > /dev/null 2>&1 || die "tiny study"
 $python - s.h5 <<'PY' || die "crafting the store"
 import sys, h5py, numpy as np

@@ -14,28 +14,11 @@ cd "$work" || exit 1
 
 encodings=$("$pebench" encodings | awk 'NR > 1 && /^[a-z_]+ / {print $1}' | grep -v '^randomized' | paste -sd,)
 [[ $encodings == *alibi* && $encodings == *fire* ]] || die "pebench encodings lists no encodings: $encodings"
-cat > parity.ini <<INI
-[model]
-d_model = 16
-layers = 2
-heads = 2
-[train]
-seq_len = 16
-steps = 30
-batch = 4
-log_every = 10
-warmup = 5
-[eval]
-lengths = 16,32,64
-tokens = 512
-batch_tokens = 128
-attention_block = 16
-[encoding]
-rope_scaling = pi,ntk,yarn
-[grid]
-encoding = $encodings,randomized:rope,randomized:learned,randomized:t5
-encoding.share_across_layers = true,false
-INI
+tiny_study parity.ini "[model]" "layers = 2" "[train]" "steps = 30" "batch = 4" "log_every = 10" "warmup = 5" \
+  "[eval]" "lengths = 16,32,64" "tokens = 512" "batch_tokens = 128" "attention_block = 16" \
+  "[encoding]" "rope_scaling = pi,ntk,yarn" \
+  "[grid]" "encoding = $encodings,randomized:rope,randomized:learned,randomized:t5" \
+  "encoding.share_across_layers = true,false"
 "$pebench" run parity.ini --store parity.h5 --threads-per-rank 1 > run.log 2>&1 || { cat run.log; die "pebench run"; }
 "$pebench" export --all parity.h5 -o exports > export.log 2>&1 || { cat export.log; die "pebench export --all"; }
 runs=$(ls exports)
