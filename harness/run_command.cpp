@@ -3,12 +3,16 @@
 // comparison table.
 #include "harness/run_command.h"
 
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -34,6 +38,49 @@ namespace pebench {
 namespace fs = std::filesystem;
 
 namespace {
+
+// An advisory lock on STORE.lock for the life of an invocation, held by rank 0 (the other
+// ranks are the same job): a second `pebench run` on the store exits 2 naming the holder
+// instead of training the same runs. The kernel drops a flock when its process dies,
+// however it dies, so a lock file left by a killed job holds no lock and is taken over.
+// (flock works across nodes on NFSv4 and on Lustre mounted with -o flock.)
+class StoreLock {
+ public:
+  StoreLock() = default;
+  StoreLock(const StoreLock&) = delete;
+  StoreLock& operator=(const StoreLock&) = delete;
+  ~StoreLock() {
+    if (fd_ < 0) return;
+    unlink(path_.c_str());  // while still held: nobody else holds a lock on this file
+    close(fd_);
+  }
+  // "" when taken; else why not, naming the holder.
+  std::string acquire(const std::string& store, const std::string& host) {
+    path_ = store + ".lock";
+    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd_ < 0) return "command line: --store \"" + store + "\": cannot open its lock " + path_ + ": " + std::strerror(errno);
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      std::string holder(512, '\0');
+      const ssize_t got = pread(fd_, holder.data(), holder.size(), 0);
+      holder.resize(got > 0 ? static_cast<size_t>(got) : 0);
+      close(fd_);
+      fd_ = -1;
+      return "command line: --store \"" + store + "\": in use by " + (holder.empty() ? "another pebench" : holder) +
+             " (lock " + path_ + "); wait for it to end, or stop it";
+    }
+    char started[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
+    const std::string text = "pebench pid " + std::to_string(getpid()) + " on " + host + " since " + started;
+    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
+      return "command line: --store \"" + store + "\": cannot write its lock " + path_ + ": " + std::strerror(errno);
+    return "";
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 // This rank's share of the node's cores: cores / ranks on the node, within its affinity.
 int core_share(const MpiSession& mpi) {
@@ -207,6 +254,20 @@ int run_command(int argc, char** argv) {
   if (invocation.dry_run) {
     if (root) print_dry_run(prepared);
     return 0;
+  }
+  // The store is this invocation's until it returns. Taken before the store is read: a
+  // store that another process created in the meantime needs --resume like any other.
+  StoreLock lock;
+  if (root) {
+    error = lock.acquire(prepared.store_path, mpi.host);
+    if (error.empty() && !invocation.resume && fs::exists(prepared.store_path))
+      error = "command line: --store \"" + prepared.store_path +
+              "\": the store exists; pass --resume to continue it, or choose another --store";
+  }
+  error = first_message(mpi.comm, error);
+  if (!error.empty()) {
+    if (root) std::cerr << "pebench: error: " << UserError(error).what() << std::endl;
+    return 2;
   }
 
   // Threads: --threads-per-rank for every run, else threads_for each run within the share.
