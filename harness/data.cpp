@@ -58,6 +58,7 @@ Corpus load_corpus(const std::string& source, double holdout, int64_t vocab_size
                   reinterpret_cast<const unsigned char*>(text.data()) + text.size());
     corpus.vocab_size = 256;
     corpus.description = path == "embedded" ? "embedded (/usr/share/common-licenses)" : path;
+    corpus.identity = "bytes=" + std::to_string(text.size()) + " fnv1a=" + fnv1a_hex(text, 16);
   } else {
     const std::string path = source.substr(7);
     const std::string bytes = read_file(path, origin);
@@ -72,6 +73,7 @@ Corpus load_corpus(const std::string& source, double holdout, int64_t vocab_size
                       path + "' holds id " + std::to_string(largest) + "; expected ids below vocab_size");
     corpus.vocab_size = vocab_size;
     corpus.description = path;
+    corpus.identity = "bytes=" + std::to_string(bytes.size()) + " fnv1a=" + fnv1a_hex(bytes, 16);
   }
   if (tokens.empty()) throw UserError(origin + ": [data] source = \"" + source + "\": corpus is empty");
   const auto heldout_size = static_cast<size_t>(static_cast<double>(tokens.size()) * holdout);

@@ -19,6 +19,9 @@ struct Corpus {
   std::vector<uint16_t> heldout;
   int64_t vocab_size = 256;
   std::string description;  // what was read, for logs and the store
+  // What was read, as "bytes=N fnv1a=HEX" (the file's bytes, or the embedded text's); a
+  // resume whose corpus no longer matches the store's runs is refused. "" for tasks.
+  std::string identity;
   // synthetic:NAME: training generates task sequences; `heldout` holds test sequences of
   // the longest eval length back to back, for the analyses; `train` is empty.
   std::optional<TaskSpec> task;

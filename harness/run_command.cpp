@@ -178,6 +178,22 @@ Prepared prepare(const RunFlags& invocation) {
     if (!changed.empty())
       throw UserError(invocation.study_path + ": " + changed + " (store " + prepared.store_path +
                       "); restore the key or use a new --store");
+    // One run id, one corpus: a corpus file replaced since the store's runs were laid out
+    // would continue them (or sit beside them) on other data.
+    std::map<std::string, std::string> identities;
+    try {
+      identities = read_data_identities(prepared.store_path);
+    } catch (const StoreError& error) {
+      throw UserError("command line: --store \"" + prepared.store_path + "\": " + error.what());
+    }
+    for (const auto& run : prepared.study.runs) {
+      auto stored = identities.find(run.run_id);
+      const Corpus& corpus = prepared.corpora.at(data_key(run));
+      if (stored != identities.end() && !corpus.identity.empty() && stored->second != corpus.identity)
+        throw UserError(invocation.study_path + ": [data] source = \"" + run.data.source + "\": the corpus changed since run " +
+                        run.run_id + " was laid out in " + prepared.store_path + " (then " + stored->second + ", now " +
+                        corpus.identity + "); restore it, or use a new --store");
+    }
   }
   return prepared;
 }
@@ -294,7 +310,10 @@ int run_command(int argc, char** argv) {
     }
   std::vector<RunLayout> new_layouts;
   for (const auto& run : runs)
-    if (!laid_out.count(run.run_id)) new_layouts.push_back(layout_of(run));
+    if (!laid_out.count(run.run_id)) {
+      new_layouts.push_back(layout_of(run));
+      new_layouts.back().data_identity = prepared.corpora.at(data_key(run)).identity;
+    }
   gentle_barrier(mpi.comm);  // every rank has read the store before anyone changes it
   if (!exists || !new_layouts.empty())
     lay_out_new_runs(mpi, store_path, prepared.study, exists, new_layouts);

@@ -168,6 +168,19 @@ std::vector<std::string> read_configs(const std::string& path) {
   return configs;
 }
 
+std::map<std::string, std::string> read_data_identities(const std::string& path) {
+  StoreClock clock;
+  Handle file = open_store_serial(path);
+  std::map<std::string, std::string> identities;
+  for (const auto& row : read_index_rows(file, path)) {
+    const std::string group_path = "/runs/" + row.run_id;
+    Handle group = open_group(file, group_path);
+    if (has_attribute(group, "data_identity", group_path))
+      identities[row.run_id] = read_string_attribute(group, "data_identity", group_path);
+  }
+  return identities;
+}
+
 std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id) {
   Handle file = open_store_serial(path);
   const std::string group_path = "/runs/" + run_id;
@@ -310,6 +323,7 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     write_attribute(group, "init_gamma", layout.init_gamma, group_path);
     write_attribute(group, "pe_init_std", layout.pe_init_std, group_path);
     write_attribute(group, "config", layout.config, group_path);
+    if (!layout.data_identity.empty()) write_attribute(group, "data_identity", layout.data_identity, group_path);
     write_attribute(group, "params", layout.params, group_path);
     for (const auto& [name, value] : layout.facts) write_attribute(group, name, value, group_path);
     fault_point("mid_layout");

@@ -39,6 +39,7 @@ struct RunLayout {
   double init_gamma = 0;
   double pe_init_std = 0;
   std::string config;   // canonical config text
+  std::string data_identity;  // the corpus read, "bytes=N fnv1a=HEX"; "" for synthetic tasks
   int64_t params = 0;
   std::vector<std::pair<std::string, int64_t>> facts;  // encoding facts, as int attributes
   int64_t n_logged = 0;
@@ -140,6 +141,8 @@ std::vector<IndexRow> read_index(const std::string& path);
 StoreContents read_store(const std::string& path);
 // The canonical config text of every run in the store, in /index order.
 std::vector<std::string> read_configs(const std::string& path);
+// Run id → the identity of the corpus it was laid out with (runs that recorded one).
+std::map<std::string, std::string> read_data_identities(const std::string& path);
 
 // One stored tensor of a run's final weights.
 struct StoredWeight {
