@@ -435,6 +435,10 @@ int run_cli(int argc, char** argv) {
   } catch (const UserError& error) {
     std::cerr << "pebench: error: " << error.what() << std::endl;
     return 2;
+  } catch (const std::exception& error) {
+    // Nothing escapes as an abort: what no check above named is still one line, exit 1.
+    std::cerr << "pebench: error: " << UserError(error.what()).what() << std::endl;
+    return 1;
   }
 }
 

@@ -13,6 +13,7 @@
 #include "encodings/registry.h"
 #include "harness/analyses/analysis.h"
 #include "results/config_text.h"
+#include "results/safe_file.h"
 #include "results/text_formats.h"
 
 namespace pebench {
@@ -552,11 +553,14 @@ Study parse_study(const std::string& path, const std::string& file_text,
 }
 
 Study load_study(const std::string& path, const std::vector<Override>& overrides) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw UserError(path + ": study file not found or not readable");
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_study(path, text.str(), overrides);
+  // A study is a few KB; 1 MiB leaves room and refuses what is not a study.
+  std::string text;
+  try {
+    text = read_small_file(path, size_t{1} << 20);
+  } catch (const FileError& error) {
+    throw UserError(path + ": study file " + error.what());
+  }
+  return parse_study(path, text, overrides);
 }
 
 }  // namespace pebench

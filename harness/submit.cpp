@@ -41,7 +41,8 @@ std::string safe_path(const std::string& flag, const fs::path& path) {  // flag 
 
 int64_t seconds_of(const std::string& time) {
   std::smatch parts;
-  if (!std::regex_match(time, parts, std::regex("(\\d+):([0-5]\\d):([0-5]\\d)"))) bad("time", time, "HH:MM:SS");
+  // Hours up to 8 digits: a year is 8,760 hours; longer would overflow the seconds.
+  if (!std::regex_match(time, parts, std::regex("(\\d{1,8}):([0-5]\\d):([0-5]\\d)"))) bad("time", time, "HH:MM:SS, HH at most 8 digits");
   return std::stoll(parts[1]) * 3600 + std::stoll(parts[2]) * 60 + std::stoll(parts[3]);
 }
 
@@ -60,7 +61,7 @@ void validate(const SubmitFlags& s) {
   if (s.scheduler != "slurm" && s.scheduler != "pbs") bad("scheduler", s.scheduler, "slurm | pbs");
   for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"nodes", s.nodes}, {"ranks-per-node", s.ranks_per_node},
                                     {"threads-per-rank", s.threads_per_rank}, {"signal-seconds", s.signal_seconds}})
-    if (value < 1) bad(flag, std::to_string(value), "a positive integer");
+    if (value < 1 || value > 1000000) bad(flag, std::to_string(value), "a positive integer up to 1000000");
   if (s.max_requeues < 0) bad("max-requeues", std::to_string(s.max_requeues), "a non-negative integer");
   if (s.array_shards == 1 || s.array_shards < 0) bad("array-shards", std::to_string(s.array_shards), "0 (no array) or K >= 2");
   if (s.array_shards > 0 && s.scheduler != "slurm")
@@ -75,11 +76,11 @@ void validate(const SubmitFlags& s) {
 }
 
 std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UserError("command line: --template \"" + path + "\": file not found or not readable");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  try {
+    return read_small_file(path, size_t{1} << 20);
+  } catch (const FileError& error) {
+    throw UserError("command line: --template \"" + path + "\": " + error.what());
+  }
 }
 
 // Replaces every {{NAME}}; a placeholder the values do not know is an error in the template.

@@ -55,4 +55,26 @@ inline std::string partial_for(const std::string& target) {
   return partial;
 }
 
+// The text of a small input file (a study, a template): only a regular file, only up to
+// `limit` bytes, so a folder, a FIFO (which would block) or /dev/zero (which never ends)
+// is refused with a reason instead of hanging or filling memory.
+inline std::string read_small_file(const std::string& path, size_t limit) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) throw FileError("not found or not readable");
+  if (S_ISDIR(info.st_mode)) throw FileError("is a folder, not a file");
+  if (!S_ISREG(info.st_mode)) throw FileError("is not a regular file (a FIFO, device or socket)");
+  if (static_cast<size_t>(info.st_size) > limit)
+    throw FileError("holds " + std::to_string(info.st_size) + " bytes; at most " + std::to_string(limit) + " are read");
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw FileError("not readable: " + std::string(std::strerror(errno)));
+  std::string text;
+  char buffer[65536];
+  ssize_t got = 0;
+  while ((got = read(fd, buffer, sizeof(buffer))) > 0 && text.size() <= limit) text.append(buffer, static_cast<size_t>(got));
+  close(fd);
+  if (got < 0) throw FileError("not readable: " + std::string(std::strerror(errno)));
+  if (text.size() > limit) throw FileError("grew past " + std::to_string(limit) + " bytes while read");
+  return text;
+}
+
 }  // namespace pebench
