@@ -30,7 +30,8 @@ torch::Tensor sandwich_bias(const torch::Tensor& distance, int64_t dim, int64_t 
 
 class SandwichEncodingImpl : public PositionalEncodingImpl {
  public:
-  explicit SandwichEncodingImpl(const EncodingOptions& options) : options_(options) {}
+  explicit SandwichEncodingImpl(const EncodingOptions& options)
+      : options_(options), dim_(options.integer(kSandwichDim)) {}
 
   // Gathered from a per-distance profile, kept and grown on demand: the sum over d'/2
   // cosines is paid once per distance, not per (query, key) pair.
@@ -41,18 +42,19 @@ class SandwichEncodingImpl : public PositionalEncodingImpl {
     if (!profile_.defined() || profile_.size(1) < needed || profile_.device() != distance.device()) {
       auto distances = torch::arange(std::max<int64_t>(needed, 2 * (profile_.defined() ? profile_.size(1) : 0)),
                                      distance.options());
-      profile_ = sandwich_bias(distances, options_.integer(kSandwichDim), options_.heads).to(torch::kFloat32);
+      profile_ = sandwich_bias(distances, dim_, options_.heads).to(torch::kFloat32);
     }
     cached_bias_ = profile_.index_select(1, distance.reshape({-1})).view({options_.heads, distance.size(0), distance.size(1)});
     return cached_bias_;
   }
 
   std::vector<std::pair<std::string, int64_t>> facts() const override {
-    return {{"sandwich_dim", options_.integer(kSandwichDim)}};
+    return {{"sandwich_dim", dim_}};
   }
 
  private:
   EncodingOptions options_;
+  int64_t dim_;
   torch::Tensor profile_;  // [heads, distances]
   torch::Tensor cached_bias_;
   PositionPairKey cached_for_;

@@ -32,12 +32,13 @@ torch::Tensor sinusoid_table(const torch::Tensor& positions, int64_t d_model,
 
 class SinusoidalEncodingImpl : public PositionalEncodingImpl {
  public:
-  explicit SinusoidalEncodingImpl(const EncodingOptions& options) : options_(options) {}
+  explicit SinusoidalEncodingImpl(const EncodingOptions& options)
+      : options_(options), layout_(options.text(kSinusoidLayout)) {}
 
   torch::Tensor embed(const torch::Tensor& token_embeddings,
                       const torch::Tensor& positions) override {
     if (!same_positions(cached_positions_, positions)) {
-      cached_table_ = sinusoid_table(positions, options_.d_model, options_.text(kSinusoidLayout))
+      cached_table_ = sinusoid_table(positions, options_.d_model, layout_)
                           .to(token_embeddings.dtype());
       cached_positions_ = positions.clone();
     }
@@ -47,6 +48,7 @@ class SinusoidalEncodingImpl : public PositionalEncodingImpl {
 
  private:
   EncodingOptions options_;
+  std::string layout_;
   torch::Tensor cached_positions_, cached_table_;
 };
 

@@ -39,6 +39,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// An existing store is continued only with --resume.
+std::string store_exists_message(const std::string& store) {
+  return "command line: --store \"" + store + "\": the store exists; pass --resume to continue it, or choose another --store";
+}
+
 // An advisory lock on STORE.lock for the life of an invocation, held by rank 0 (the other
 // ranks are the same job): a second `pebench run` on the store exits 2 naming the holder
 // instead of training the same runs. The kernel drops a flock when its process dies,
@@ -167,8 +172,7 @@ Prepared prepare(const RunFlags& invocation) {
                     "' does not exist or is not writable");
   if (fs::exists(store)) {
     if (!invocation.resume && !invocation.dry_run)
-      throw UserError("command line: --store \"" + prepared.store_path +
-                      "\": the store exists; pass --resume to continue it, or choose another --store");
+      throw UserError(store_exists_message(prepared.store_path));
     std::string changed;
     try {
       changed = changed_fixed_key(prepared.study, read_configs(prepared.store_path));
@@ -277,8 +281,7 @@ int run_command(int argc, char** argv) {
   if (root) {
     error = lock.acquire(prepared.store_path, mpi.host);
     if (error.empty() && !invocation.resume && fs::exists(prepared.store_path))
-      error = "command line: --store \"" + prepared.store_path +
-              "\": the store exists; pass --resume to continue it, or choose another --store";
+      error = store_exists_message(prepared.store_path);
   }
   error = first_message(mpi.comm, error);
   if (!error.empty()) {

@@ -59,8 +59,8 @@ std::string tokenizer_of(const std::map<std::string, std::string>& config) {
   return source.rfind("tokens:", 0) == 0 ? "token-ids" : "bytes";
 }
 
-std::string config_json(const StoredRun& run, const StoreContents& contents, const std::vector<StoredWeight>& weights) {
-  const auto config = full_config(run, contents);
+std::string config_json(const StoredRun& run, const StoreContents& contents,
+                        const std::map<std::string, std::string>& config, const std::vector<StoredWeight>& weights) {
   int64_t vocab_size = 0;
   for (const auto& weight : weights)
     if (weight.name == "token_embedding.weight" && !weight.shape.empty()) vocab_size = weight.shape[0];
@@ -116,24 +116,24 @@ void write_file(const fs::path& path, const std::string& bytes) {
   if (!file) throw ExportError("cannot write " + path.string());
 }
 
-void write_export(const StoreContents& contents, const StoredRun& run, const std::string& store_path,
+void write_export(const StoreContents& contents, const StoredRun& run, const std::vector<StoredWeight>& weights,
                   const fs::path& folder) {
-  const auto weights = read_weights(store_path, run.row.run_id);
   fs::create_directories(folder);
-  const std::string config = config_json(run, contents, weights);
+  const auto config = full_config(run, contents);
   write_file(folder / "model.safetensors",
              safetensors_bytes(weights, {{"format", "pt"}, {"pebench_run_id", run.row.run_id},
                                          {"pebench_version", contents.pebench_version}}));
-  write_file(folder / "config.json", config);
-  write_file(folder / "tokenizer.json", tokenizer_json(tokenizer_of(full_config(run, contents))));
+  write_file(folder / "config.json", config_json(run, contents, config, weights));
+  write_file(folder / "tokenizer.json", tokenizer_json(tokenizer_of(config)));
   write_file(folder / "pebench_model.py", k_pebench_model_source);
 }
 
-// Why `run` cannot be exported, or "".
-std::string not_exportable(const StoredRun& run, const std::string& store_path) {
+// Why `run` cannot be exported, or "" with its weights in `weights` (read once, here).
+std::string not_exportable(const StoredRun& run, const std::string& store_path, std::vector<StoredWeight>& weights) {
+  weights.clear();
   if (run.row.status != "done")
     return "run " + run.row.run_id + " is " + run.row.status + "; only done runs are exported";
-  const auto weights = read_weights(store_path, run.row.run_id);
+  weights = read_weights(store_path, run.row.run_id);
   if (weights.empty())
     return "run " + run.row.run_id + " kept no weights (train.keep_weights = false, or a store made before it)";
   for (const auto& weight : weights)
@@ -209,12 +209,13 @@ ExportSummary export_run(const std::string& store_path, const std::string& run_i
   auto run = std::find_if(contents.runs.begin(), contents.runs.end(),
                           [&](const StoredRun& r) { return r.row.run_id == run_id; });
   if (run == contents.runs.end()) throw ExportError("store '" + store_path + "' has no run " + run_id);
-  const std::string why = not_exportable(*run, store_path);
+  std::vector<StoredWeight> weights;
+  const std::string why = not_exportable(*run, store_path, weights);
   if (!why.empty()) throw ExportError(why);
   const fs::path target = checked_target(folder);
   const fs::path partial = temporary_beside(target);
   try {
-    write_export(contents, *run, store_path, partial);
+    write_export(contents, *run, weights, partial);
   } catch (...) {
     fs::remove_all(partial);
     throw;
@@ -225,22 +226,24 @@ ExportSummary export_run(const std::string& store_path, const std::string& run_i
 
 ExportSummary export_all(const std::string& store_path, const std::string& folder) {
   const StoreContents contents = read_store(store_path);
-  ExportSummary summary;
-  std::vector<const StoredRun*> runs;
-  for (const auto& run : contents.runs) {
-    const std::string why = not_exportable(run, store_path);
-    if (why.empty()) runs.push_back(&run);
-    else summary.skipped.push_back(why);
-  }
-  if (runs.empty()) throw ExportError("store '" + store_path + "' has no run to export: " +
-                                      (summary.skipped.empty() ? "it holds no runs" : summary.skipped.front()));
   const fs::path target = checked_target(folder);
   const fs::path partial = temporary_beside(target);
+  ExportSummary summary;
   try {
-    for (const auto* run : runs) {
-      write_export(contents, *run, store_path, partial / run->row.run_id);
-      summary.exported.push_back(run->row.run_id);
+    // One run's weights in memory at a time: a study of 1,000 runs may hold gigabytes.
+    std::vector<StoredWeight> weights;
+    for (const auto& run : contents.runs) {
+      const std::string why = not_exportable(run, store_path, weights);
+      if (!why.empty()) {
+        summary.skipped.push_back(why);
+        continue;
+      }
+      write_export(contents, run, weights, partial / run.row.run_id);
+      summary.exported.push_back(run.row.run_id);
     }
+    if (summary.exported.empty())
+      throw ExportError("store '" + store_path + "' has no run to export: " +
+                        (summary.skipped.empty() ? "it holds no runs" : summary.skipped.front()));
   } catch (...) {
     fs::remove_all(partial);
     throw;

@@ -34,9 +34,9 @@ inline TargetKind target_kind(const std::string& path) {
 // with O_EXCL | O_NOFOLLOW, so a link made in between makes this fail rather than write through it.
 inline void create_exclusively(const std::string& path) {
   const TargetKind kind = target_kind(path);
-  if (kind == TargetKind::special || (kind == TargetKind::other && unlink(path.c_str()) != 0))
+  // A file or a symlink is unlinked (the link itself, not what it names); a folder fails to.
+  if (kind == TargetKind::special || (kind != TargetKind::absent && unlink(path.c_str()) != 0))
     throw FileError("'" + path + "' exists and is not a file pebench may replace");
-  if (kind == TargetKind::regular) unlink(path.c_str());
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) throw FileError("cannot create '" + path + "': " + std::strerror(errno));
   close(fd);
