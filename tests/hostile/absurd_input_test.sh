@@ -27,16 +27,20 @@ one_line_exit "2^62 nodes" 2 "$pebench" submit tiny.ini --scheduler slurm --node
 long=$(printf 'a%.0s' $(seq 300))
 one_line_exit "a 300-character store name" "1 2" "$pebench" run tiny.ini --store "$long.h5" --threads-per-rank 1
 
-# From main() on: the first ~0.3 s, while the dynamic loader brings in LibTorch, no code of
-# pebench runs yet, and a signal then ends the process before anything is written.
-for delay in 0.6 1 1.5; do
+# From main() on: before it, while the dynamic loader brings in LibTorch (0.3 s idle, more on
+# a busy machine), no code of pebench runs and a signal ends the process before anything is
+# written. So each trial waits until the process catches SIGUSR1 (bit 10 of SigCgt), then
+# signals it at once or a little later: during start-up, layout or the first steps.
+catches_usr1() { local mask; mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2> /dev/null) && (( 0x${mask:-0} & 0x200 )); }
+for delay in 0 0.2 0.5; do
   rm -rf early.h5*
   "$pebench" run tiny.ini --store early.h5 --threads-per-rank 1 > early.log 2>&1 &
   pid=$!
+  for _ in $(seq 500); do catches_usr1 "$pid" && break; sleep 0.01; done
   sleep "$delay"
   kill -USR1 "$pid" 2> /dev/null
   wait "$pid"
   code=$?
-  [[ $code -eq 3 || $code -eq 0 ]] || fail "SIGUSR1 after ${delay}s of start-up: exit $code, $(tail -1 early.log)"
+  [[ $code -eq 3 || $code -eq 0 ]] || fail "SIGUSR1 ${delay}s after the handler is in place: exit $code, $(tail -1 early.log)"
 done
 finish "absurd inputs and early signals"
