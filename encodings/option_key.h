@@ -42,6 +42,10 @@ struct OptionKey {
   ValueKind kind = ValueKind::positive_int;
   std::vector<std::string> choices = {};  // choice, choice_list
   IdRule id_rule = IdRule::always;
+  // Numeric kinds: the largest value accepted (each value of a length_list); 0 takes the
+  // study's bound for the key or its kind (harness/study.cpp, kUpperBounds). Shown in
+  // `allowed`, so --help and every message state the range.
+  double max = 0;
 };
 
 }  // namespace pebench

@@ -117,26 +117,10 @@ int report_command(int argc, char** argv) {
   const std::string html = html_report(open_stores(flags.stores), report);
   // Written beside the target and renamed: a reader never sees half a report. A device
   // or FIFO (-o /dev/stdout) is written into.
-  std::string partial;
   try {
-    partial = partial_for(flags.output);
+    write_file_safely(flags.output, html);
   } catch (const FileError& error) {
     throw UserError("command line: -o \"" + flags.output + "\": " + error.what());
-  }
-  {
-    std::ofstream file(partial.empty() ? flags.output : partial, std::ios::binary | std::ios::trunc);
-    file << html;
-    file.close();
-    if (!file) {
-      if (!partial.empty()) std::filesystem::remove(partial);
-      throw UserError("command line: -o \"" + flags.output + "\": cannot write the file");
-    }
-  }
-  std::error_code renamed;
-  if (!partial.empty()) std::filesystem::rename(partial, flags.output, renamed);
-  if (renamed) {
-    std::filesystem::remove(partial);
-    throw UserError("command line: -o \"" + flags.output + "\": " + renamed.message());
   }
   std::cout << "pebench: wrote " << flags.output << " (" << html.size() / 1024 << " KiB)" << std::endl;
   return 0;
@@ -433,6 +417,10 @@ int run_cli(int argc, char** argv) {
     for (const auto& command : commands) allowed += (allowed.empty() ? "" : ", ") + std::string(command.name);
     throw UserError("unknown command '" + name + "'; allowed: " + allowed);
   } catch (const UserError& error) {
+    std::cerr << "pebench: error: " << error.what() << std::endl;
+    return 2;
+  } catch (const StoreError& error) {
+    // A store a command was given that it cannot read or write as asked: bad input.
     std::cerr << "pebench: error: " << error.what() << std::endl;
     return 2;
   } catch (const std::exception& error) {

@@ -1,8 +1,10 @@
 #include "harness/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
+#include <string>
 
 namespace pebench {
 
@@ -15,6 +17,42 @@ double estimated_cost(const RunConfig& run) {
   for (int64_t eval_length : run.eval_lengths())
     cost += static_cast<double>(run.eval.tokens) * per_token(static_cast<double>(eval_length));
   return cost;
+}
+
+// Weights, gradients and AdamW's two moments (4 x 4 bytes per parameter); the largest of
+// the training step's activations (per layer: ~18 d floats a token, scores and softmax of
+// every head, T x T; the logits three times) and of an eval forward (attention in blocks
+// of eval.attention_block queries); and 300 MB for LibTorch itself. Against measured peak
+// RSS (BENCHMARKS.md §6) it is low by 1.2-1.4x: a run refused by it could never fit, and
+// a run that fits is never refused. Used only for that, never to schedule.
+MemoryEstimate estimated_memory(const RunConfig& run) {
+  const double d = static_cast<double>(run.model.d_model), layers = static_cast<double>(run.model.layers);
+  const double heads = static_cast<double>(run.model.heads), vocab = static_cast<double>(run.data.vocab_size);
+  const double longest = static_cast<double>(run.eval_lengths().back());
+  const double parameters = vocab * d + layers * (12 * d * d + 13 * d) + longest * d;  // + a learned table at most
+  const double batch = static_cast<double>(run.train.batch), length = static_cast<double>(run.train.seq_len);
+  struct Term {
+    double bytes;
+    std::string what;
+  };
+  const std::vector<Term> terms = {
+      {16 * parameters, "weights, gradients and optimizer state (model.d_model, model.layers)"},
+      {4 * batch * length * (layers * (18 * d + 2 * heads * length) + 3 * vocab),
+       "training activations (train.batch x train.seq_len^2 x model.heads x model.layers)"},
+  };
+  double eval_bytes = 0;
+  for (int64_t eval_length : run.eval_lengths()) {
+    const double l = static_cast<double>(eval_length);
+    const double sequences = std::max(1.0, std::floor(static_cast<double>(run.eval.batch_tokens) / l));
+    const double block = std::min(l, static_cast<double>(run.eval.attention_block));
+    eval_bytes = std::max(eval_bytes, 4 * sequences * (3 * heads * block * l + l * (8 * d + 2 * vocab)));
+  }
+  MemoryEstimate estimate;
+  const Term eval_term{eval_bytes, "eval activations (eval.batch_tokens, eval.attention_block x the longest eval length)"};
+  const Term& activations = terms[1].bytes >= eval_term.bytes ? terms[1] : eval_term;
+  estimate.bytes = 300e6 + terms[0].bytes + activations.bytes;
+  estimate.largest = terms[0].bytes >= activations.bytes ? terms[0].what : activations.what;
+  return estimate;
 }
 
 std::vector<int64_t> largest_first(const std::vector<RunConfig>& runs, const std::set<std::string>& finished) {

@@ -13,6 +13,13 @@ namespace pebench {
 // Relative cost in FLOPs: training plus evaluation, for largest-first scheduling.
 double estimated_cost(const RunConfig& run);
 
+// Peak memory of one run on its device (bytes, fp32; a lower estimate), and the term that dominates it.
+struct MemoryEstimate {
+  double bytes = 0;
+  std::string largest;  // what the dominant term is, naming the keys that set it
+};
+MemoryEstimate estimated_memory(const RunConfig& run);
+
 // Indices of the runs not in `finished` (by run id), largest estimated cost first.
 std::vector<int64_t> largest_first(const std::vector<RunConfig>& runs, const std::set<std::string>& finished);
 

@@ -11,11 +11,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <iomanip>
 #include <sstream>
 #include <thread>
 
@@ -142,6 +144,20 @@ Prepared prepare(const RunFlags& invocation) {
     if (axis.rfind("data.", 0) == 0 && axis != "data.source" && axis != "data.symbols" && axis != "data.lags")
       throw UserError(invocation.study_path + ": [grid] " + axis +
                       ": data keys cannot be grid axes, but data.source, data.symbols and data.lags");
+  // Before anything is built: a run that cannot fit in this machine's memory is refused
+  // with the estimate and the keys that set it, not after an allocation fails.
+  const double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  for (const auto& run : runs) {
+    const MemoryEstimate memory = estimated_memory(run);
+    if (machine > 0 && memory.bytes > machine) {
+      std::ostringstream line;
+      line.precision(3);
+      line << invocation.study_path << ": run " << run.run_id << " needs at least " << memory.bytes / 1e9
+           << " GB, mostly " << memory.largest << "; this machine has " << machine / 1e9
+           << " GB: lower those keys";
+      throw UserError(line.str());
+    }
+  }
   for (const auto& run : runs) {
     const std::string key = data_key(run);
     if (!prepared.corpora.count(key)) {
@@ -175,6 +191,7 @@ Prepared prepare(const RunFlags& invocation) {
       throw UserError(store_exists_message(prepared.store_path));
     std::string changed;
     try {
+      read_store(prepared.store_path);  // refuses a damaged store before anything is written to it
       changed = changed_fixed_key(prepared.study, read_configs(prepared.store_path));
     } catch (const StoreError& error) {
       throw UserError("command line: --store \"" + prepared.store_path + "\": " + error.what());
@@ -213,7 +230,9 @@ void print_dry_run(const Prepared& prepared) {
               << corpus.heldout.size() << " held-out tokens)";
   std::cout << "; store " << prepared.store_path << "\n";
   for (const auto& run : prepared.study.runs) {
-    std::cout << "\n" << run.run_id << "\n";
+    const MemoryEstimate memory = estimated_memory(run);
+    std::cout << "\n" << run.run_id << "\n  # estimated peak memory " << std::setprecision(3) << memory.bytes / 1e9
+              << " GB, mostly " << memory.largest << "\n";
     std::istringstream lines(run.canonical_text());
     std::string line;
     while (std::getline(lines, line)) std::cout << "  " << line << "\n";
@@ -232,13 +251,17 @@ void lay_out_new_runs(const MpiSession& mpi, const std::string& store_path, cons
     if (exists) fs::copy_file(store_path, partial, fs::copy_options::overwrite_existing);
   }
   gentle_barrier(mpi.comm);
-  if (!exists)
-    ParallelStore::create(partial, mpi.comm, {study.file_text, study.name, format_config_text(study_key_defaults())});
-  {
+  try {
+    if (!exists)
+      ParallelStore::create(partial, mpi.comm, {study.file_text, study.name, format_config_text(study_key_defaults())});
     ParallelStore store(partial, mpi.comm);
     store.add_runs(new_layouts, root);
     store.flush();
     store.close();
+  } catch (...) {
+    // A full disk or a refused attribute: the store stays as it was, and no .partial is left.
+    if (root) std::remove(partial.c_str());
+    throw;
   }
   gentle_barrier(mpi.comm);
   if (root) {
@@ -317,6 +340,28 @@ int run_command(int argc, char** argv) {
       new_layouts.push_back(layout_of(run));
       new_layouts.back().data_identity = prepared.corpora.at(data_key(run)).identity;
     }
+  // Room for the layout (a copy of the store plus the new runs' datasets) before any of it
+  // is written: a disk that fills during HDF5's layout leaves a file HDF5 cannot close.
+  error.clear();
+  if (root && (!exists || !new_layouts.empty())) {
+    const fs::path folder = fs::absolute(store_path).parent_path();
+    std::error_code ignored;
+    const double needed = layout_bytes(new_layouts) + 65536 + (exists ? static_cast<double>(fs::file_size(store_path, ignored)) : 0);
+    const auto space = fs::space(folder, ignored);
+    if (!ignored && static_cast<double>(space.available) < needed) {
+      std::ostringstream line;
+      line.precision(3);
+      line << "--store \"" << store_path << "\": laying out " << new_layouts.size() << " run(s) needs about "
+           << needed / 1e6 << " MB in " << folder.string() << ", which has " << static_cast<double>(space.available) / 1e6
+           << " MB free" << (exists ? "; the store is unchanged" : "");
+      error = line.str();
+    }
+  }
+  error = first_message(mpi.comm, error);
+  if (!error.empty()) {
+    if (root) std::cerr << "pebench: error: " << UserError(error).what() << std::endl;
+    return 2;
+  }
   gentle_barrier(mpi.comm);  // every rank has read the store before anyone changes it
   if (!exists || !new_layouts.empty())
     lay_out_new_runs(mpi, store_path, prepared.study, exists, new_layouts);

@@ -60,6 +60,52 @@ std::string joined(const std::vector<std::string>& names, const std::string& sep
   return out;
 }
 
+// Every numeric key has an upper bound, so that an absurd value (model.layers = 10^8,
+// train.steps = 2^63 - 1) is refused with its range before anything is allocated: a
+// study with model.layers = 10^8 once took all 24 GB of a test machine into swap.
+// Bounds sit far above any model this harness trains on one node, and below where sizes
+// overflow or allocations fail: widths and counts to 2^16, lengths to 2^24 (the store's
+// readers refuse longer eval lengths), token budgets to 2^40; anything else to 10^9.
+const std::map<std::string, double>& upper_bounds() {
+  static const std::map<std::string, double> bounds = {
+      {"data.vocab_size", 65536}, {"data.symbols", 65536}, {"data.lags", 1 << 24},
+      {"model.d_model", 65536}, {"model.layers", 1024}, {"model.heads", 4096},
+      {"model.attention_window", 1 << 24}, {"model.init_gamma", 100}, {"model.pe_init_std", 1e6},
+      {"seed", 4.5e15},  // 2^52: seeds stay exact as doubles
+      {"train.seq_len", 1 << 20}, {"train.batch", 1 << 20}, {"train.lr", 1e3}, {"train.min_lr", 1e3},
+      {"train.encoding_lr_scale", 1e6}, {"train.weight_decay", 1e3}, {"train.grad_clip", 1e9},
+      {"eval.lengths", 1 << 24}, {"eval.stride", 1 << 24}, {"eval.tokens", 1099511627776.0},
+      {"eval.batch_tokens", 1 << 30}, {"eval.attention_block", 1 << 24},
+      {"analysis.rf_length", 1 << 24}, {"analysis.windows", 1 << 24}, {"analysis.epsilon", 1e6},
+      {"analysis.tokens", 1099511627776.0}, {"analysis.sequences", 1 << 20},
+      {"encoding.random_max_position", 1 << 24}, {"encoding.t5_buckets", 1 << 16},
+      {"encoding.t5_max_distance", 1 << 24}, {"encoding.sandwich_dim", 65536},
+  };
+  return bounds;
+}
+
+bool is_numeric(ValueKind kind) {
+  return kind == ValueKind::positive_int || kind == ValueKind::non_negative_int || kind == ValueKind::positive_real ||
+         kind == ValueKind::non_negative_real || kind == ValueKind::length_list;
+}
+
+std::string bound_text(double max) {
+  std::ostringstream out;
+  out.precision(15);
+  out << max;
+  return out.str();
+}
+
+// Gives a numeric key its upper bound (its own, the table's, else 10^9) and states it in `allowed`.
+void bound(OptionKey& key) {
+  if (!is_numeric(key.kind)) return;
+  if (key.max <= 0) {
+    auto found = upper_bounds().find(key.name);
+    key.max = found != upper_bounds().end() ? found->second : 1e9;
+  }
+  key.allowed += (key.kind == ValueKind::length_list ? ", each at most " : ", at most ") + bound_text(key.max);
+}
+
 const std::vector<KeyEntry>& key_table() {
   using K = ValueKind;
   static const std::vector<KeyEntry> table = [] {
@@ -120,6 +166,7 @@ const std::vector<KeyEntry>& key_table() {
       const std::string name = key.name;
       t.push_back({key, [name](RunConfig& run, const std::string& text) { run.encoding_keys[name] = text; }});
     }
+    for (auto& entry : t) bound(entry.key);
     return t;
   }();
   return table;
@@ -201,19 +248,19 @@ std::string canonical_value(const OptionKey& spec, const std::string& raw, const
   double real = 0;
   switch (spec.kind) {
     case ValueKind::positive_int:
-      if (!parse_integer(value, integer) || integer <= 0) fail(origin, value, "expected " + spec.allowed);
+      if (!parse_integer(value, integer) || integer <= 0 || integer > spec.max) fail(origin, value, "expected " + spec.allowed);
       return std::to_string(integer);
     case ValueKind::non_negative_int:
-      if (!parse_integer(value, integer) || integer < 0) fail(origin, value, "expected " + spec.allowed);
+      if (!parse_integer(value, integer) || integer < 0 || integer > spec.max) fail(origin, value, "expected " + spec.allowed);
       return std::to_string(integer);
     case ValueKind::fraction:
       if (!parse_real(value, real) || real <= 0 || real >= 1) fail(origin, value, "expected " + spec.allowed);
       return format_real(real);
     case ValueKind::positive_real:
-      if (!parse_real(value, real) || real <= 0) fail(origin, value, "expected " + spec.allowed);
+      if (!parse_real(value, real) || real <= 0 || real > spec.max) fail(origin, value, "expected " + spec.allowed);
       return format_real(real);
     case ValueKind::non_negative_real:
-      if (!parse_real(value, real) || real < 0) fail(origin, value, "expected " + spec.allowed);
+      if (!parse_real(value, real) || real < 0 || real > spec.max) fail(origin, value, "expected " + spec.allowed);
       return format_real(real);
     case ValueKind::boolean:
       if (value == "true" || value == "1" || value == "yes") return "true";
@@ -254,9 +301,10 @@ std::string canonical_value(const OptionKey& spec, const std::string& raw, const
     case ValueKind::length_list: {
       std::string joined;
       for (const auto& part : split(value, ',')) {
-        if (!parse_integer(part, integer) || integer <= 0) fail(origin, value, "expected " + spec.allowed);
+        if (!parse_integer(part, integer) || integer <= 0 || integer > spec.max) fail(origin, value, "expected " + spec.allowed);
         joined += (joined.empty() ? "" : ",") + std::to_string(integer);
       }
+      if (joined.empty()) fail(origin, value, "expected " + spec.allowed + " (at least one)");
       return joined;
     }
   }
@@ -528,6 +576,18 @@ Study parse_study(const std::string& path, const std::string& file_text,
   for (const auto& key : study_keys()) base.values[key.name] = key.default_value;
   for (const auto& [key, value] : fixed) base.values[key] = value;
 
+  // The grid's size before it is built: a 13 KB study can name 10^6 runs, and each run
+  // costs a store group of ~20 datasets at layout.
+  constexpr double kMostRuns = 100000;
+  double grid_runs = 1;
+  std::string product;
+  for (const auto& axis : axes) {
+    grid_runs *= static_cast<double>(axis_values[axis].size());
+    product += (product.empty() ? "" : " x ") + axis + " " + std::to_string(axis_values[axis].size());
+  }
+  if (grid_runs > kMostRuns)
+    throw UserError(path + ": [grid] makes " + std::to_string(static_cast<long long>(std::min(grid_runs, 1e18))) +
+                    " runs (" + product + "); at most 100000 in one study: shorten an axis or split the study");
   std::vector<RunConfig> runs{base};
   for (const auto& axis : axes) {
     std::vector<RunConfig> expanded;

@@ -123,19 +123,11 @@ std::string capture(const std::string& command, int& status) {
 // Beside the store, written whole and renamed: a symlink left at its name is replaced,
 // never written through.
 std::string write_script(const std::string& path, const std::string& text) {
-  std::string partial;
   try {
-    partial = partial_for(path);
+    write_file_safely(path, text, /*executable=*/true);
   } catch (const FileError& error) {
     throw UserError(std::string("command line: --store: ") + error.what());
   }
-  const std::string written = partial.empty() ? path : partial;
-  std::ofstream file(written, std::ios::binary | std::ios::trunc);
-  file << text;
-  file.close();
-  if (!file) throw UserError("command line: --store: cannot write " + path);
-  fs::permissions(written, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
-  if (!partial.empty()) fs::rename(partial, path);
   return path;
 }
 

@@ -133,12 +133,13 @@ void save_checkpoint(const std::string& path, const RunConfig& run, TransformerL
   archive.write("pending_losses", state.pending_losses.empty()
                                       ? torch::empty({0})
                                       : torch::stack(state.pending_losses).to(torch::kCPU));
-  // A kill mid-write leaves the previous checkpoint: write aside, then rename.
-  const std::string partial = path + ".partial";
-  create_exclusively(partial);  // never through a symlink left at that name
-  archive.save_to(partial);
+  // Serialised in memory, then written by write_file_safely: LibTorch's file writer throws
+  // from a destructor when the disk is full (std::terminate), ours removes the partial and
+  // fails the run with one line. A kill mid-write leaves the previous checkpoint.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
   fault_point("before_checkpoint_rename");
-  std::filesystem::rename(partial, path);
+  write_file_safely(path, bytes.str());
 }
 
 // Restores a checkpoint into the freshly built model and optimizer; false when none.

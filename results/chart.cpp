@@ -56,7 +56,9 @@ std::vector<double> linear_ticks(double lo, double hi, bool integers) {
     }
   if (integers) step = std::max(step, 1.0);
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+  // At most 12 ticks: a range that doubles cannot resolve (lo = 1e16, hi = lo + 1) must
+  // not loop with a step that leaves t unchanged (a fuzzed store hung the report here).
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9 && ticks.size() < 12; t += step)
     ticks.push_back(std::fabs(t) < step * 1e-9 ? 0 : t);
   return ticks;
 }
@@ -64,6 +66,7 @@ std::vector<double> linear_ticks(double lo, double hi, bool integers) {
 // Powers of two on a length axis (x); 1-2-5 per decade otherwise, thinned to <= 9.
 std::vector<double> log_ticks(double lo, double hi, bool powers_of_two) {
   std::vector<double> ticks;
+  if (!(lo > 0) || !std::isfinite(hi) || hi < lo) return ticks;  // fit_axis keeps 1e-300 < values < 1e300
   if (powers_of_two) {
     for (double t = std::pow(2, std::ceil(std::log2(lo) - 1e-9)); t <= hi * (1 + 1e-9); t *= 2) ticks.push_back(t);
   } else {
@@ -88,17 +91,23 @@ std::vector<double> log_ticks(double lo, double hi, bool powers_of_two) {
 
 // The axis range over every finite (and, on a log axis, positive) value, padded.
 bool fit_axis(std::vector<double> values, bool log, bool from_zero, Axis& axis) {
-  values.erase(std::remove_if(values.begin(), values.end(), [&](double v) { return !std::isfinite(v) || (log && v <= 0); }),
+  // Magnitudes beyond 1e300 (and, on a log axis, below 1e-300) are left out: their range
+  // or padding overflows to inf or underflows to 0, and no chart shows them usefully.
+  values.erase(std::remove_if(values.begin(), values.end(),
+                              [&](double v) { return !(std::fabs(v) < 1e300) || (log && !(v > 1e-300)); }),
                values.end());
   if (values.empty()) return false;
   double lo = *std::min_element(values.begin(), values.end()), hi = *std::max_element(values.begin(), values.end());
   if (log) {
     if (hi / lo < 1.05) lo /= 1.1, hi *= 1.1;
-    const double pad = 0.04 * std::log(hi / lo);
-    axis = {lo * std::exp(-pad), hi * std::exp(pad), true};
+    const double pad = 0.04 * (std::log(hi) - std::log(lo));
+    axis = {std::max(1e-300, std::exp(std::log(lo) - pad)), std::min(1e300, std::exp(std::log(hi) + pad)), true};
   } else {
     if (from_zero) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
-    if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) lo -= 0.5, hi += 0.5;
+    if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) {
+      const double half = std::max(0.5, 1e-6 * std::fabs(hi));  // +-0.5 vanishes beside 1e16
+      lo -= half, hi += half;
+    }
     const double pad = 0.04 * (hi - lo);
     axis = {from_zero && lo == 0 ? 0 : lo - pad, hi + pad, false};
   }

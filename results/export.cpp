@@ -1,5 +1,7 @@
 #include "results/export.h"
 
+#include "results/safe_file.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,10 +112,11 @@ std::string tokenizer_json(const std::string& tokenizer) {
 }
 
 void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << bytes;
-  file.close();
-  if (!file) throw ExportError("cannot write " + path.string());
+  try {
+    write_file_safely(path.string(), bytes);
+  } catch (const FileError& error) {
+    throw ExportError(error.what());
+  }
 }
 
 void write_export(const StoreContents& contents, const StoredRun& run, const std::vector<StoredWeight>& weights,

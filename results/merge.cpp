@@ -1,5 +1,5 @@
-// Serial HDF5 (no MPI needed): each chosen /runs/<id> group is copied whole with
-// copy_object (H5Ocopy), so datasets that later issues add to a run travel without code here.
+// Serial HDF5 (no MPI needed): each chosen /runs/<id> group is copied whole, object by
+// object (copy_group), so datasets that later issues add to a run travel without code here.
 #include "results/merge.h"
 
 #include <algorithm>
@@ -17,8 +17,8 @@ namespace {
 bool finished(const std::string& status) { return status == "done" || status == "diverged"; }
 
 // Every dataset below `group` (relative names), the summary excepted: timings differ.
-std::vector<std::string> dataset_names(hid_t group) {
-  auto names = dataset_paths(group);
+std::vector<std::string> dataset_names(hid_t group, const std::string& path) {
+  auto names = dataset_paths(group, path);
   names.erase(std::remove(names.begin(), names.end(), "summary"), names.end());
   return names;
 }
@@ -27,8 +27,8 @@ std::vector<std::string> dataset_names(hid_t group) {
 std::string difference(hid_t a, const std::string& a_path, hid_t b, const std::string& b_path) {
   if (read_string_attribute(a, "config", a_path) != read_string_attribute(b, "config", b_path))
     return "config";
-  const auto names = dataset_names(a);
-  if (names != dataset_names(b)) return "the set of datasets";
+  const auto names = dataset_names(a, a_path);
+  if (names != dataset_names(b, b_path)) return "the set of datasets";
   for (const auto& name : names)
     if (raw_bytes(a, name, a_path) != raw_bytes(b, name, b_path)) return name;
   return "";
@@ -46,6 +46,7 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
   std::map<std::string, Source> chosen;
   MergeSummary summary;
   for (size_t i = 0; i < inputs.size(); ++i) {
+    read_store(inputs[i]);  // refuses a damaged input (a dataset larger than its file, a missing curve) before copying
     files.push_back(open_store_serial(inputs[i]));
     for (const auto& row : read_index_rows(files.back(), inputs[i])) {
       auto found = chosen.find(row.run_id);
@@ -82,7 +83,7 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
     for (const auto& run_id : order) {
       const Source& source = chosen[run_id];
       const std::string group_path = "/runs/" + run_id;
-      copy_object(files[source.input], group_path, file, group_path);
+      copy_group(files[source.input], file, group_path, inputs[source.input] + ":");
       rows.push_back(source.row);
     }
     write_index_rows(file, rows, partial);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -17,6 +18,12 @@ namespace pebench {
 struct FileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+inline mode_t current_umask() {
+  const mode_t mask = umask(0);
+  umask(mask);
+  return mask;
+}
 
 enum class TargetKind { absent, regular, special, other };  // special: device, FIFO, socket
 
@@ -53,6 +60,43 @@ inline std::string partial_for(const std::string& target) {
   const std::string partial = target + ".partial";
   create_exclusively(partial);
   return partial;
+}
+
+// Writes `bytes` as the whole of `target`: into `target.partial` (partial_for), checked at
+// every write, fsync and close, then renamed over it; a device or FIFO is written into
+// directly. On any failure (a full disk: ENOSPC) the partial is removed and FileError
+// says why, in one line: nothing half-written is left under either name.
+inline void write_file_safely(const std::string& target, const std::string& bytes, bool executable = false) {
+  const std::string partial = partial_for(target);
+  const std::string written = partial.empty() ? target : partial;
+  auto failed = [&](const std::string& what) {
+    const std::string reason = std::strerror(errno);
+    if (!partial.empty()) unlink(partial.c_str());
+    return FileError("cannot " + what + " '" + target + "': " + reason);
+  };
+  const int fd = open(written.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw failed("open");
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t wrote = write(fd, bytes.data() + done, bytes.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) {
+      if (wrote == 0) errno = ENOSPC;
+      const FileError error = failed("write");
+      close(fd);
+      throw error;
+    }
+    done += static_cast<size_t>(wrote);
+  }
+  // fsync: a crash after the rename must not leave the new name with no data (ext4, xfs).
+  if (!partial.empty() && fsync(fd) != 0) {
+    const FileError error = failed("write");
+    close(fd);
+    throw error;
+  }
+  if (close(fd) != 0) throw failed("write");
+  if (executable && !partial.empty() && chmod(written.c_str(), 0777 & ~current_umask()) != 0) throw failed("chmod");
+  if (!partial.empty() && rename(partial.c_str(), target.c_str()) != 0) throw failed("rename onto");
 }
 
 // The text of a small input file (a study, a template): only a regular file, only up to

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstring>
 #include <map>
+#include <set>
+#include <sstream>
 
 #include "results/config_text.h"
 #include "results/fault.h"
@@ -121,7 +123,7 @@ std::vector<std::string> extra_dataset_names(hid_t group, const std::string& gro
   if (has_attribute(group, "extra_datasets", group_path))
     return split_names(read_string_attribute(group, "extra_datasets", group_path));
   std::vector<std::string> names;
-  for (const auto& path : dataset_paths(group))
+  for (const auto& path : dataset_paths(group, group_path))
     if (path == "eval/accuracy" || path.rfind("eval/anchor/", 0) == 0 || path.rfind("receptive_field/", 0) == 0 || path.rfind("attention/", 0) == 0 || path.rfind("probe/", 0) == 0 ||
         (path.rfind("encoding/", 0) == 0 && path != "encoding/bias_profile" && path != "encoding/table"))
       names.push_back(path);
@@ -144,7 +146,7 @@ Handle open_store_serial(const std::string& path) {
 
 std::vector<IndexRow> read_index_rows(hid_t file, const std::string& path) {
   Handle dataset = open_dataset(file, "index", path + ":/index");
-  std::vector<IndexRecord> records(static_cast<size_t>(element_count(dataset, path + ":/index")));
+  std::vector<IndexRecord> records(readable_count(dataset, sizeof(IndexRecord), path + ":/index"));
   if (!records.empty()) read_all(dataset, index_type(), records.data(), path + ":/index");
   std::vector<IndexRow> rows;
   for (const auto& record : records) rows.push_back(from_record(record));
@@ -181,7 +183,9 @@ std::map<std::string, std::string> read_data_identities(const std::string& path)
   return identities;
 }
 
-std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id) {
+namespace {
+// read_weights without the store and run named in its errors.
+std::vector<StoredWeight> read_weights_of(const std::string& path, const std::string& run_id) {
   Handle file = open_store_serial(path);
   const std::string group_path = "/runs/" + run_id;
   if (!has_link(file, group_path, path)) throw StoreError("'" + path + "' has no run " + run_id);
@@ -189,12 +193,219 @@ std::vector<StoredWeight> read_weights(const std::string& path, const std::strin
   std::vector<StoredWeight> weights;
   if (!has_link(group, "weights", group_path)) return weights;
   Handle weights_group = open_group(group, "weights");
-  for (const auto& name : dataset_paths(weights_group)) {
+  for (const auto& name : dataset_paths(weights_group, group_path + "/weights")) {
     const std::string dataset = "weights/" + name;
     weights.push_back({name, read_dims(group, dataset, group_path), read_vector<float>(group, dataset, group_path)});
   }
   std::sort(weights.begin(), weights.end(), [](const StoredWeight& a, const StoredWeight& b) { return a.name < b.name; });
   return weights;
+}
+}  // namespace
+
+std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id) {
+  try {
+    return read_weights_of(path, run_id);
+  } catch (const StoreError& error) {
+    throw StoreError("'" + path + "', run " + run_id + ": " + error.what());
+  }
+}
+
+
+// ---- what a reader may rely on -------------------------------------------------
+// read_store hands compare, report, inspect, export, merge and resume only runs that pass
+// these checks, so they index a run's vectors without checking sizes again. A run that
+// breaks one is refused with the store, the run and the dataset named (results/README.md,
+// "Damaged stores"); tests/hostile/damaged_store_test.sh crafts a store for each.
+
+constexpr int64_t kAnyExtent = -1;  // an expected extent: any size >= 1
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// Throws unless `actual` has `expected`'s rank and, extent by extent, its size (>= 1 for kAnyExtent).
+void expect_shape(const std::string& name, const std::vector<int64_t>& actual, const std::vector<int64_t>& expected,
+                  const std::string& why) {
+  bool fits = actual.size() == expected.size();
+  for (size_t i = 0; fits && i < actual.size(); ++i)
+    fits = expected[i] == kAnyExtent ? actual[i] >= 1 : actual[i] == expected[i] && actual[i] >= 1;
+  if (!fits)
+    throw StoreError("dataset " + name + " has shape " + shape_text(actual) + ", expected " +
+                     shape_text(expected) + " (" + why +
+                     (std::count(expected.begin(), expected.end(), kAnyExtent) ? "; -1: any size)" : ")"));
+}
+
+// An integer config value of the run (its own text, else the store's defaults); -1 when absent or not a number.
+int64_t config_integer(const std::map<std::string, std::string>& config, const std::string& key) {
+  auto found = config.find(key);
+  if (found == config.end()) return -1;
+  char* end = nullptr;
+  const long long value = std::strtoll(found->second.c_str(), &end, 10);
+  return end && *end == '\0' && !found->second.empty() && value >= 1 ? value : -1;
+}
+
+// The core curves: present, one-dimensional, and as long as the eval lengths say.
+void check_core(const StoredRun& run, const std::map<std::string, std::string>& config,
+                const std::map<std::string, std::vector<int64_t>>& shapes) {
+  const auto count = static_cast<int64_t>(run.eval_lengths.size());
+  auto text_of = [](const std::vector<int64_t>& lengths) {
+    std::string text;
+    for (int64_t length : lengths) text += (text.empty() ? "" : ",") + std::to_string(length);
+    return text;
+  };
+  const std::string recorded = text_of(run.eval_lengths);
+  // The harness evaluates at eval.lengths and the train length, sorted (RunConfig::eval_lengths).
+  auto lengths = config.find("eval.lengths");
+  std::vector<int64_t> expected;
+  if (lengths != config.end()) {
+    std::istringstream parts(lengths->second + "," + (config.count("train.seq_len") ? config.at("train.seq_len") : ""));
+    std::string part;
+    while (std::getline(parts, part, ','))
+      if (!part.empty()) expected.push_back(std::strtoll(part.c_str(), nullptr, 10));
+    std::sort(expected.begin(), expected.end());
+    expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+  }
+  if (count == 0 || (lengths != config.end() && text_of(expected) != recorded))
+    throw StoreError("dataset eval/lengths holds [" + recorded + "], but the run's config says eval.lengths = " +
+                     (lengths == config.end() ? std::string("(none)") : lengths->second) + " (with train.seq_len)");
+  int64_t previous = 0;
+  for (int64_t length : run.eval_lengths) {
+    if (length <= previous || length > (int64_t{1} << 24))
+      throw StoreError("dataset eval/lengths holds [" + recorded + "]; expected increasing lengths in 1..2^24");
+    previous = length;
+  }
+  const int64_t longest = run.eval_lengths.back();
+  expect_shape("eval/ppl", shapes.at("eval/ppl"), {count}, "one per eval length");
+  expect_shape("eval/tokens", shapes.at("eval/tokens"), {count}, "one per eval length");
+  expect_shape("eval/position_loss", shapes.at("eval/position_loss"), {longest}, "one per position of the longest eval length");
+  expect_shape("train/step", shapes.at("train/step"), {kAnyExtent}, "one per logged step");
+  expect_shape("train/loss", shapes.at("train/loss"), shapes.at("train/step"), "one per logged step");
+  for (const auto& variant : run.variants) {
+    const std::string prefix = "eval/" + variant.name + "/";
+    expect_shape(prefix + "ppl", shapes.at(prefix + "ppl"), {count}, "one per eval length");
+    expect_shape(prefix + "tokens", shapes.at(prefix + "tokens"), {count}, "one per eval length");
+    expect_shape(prefix + "position_loss", shapes.at(prefix + "position_loss"), {longest},
+                 "one per position of the longest eval length");
+  }
+  // Readers take these as numbers (chart markers, the attention layout, export's config.json);
+  // one a config leaves out is filled from the defaults, which are numbers.
+  for (const char* key : {"train.seq_len", "model.layers", "model.heads", "model.d_model"})
+    if (config.count(key) && (config_integer(config, key) < 1 || config_integer(config, key) > (int64_t{1} << 24)))
+      throw StoreError(std::string("config key ") + key + " = " + config.at(key) + "; expected an integer in 1..2^24");
+  const int64_t layers = config_integer(config, "model.layers"), heads = config_integer(config, "model.heads");
+  if (!run.bias_profile_shape.empty()) {
+    auto expected = run.bias_profile_shape.size() == 3 ? std::vector<int64_t>{layers, heads, kAnyExtent}
+                                                       : std::vector<int64_t>{heads, kAnyExtent};
+    expect_shape("encoding/bias_profile", run.bias_profile_shape, expected, "[heads, distances] or [layers, heads, distances]");
+  }
+  if (!run.table_shape.empty())
+    expect_shape("encoding/table", run.table_shape, {kAnyExtent, config_integer(config, "model.d_model")},
+                 "[positions, d_model]");
+}
+
+// The analyses and task metrics compare and report read, by the shapes they read them with.
+void check_extras(const StoredRun& run, const std::map<std::string, std::string>& config,
+                  const std::map<std::string, std::vector<int64_t>>& shapes) {
+  // The first extent of a dataset, minus `less`; any when it is absent (readers skip the pair then).
+  auto extent = [&](const std::string& name, int64_t less = 0) {
+    auto found = shapes.find(name);
+    return found == shapes.end() || found->second.empty() ? kAnyExtent : found->second[0] - less;
+  };
+  const auto lengths = static_cast<int64_t>(run.eval_lengths.size());
+  const int64_t layers = config_integer(config, "model.layers"), heads = config_integer(config, "model.heads");
+  struct Rule {
+    const char* name;
+    std::vector<int64_t> shape;
+    const char* why;
+  };
+  const std::vector<Rule> rules = {
+      {"eval/accuracy", {lengths}, "one per eval length"},
+      {"eval/anchor/inferential_accuracy", {lengths}, "one per eval length"},
+      {"eval/anchor/symmetric_accuracy", {lengths}, "one per eval length"},
+      {"receptive_field/windows", {kAnyExtent}, "the key windows"},
+      {"receptive_field/ppl", {extent("receptive_field/windows")}, "one per key window"},
+      {"receptive_field/full_ppl", {1}, "one value"},
+      {"receptive_field/effective_context", {1}, "one value"},
+      {"receptive_field/erf", {3}, "ERF50, ERF90, ERF99"},
+      {"receptive_field/cumulative_gradient", {kAnyExtent}, "one per distance"},
+      {"attention/distance_bins", {kAnyExtent}, "bin edges"},
+      {"attention/mass_by_distance", {layers, heads, extent("attention/distance_bins", 1)}, "[layers, heads, bins]"},
+      {"attention/mean_distance", {layers, heads}, "[layers, heads]"},
+      {"attention/entropy", {layers, heads}, "[layers, heads]"},
+      {"probe/lengths", {kAnyExtent}, "the probed lengths"},
+      {"probe/position_r2", {extent("probe/lengths"), kAnyExtent}, "[probed lengths, layers + 1]"},
+      {"probe/position_mae", {extent("probe/lengths"), kAnyExtent}, "[probed lengths, layers + 1]"},
+  };
+  for (const auto& rule : rules) {
+    auto found = shapes.find(rule.name);
+    if (found != shapes.end()) expect_shape(rule.name, found->second, rule.shape, rule.why);
+  }
+}
+
+StoredRun read_run(hid_t file, const IndexRow& row, const std::string& path,
+                   const std::map<std::string, std::string>& key_defaults) {
+  StoredRun run;
+  run.row = row;
+  const std::string group_path = "/runs/" + row.run_id;
+  if (!has_link(file, group_path, path)) throw StoreError("its /index row has no group " + group_path);
+  Handle group = open_group(file, group_path);
+  run.config = read_string_attribute(group, "config", group_path);
+  run.params = read_int_attribute(group, "params", group_path);
+  {
+    Handle dataset = open_dataset(group, "summary", group_path + "/summary");
+    if (element_count(dataset, group_path + "/summary") != 1)
+      throw StoreError("dataset summary holds more than one record");
+    SummaryRecord record{};
+    read_all(dataset, summary_type(), &record, group_path + "/summary");
+    run.summary = {record.wall_seconds, record.train_seconds, record.eval_seconds,
+                   record.train_tokens_per_second, record.final_train_loss, record.diverged_step,
+                   record.rank, read_string(record.host)};
+  }
+  // Every dataset read is looked at first: present, and its shape (checked below).
+  std::map<std::string, std::vector<int64_t>> shapes;
+  auto required = [&](const std::string& name) {
+    if (!has_link(group, name, group_path)) throw StoreError("dataset " + name + " is missing");
+    shapes[name] = read_dims(group, name, group_path);
+  };
+  for (const char* name : {"train/step", "train/loss", "eval/lengths", "eval/ppl", "eval/tokens", "eval/position_loss"})
+    required(name);
+  expect_shape("eval/lengths", shapes["eval/lengths"], {kAnyExtent}, "one per eval length");
+  run.eval_lengths = read_vector<int64_t>(group, "eval/lengths", group_path);
+  Handle eval = open_group(group, "eval");
+  if (has_attribute(eval, "variants", group_path + "/eval"))
+    for (const auto& name : split_names(read_string_attribute(eval, "variants", group_path + "/eval"))) {
+      for (const char* part : {"ppl", "tokens", "position_loss"}) required("eval/" + name + "/" + part);
+      run.variants.push_back({name, {}, {}, {}});
+    }
+  run.bias_profile_shape = read_dims(group, "encoding/bias_profile", group_path);
+  run.table_shape = read_dims(group, "encoding/table", group_path);
+  std::map<std::string, std::string> config = key_defaults;
+  for (const auto& [key, value] : parse_config_text(run.config)) config[key] = value;
+  check_core(run, config, shapes);
+  for (const auto& name : extra_dataset_names(group, group_path)) required(name);
+  check_extras(run, config, shapes);
+
+  run.train_step = read_vector<int64_t>(group, "train/step", group_path);
+  run.train_loss = read_vector<double>(group, "train/loss", group_path);
+  run.eval_ppl = read_vector<double>(group, "eval/ppl", group_path);
+  run.eval_tokens = read_vector<int64_t>(group, "eval/tokens", group_path);
+  run.position_loss = read_vector<double>(group, "eval/position_loss", group_path);
+  for (auto& variant : run.variants) {
+    const std::string prefix = "eval/" + variant.name + "/";
+    variant.ppl = read_vector<double>(group, prefix + "ppl", group_path);
+    variant.tokens = read_vector<int64_t>(group, prefix + "tokens", group_path);
+    variant.position_loss = read_vector<double>(group, prefix + "position_loss", group_path);
+  }
+  run.bias_profile = read_vector<double>(group, "encoding/bias_profile", group_path);
+  run.table = read_vector<double>(group, "encoding/table", group_path);
+  // int64 analysis datasets convert to double in HDF5 itself.
+  for (const auto& name : extra_dataset_names(group, group_path)) {
+    run.extra[name] = read_vector<double>(group, name, group_path);
+    run.extra_shape[name] = shapes[name];
+  }
+  return run;
 }
 
 StoreContents read_store(const std::string& path) {
@@ -205,45 +416,42 @@ StoreContents read_store(const std::string& path) {
   contents.study_name = header.study_name;
   contents.key_defaults = parse_config_text(header.key_defaults);
   contents.pebench_version = read_string_attribute(file, "pebench_version", path);
-  for (const auto& row : read_index_rows(file, path)) {
-    StoredRun run;
-    run.row = row;
-    const std::string group_path = "/runs/" + row.run_id;
-    Handle group = open_group(file, group_path);
-    run.config = read_string_attribute(group, "config", group_path);
-    run.params = read_int_attribute(group, "params", group_path);
-    {
-      Handle dataset = open_dataset(group, "summary", group_path + "/summary");
-      SummaryRecord record{};
-      read_all(dataset, summary_type(), &record, group_path + "/summary");
-      run.summary = {record.wall_seconds, record.train_seconds, record.eval_seconds,
-                     record.train_tokens_per_second, record.final_train_loss, record.diverged_step,
-                     record.rank, read_string(record.host)};
+  const auto rows = read_index_rows(file, path);
+  std::set<std::string> ids;
+  for (const auto& row : rows)
+    if (!ids.insert(row.run_id).second) throw StoreError("'" + path + "': run " + row.run_id + " has two /index rows");
+  for (const auto& name : child_names(open_group(file, "runs"), path + ":/runs"))
+    if (!ids.count(name)) throw StoreError("'" + path + "': group /runs/" + name + " has no /index row");
+  for (const auto& row : rows) {
+    try {
+      contents.runs.push_back(read_run(file, row, path, contents.key_defaults));
+    } catch (const StoreError& error) {
+      throw StoreError("'" + path + "', run " + row.run_id + ": " + error.what());
     }
-    run.train_step = read_vector<int64_t>(group, "train/step", group_path);
-    run.train_loss = read_vector<double>(group, "train/loss", group_path);
-    run.eval_lengths = read_vector<int64_t>(group, "eval/lengths", group_path);
-    run.eval_ppl = read_vector<double>(group, "eval/ppl", group_path);
-    run.eval_tokens = read_vector<int64_t>(group, "eval/tokens", group_path);
-    run.position_loss = read_vector<double>(group, "eval/position_loss", group_path);
-    Handle eval = open_group(group, "eval");
-    if (has_attribute(eval, "variants", group_path + "/eval"))
-      for (const auto& name : split_names(read_string_attribute(eval, "variants", group_path + "/eval"))) {
-        const std::string prefix = "eval/" + name + "/";
-        run.variants.push_back({name, read_vector<double>(group, prefix + "ppl", group_path),
-                                read_vector<int64_t>(group, prefix + "tokens", group_path),
-                                read_vector<double>(group, prefix + "position_loss", group_path)});
-      }
-    run.bias_profile_shape = read_dims(group, "encoding/bias_profile", group_path);
-    run.bias_profile = read_vector<double>(group, "encoding/bias_profile", group_path);
-    run.table_shape = read_dims(group, "encoding/table", group_path);
-    run.table = read_vector<double>(group, "encoding/table", group_path);
-    // int64 analysis datasets convert to double in HDF5 itself.
-    for (const auto& name : extra_dataset_names(group, group_path))
-      run.extra[name] = read_vector<double>(group, name, group_path);
-    contents.runs.push_back(std::move(run));
   }
   return contents;
+}
+
+double layout_bytes(const std::vector<RunLayout>& layouts) {
+  constexpr double kMetadataPerDataset = 1400;
+  double bytes = 0;
+  auto elements = [](const std::vector<int64_t>& shape) {
+    double count = 1;
+    for (int64_t extent : shape) count *= static_cast<double>(extent);
+    return shape.empty() ? 0.0 : count;
+  };
+  for (const auto& layout : layouts) {
+    const double lengths = static_cast<double>(layout.eval_lengths.size());
+    const double longest = layout.eval_lengths.empty() ? 0 : static_cast<double>(layout.eval_lengths.back());
+    double datasets = 8 + 3 * static_cast<double>(layout.eval_variants.size());
+    bytes += sizeof(SummaryRecord) + 24 * static_cast<double>(layout.n_logged) + (1 + layout.eval_variants.size()) * (16 * lengths + 8 * longest);
+    bytes += 8 * (elements(layout.bias_profile_shape) + elements(layout.table_shape));
+    datasets += !layout.bias_profile_shape.empty() + !layout.table_shape.empty();
+    for (const auto& [name, shape] : layout.weights) bytes += 4 * elements(shape), ++datasets;
+    for (const auto& extra : layout.extra_datasets) bytes += 8 * elements(extra.shape), ++datasets;
+    bytes += kMetadataPerDataset * datasets + static_cast<double>(layout.config.size());
+  }
+  return bytes;
 }
 
 // ---- parallel store --------------------------------------------------------------

@@ -114,7 +114,8 @@ struct StoredRun {
   std::vector<VariantCurve> variants;
   std::vector<int64_t> bias_profile_shape, table_shape;  // empty when absent
   std::vector<double> bias_profile, table;
-  std::map<std::string, std::vector<double>> extra;  // task-metric and analysis datasets, by name
+  std::map<std::string, std::vector<double>> extra;  // task-metric and analysis datasets, by name, row-major
+  std::map<std::string, std::vector<int64_t>> extra_shape;  // their shapes
 };
 // What a store says of itself at its root, written when it is created: readers fill a
 // key a run's config leaves out from key_defaults (the writing version's defaults).
@@ -137,6 +138,8 @@ struct StoreContents {
 double store_seconds();
 
 // Throws StoreError when `path` is not a readable pebench store of a known schema.
+// read_store also refuses a run whose datasets break what readers rely on (store.cpp,
+// check_core and check_extras; results/README.md "Damaged stores"), naming the dataset.
 std::vector<IndexRow> read_index(const std::string& path);
 StoreContents read_store(const std::string& path);
 // The canonical config text of every run in the store, in /index order.
@@ -153,6 +156,11 @@ struct StoredWeight {
 // The final weights of `run_id` (train.keep_weights), sorted by name; empty when the run
 // kept none. Throws StoreError when the store or the run is not there.
 std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id);
+
+// Bytes that laying out `layouts` adds to a store: every dataset is allocated in full at
+// creation, plus ~675 bytes of metadata per dataset (measured on a 2-run store: 123 KB
+// for 70 KB of data in 79 datasets), doubled here for the groups and attributes.
+double layout_bytes(const std::vector<RunLayout>& layouts);
 
 // Where a run's results go as it finishes: the store, or memory in tests.
 class RunWriter {

@@ -49,57 +49,95 @@ def _config(text):
     return {key: _readable(value) for key, value in pairs}
 
 
+class StoreError(ValueError):
+    """A file that is not a readable pebench store; the message names the store, run and dataset."""
+
+
+def _bounded(f, path):
+    """Reads datasets only when they fit in the file: a crafted header can declare any size."""
+    file_bytes = f.id.get_filesize()
+
+    def read(group, name):
+        if name not in group or not isinstance(group[name], h5py.Dataset):
+            raise StoreError(f"dataset {name} is missing")
+        dataset = group[name]
+        if dataset.size * dataset.dtype.itemsize > file_bytes:
+            raise StoreError(f"dataset {name} declares {dataset.size} values, more than the file ({file_bytes} bytes) holds")
+        return dataset[()]
+    return read
+
+
 def load(path):
-    """The whole store as plain dicts, lists and numpy arrays."""
-    with h5py.File(path, "r") as f:
-        if _text(f.attrs.get("schema", b"")) != "pebench-store":
-            raise ValueError(f"{path}: not a pebench store")
-        version = int(f.attrs["schema_version"])
-        if version > SCHEMA_VERSION:
-            raise ValueError(f"{path}: store schema version {version}; this reader knows up to {SCHEMA_VERSION}")
-        key_defaults = _config(f.attrs["key_defaults"]) if "key_defaults" in f.attrs else None
+    """The whole store as plain dicts, lists and numpy arrays. Raises StoreError (a
+    ValueError naming the store, run and dataset) on a file that is not a readable store."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise StoreError(f"{path}: not an HDF5 file ({error})") from None
+    with f:
+        read = _bounded(f, path)
+        try:
+            if _text(f.attrs.get("schema", b"")) != "pebench-store":
+                raise StoreError("not a pebench store")
+            version = int(f.attrs["schema_version"])
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"store schema version {version}; this reader knows up to {SCHEMA_VERSION}")
+            key_defaults = _config(f.attrs["key_defaults"]) if "key_defaults" in f.attrs else None
+            index = read(f, "index")
+            study = {"study": _text(f.attrs["study"]), "study_name": _text(f.attrs.get("study_name", b"")),
+                     "key_defaults": key_defaults, "pebench_version": _text(f.attrs["pebench_version"]),
+                     "schema_version": version}
+        except (KeyError, OSError, TypeError, ValueError) as error:
+            raise StoreError(f"{path}: {error}") from None
         runs = []
-        for row in f["index"][()]:
-            run_id = _text(row["run_id"])
-            group = f["runs"][run_id]
-            summary = group["summary"][()]
-            evaluation = group["eval"]
-            variants = [v for v in _text(evaluation.attrs.get("variants", b"")).split(",") if v]
-            extra = {}
-            if "extra_datasets" in group.attrs:
-                for name in (n for n in _text(group.attrs["extra_datasets"]).split(",") if n):
-                    extra[name] = group[name][()]
-            else:
-                group.visititems(lambda name, item: extra.__setitem__(name, item[()])
-                                 if isinstance(item, h5py.Dataset) and name.startswith(ANALYSIS_PREFIXES) else None)
-            runs.append({
-                "run_id": run_id,
-                "encoding": _text(row["encoding"]),
-                "train_seq_len": int(row["train_seq_len"]),
-                "seed": int(row["seed"]),
-                "status": _text(row["status"]),
-                "config": _config(group.attrs["config"]),
-                "params": int(group.attrs["params"]),
-                "summary": {name: (_text(summary[name]) if name == "host" else summary[name].item())
-                            for name in summary.dtype.names},
-                "train": {name: group["train"][name][()] for name in ("step", "loss", "lr")},
-                "eval": {
-                    "lengths": group["eval/lengths"][()],
-                    "ppl": group["eval/ppl"][()],
-                    "tokens": group["eval/tokens"][()],
-                    "position_loss": group["eval/position_loss"][()],
-                    "protocol": _text(evaluation.attrs["protocol"]),
-                    "variants": {name: {key: group[f"eval/{name}/{key}"][()] for key in ("ppl", "tokens", "position_loss")}
-                                 for name in variants},
-                },
-                "bias_profile": group["encoding/bias_profile"][()] if "encoding/bias_profile" in group else None,
-                "table": group["encoding/table"][()] if "encoding/table" in group else None,
-                "analyses": extra,
-                "key_defaults": key_defaults,
-            })
-        return {"study": _text(f.attrs["study"]), "study_name": _text(f.attrs.get("study_name", b"")),
-                "key_defaults": key_defaults, "pebench_version": _text(f.attrs["pebench_version"]),
-                "schema_version": version, "runs": runs}
+        for number, row in enumerate(index):
+            run_id = f"in /index row {number}"
+            try:
+                run_id = _text(row["run_id"])
+                runs.append(_run(f, row, run_id, read, key_defaults))
+            except (KeyError, OSError, TypeError, ValueError, IndexError) as error:
+                raise StoreError(f"{path}, run {run_id}: {error}") from None
+        return dict(study, runs=runs)
+
+
+def _run(f, row, run_id, read, key_defaults):
+    """One run's group as plain dicts and numpy arrays."""
+    group = f["runs"][run_id]
+    summary = read(group, "summary")
+    evaluation = group["eval"]
+    variants = [v for v in _text(evaluation.attrs.get("variants", b"")).split(",") if v]
+    extra = {}
+    if "extra_datasets" in group.attrs:
+        for name in (n for n in _text(group.attrs["extra_datasets"]).split(",") if n):
+            extra[name] = read(group, name)
+    else:
+        group.visititems(lambda name, item: extra.__setitem__(name, read(group, name))
+                         if isinstance(item, h5py.Dataset) and name.startswith(ANALYSIS_PREFIXES) else None)
+    return {
+        "run_id": run_id,
+        "encoding": _text(row["encoding"]),
+        "train_seq_len": int(row["train_seq_len"]),
+        "seed": int(row["seed"]),
+        "status": _text(row["status"]),
+        "config": _config(group.attrs["config"]),
+        "params": int(group.attrs["params"]),
+        "summary": {name: (_text(summary[name]) if name == "host" else summary[name].item())
+                    for name in summary.dtype.names},
+        "train": {name: read(group, "train/" + name) for name in ("step", "loss", "lr")},
+        "eval": {
+            "lengths": read(group, "eval/lengths"),
+            "ppl": read(group, "eval/ppl"),
+            "tokens": read(group, "eval/tokens"),
+            "position_loss": read(group, "eval/position_loss"),
+            "protocol": _text(evaluation.attrs["protocol"]),
+            "variants": {name: {key: read(group, f"eval/{name}/{key}") for key in ("ppl", "tokens", "position_loss")}
+                         for name in variants},
+        },
+        "bias_profile": read(group, "encoding/bias_profile") if "encoding/bias_profile" in group else None,
+        "table": read(group, "encoding/table") if "encoding/table" in group else None,
+        "analyses": extra,
+        "key_defaults": key_defaults,
+    }
 
 
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,

@@ -23,10 +23,11 @@ with h5py.File(sys.argv[1], "r+") as f:
     f["index"][...] = index
     group = f["runs"][evil.decode()]
     config = group.attrs["config"].decode().replace("encoding = alibi", "encoding = alibi\x1b[2J\rx")
+    config = config.replace("eval.protocol = ", "eval.protocol = <img src=x onerror=alert(1)></pre><script>alert(2)</script>\"'")
     del group.attrs["config"]
     group.attrs.create("config", np.bytes_(config.encode()))
     summary = group["summary"][()]
-    summary["host"] = b"node\x1b]0;title\x07\n7"
+    summary["host"] = b"node\x1b]0;title\x07\n7<script>alert(3)</script>"
     group["summary"][...] = summary
 PY
 raw_controls() {  # FILE: exit 0 when it holds a byte below 0x20 other than newline
@@ -46,6 +47,27 @@ raw_controls inspect.txt && fail "inspect printed a raw control byte"
 [[ $(grep -c 'evil' inspect.txt) -eq 1 ]] || fail "a newline in a run id split an inspect row"
 "$pebench" run tiny.ini --store s.h5 --resume --threads-per-rank 1 > resumed.txt 2>&1
 raw_controls resumed.txt && fail "the closing table of run --resume printed a raw control byte"
+
+# The HTML report of the same store: every payload stays text; no element or attribute
+# comes from store text (parsed with Python's HTML parser).
+"$pebench" report s.h5 -o r.html > /dev/null 2> err.txt || fail "report of the hostile store: $(cat err.txt)"
+$python - r.html <<'PY' || fail "the report holds an element or attribute from store text"
+import sys
+from html.parser import HTMLParser
+class Check(HTMLParser):
+    bad = []
+    def handle_starttag(self, tag, attrs):
+        if tag in ("img", "script", "iframe", "object", "embed"):
+            self.bad.append(tag)
+        for name, value in attrs:
+            if name.startswith("on") or "alert" in (value or ""):
+                self.bad.append(f"{tag} {name}={value}")
+text = open(sys.argv[1], encoding="utf-8").read()
+check = Check()
+check.feed(text)
+assert not check.bad, check.bad
+assert "alert(1)" in text and "alert(2)" in text, "the payloads are not shown as text"
+PY
 
 # submit: a control byte in any value that reaches the script is refused, nothing written.
 for flag in --extra --partition --account --time; do
