@@ -28,30 +28,26 @@ double estimated_cost(const RunConfig& run) {
 MemoryEstimate estimated_memory(const RunConfig& run) {
   const double d = static_cast<double>(run.model.d_model), layers = static_cast<double>(run.model.layers);
   const double heads = static_cast<double>(run.model.heads), vocab = static_cast<double>(run.data.vocab_size);
-  const double longest = static_cast<double>(run.eval_lengths().back());
+  const auto lengths = run.eval_lengths();
+  const double longest = static_cast<double>(lengths.back());
   const double parameters = vocab * d + layers * (12 * d * d + 13 * d) + longest * d;  // + a learned table at most
   const double batch = static_cast<double>(run.train.batch), length = static_cast<double>(run.train.seq_len);
-  struct Term {
-    double bytes;
-    std::string what;
-  };
-  const std::vector<Term> terms = {
-      {16 * parameters, "weights, gradients and optimizer state (model.d_model, model.layers)"},
-      {4 * batch * length * (layers * (18 * d + 2 * heads * length) + 3 * vocab),
-       "training activations (train.batch x train.seq_len^2 x model.heads x model.layers)"},
-  };
-  double eval_bytes = 0;
-  for (int64_t eval_length : run.eval_lengths()) {
+  const double state = 16 * parameters;
+  const double training = 4 * batch * length * (layers * (18 * d + 2 * heads * length) + 3 * vocab);
+  double evaluation = 0;
+  for (int64_t eval_length : lengths) {
     const double l = static_cast<double>(eval_length);
     const double sequences = std::max(1.0, std::floor(static_cast<double>(run.eval.batch_tokens) / l));
     const double block = std::min(l, static_cast<double>(run.eval.attention_block));
-    eval_bytes = std::max(eval_bytes, 4 * sequences * (3 * heads * block * l + l * (8 * d + 2 * vocab)));
+    evaluation = std::max(evaluation, 4 * sequences * (3 * heads * block * l + l * (8 * d + 2 * vocab)));
   }
+  const double activations = std::max(training, evaluation);
   MemoryEstimate estimate;
-  const Term eval_term{eval_bytes, "eval activations (eval.batch_tokens, eval.attention_block x the longest eval length)"};
-  const Term& activations = terms[1].bytes >= eval_term.bytes ? terms[1] : eval_term;
-  estimate.bytes = 300e6 + terms[0].bytes + activations.bytes;
-  estimate.largest = terms[0].bytes >= activations.bytes ? terms[0].what : activations.what;
+  estimate.bytes = 300e6 + state + activations;
+  estimate.largest = state >= activations ? "weights, gradients and optimizer state (model.d_model, model.layers)"
+                     : training >= evaluation
+                         ? "training activations (train.batch x train.seq_len^2 x model.heads x model.layers)"
+                         : "eval activations (eval.batch_tokens, eval.attention_block x the longest eval length)";
   return estimate;
 }
 

@@ -189,30 +189,31 @@ Prepared prepare(const RunFlags& invocation) {
   if (fs::exists(store)) {
     if (!invocation.resume && !invocation.dry_run)
       throw UserError(store_exists_message(prepared.store_path));
-    std::string changed;
+    // Read whole, so a damaged store is refused before anything is written to it.
+    StoreContents stored;
     try {
-      read_store(prepared.store_path);  // refuses a damaged store before anything is written to it
-      changed = changed_fixed_key(prepared.study, read_configs(prepared.store_path));
+      stored = read_store(prepared.store_path);
     } catch (const StoreError& error) {
       throw UserError("command line: --store \"" + prepared.store_path + "\": " + error.what());
     }
+    std::vector<std::string> configs;
+    std::map<std::string, std::string> identities;
+    for (const auto& run : stored.runs) {
+      configs.push_back(run.config);
+      if (!run.data_identity.empty()) identities[run.row.run_id] = run.data_identity;
+    }
+    const std::string changed = changed_fixed_key(prepared.study, configs);
     if (!changed.empty())
       throw UserError(invocation.study_path + ": " + changed + " (store " + prepared.store_path +
                       "); restore the key or use a new --store");
     // One run id, one corpus: a corpus file replaced since the store's runs were laid out
     // would continue them (or sit beside them) on other data.
-    std::map<std::string, std::string> identities;
-    try {
-      identities = read_data_identities(prepared.store_path);
-    } catch (const StoreError& error) {
-      throw UserError("command line: --store \"" + prepared.store_path + "\": " + error.what());
-    }
     for (const auto& run : prepared.study.runs) {
-      auto stored = identities.find(run.run_id);
+      auto recorded = identities.find(run.run_id);
       const Corpus& corpus = prepared.corpora.at(data_key(run));
-      if (stored != identities.end() && !corpus.identity.empty() && stored->second != corpus.identity)
+      if (recorded != identities.end() && !corpus.identity.empty() && recorded->second != corpus.identity)
         throw UserError(invocation.study_path + ": [data] source = \"" + run.data.source + "\": the corpus changed since run " +
-                        run.run_id + " was laid out in " + prepared.store_path + " (then " + stored->second + ", now " +
+                        run.run_id + " was laid out in " + prepared.store_path + " (then " + recorded->second + ", now " +
                         corpus.identity + "); restore it, or use a new --store");
     }
   }

@@ -39,10 +39,10 @@ std::string json_value(const std::string& text) {
   return json_string(text);
 }
 
-int64_t config_integer(const std::map<std::string, std::string>& config, const std::string& key) {
-  auto found = config.find(key);
-  if (found == config.end()) throw ExportError("the run's config has no " + key);
-  return std::stoll(found->second);
+int64_t required_integer(const std::map<std::string, std::string>& config, const std::string& key) {
+  const auto value = config_integer(config, key);
+  if (!value) throw ExportError("the run's config has no integer " + key);
+  return *value;
 }
 
 // Every study key of the run: its stored config, and for keys the config leaves out (by
@@ -68,7 +68,7 @@ std::string config_json(const StoredRun& run, const StoreContents& contents,
     if (weight.name == "token_embedding.weight" && !weight.shape.empty()) vocab_size = weight.shape[0];
   if (vocab_size == 0) throw ExportError("run " + run.row.run_id + ": its weights have no token_embedding.weight");
   std::vector<int64_t> lengths = run.eval_lengths;
-  const int64_t max_length = lengths.empty() ? config_integer(config, "train.seq_len") : lengths.back();
+  const int64_t max_length = lengths.empty() ? required_integer(config, "train.seq_len") : lengths.back();
   std::ostringstream out;
   out << "{\n"
       << "  \"architectures\": [\"PebenchForCausalLM\"],\n"
@@ -79,13 +79,13 @@ std::string config_json(const StoredRun& run, const StoreContents& contents,
       << "  \"run_id\": " << json_string(run.row.run_id) << ",\n"
       << "  \"encoding\": " << json_string(run.row.encoding) << ",\n"
       << "  \"vocab_size\": " << vocab_size << ",\n"
-      << "  \"d_model\": " << config_integer(config, "model.d_model") << ",\n"
-      << "  \"layers\": " << config_integer(config, "model.layers") << ",\n"
-      << "  \"heads\": " << config_integer(config, "model.heads") << ",\n"
-      << "  \"train_length\": " << config_integer(config, "train.seq_len") << ",\n"
+      << "  \"d_model\": " << required_integer(config, "model.d_model") << ",\n"
+      << "  \"layers\": " << required_integer(config, "model.layers") << ",\n"
+      << "  \"heads\": " << required_integer(config, "model.heads") << ",\n"
+      << "  \"train_length\": " << required_integer(config, "train.seq_len") << ",\n"
       << "  \"max_length\": " << max_length << ",\n"
       << "  \"eval_lengths\": " << json_number_list(lengths) << ",\n"
-      << "  \"seed\": " << config_integer(config, "seed") << ",\n"
+      << "  \"seed\": " << required_integer(config, "seed") << ",\n"
       << "  \"tokenizer\": " << json_string(tokenizer_of(config)) << ",\n"
       << "  \"encoding_options\": {";
   bool first = true;

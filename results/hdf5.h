@@ -335,7 +335,7 @@ inline std::vector<int64_t> read_dims(hid_t parent, const std::string& name, con
   if (!has_link(parent, name, path)) return {};
   Handle dataset = open_dataset(parent, name, path + "/" + name);
   Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", path + "/" + name);
-  std::vector<hsize_t> dims(static_cast<size_t>(check(H5Sget_simple_extent_ndims(space), "rank of", path + "/" + name)));  // <= H5S_MAX_RANK
+  std::vector<hsize_t> dims(static_cast<size_t>(check(H5Sget_simple_extent_ndims(space), "rank of", path + "/" + name)));
   check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "extent of", path + "/" + name);
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
@@ -370,6 +370,12 @@ inline Handle open_group(hid_t parent, const std::string& path) {
 
 // ---- copying a run between stores -------------------------------------------------
 
+// Refuses variable-length data (pebench never writes it): copied as raw bytes, it would be pointers.
+inline void check_fixed_size(hid_t type, const std::string& where) {
+  if (H5Tdetect_class(type, H5T_VLEN) != 0 || H5Tis_variable_str(type) != 0)
+    throw StoreError("'" + where + "' holds variable-length data, which pebench never writes");
+}
+
 // Copies every attribute of `source` onto `target`: type, dataspace and bytes as stored.
 inline void copy_attributes(hid_t source, hid_t target, const std::string& path) {
   std::vector<std::string> names;
@@ -384,8 +390,7 @@ inline void copy_attributes(hid_t source, hid_t target, const std::string& path)
     Handle attribute(H5Aopen(source, name.c_str(), H5P_DEFAULT), H5Aclose, "open", where);
     Handle type(H5Aget_type(attribute), H5Tclose, "type of", where);
     Handle space(H5Aget_space(attribute), H5Sclose, "dataspace of", where);
-    if (H5Tdetect_class(type, H5T_VLEN) != 0 || H5Tis_variable_str(type) != 0)
-      throw StoreError("'" + where + "' holds variable-length data, which pebench never writes");
+    check_fixed_size(type, where);
     const int64_t count = check(static_cast<int64_t>(H5Sget_simple_extent_npoints(space)), "size of", where);
     const size_t size = type_size(type, where);
     check_fits_in_file(attribute, count, size, where);
@@ -402,12 +407,9 @@ inline void copy_dataset(hid_t source, hid_t target, const std::string& name, co
   const std::string where = path + "/" + name;
   Handle dataset = open_dataset(source, name, where);
   Handle type(H5Dget_type(dataset), H5Tclose, "type of", where);
-  if (H5Tdetect_class(type, H5T_VLEN) != 0 || H5Tis_variable_str(type) != 0)
-    throw StoreError("'" + where + "' holds variable-length data, which pebench never writes");
+  check_fixed_size(type, where);
   Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of", where);
-  const size_t size = type_size(type, where);
-  std::vector<char> bytes(size * readable_count(dataset, size, where));
-  if (!bytes.empty()) check(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), "read", where);
+  const std::vector<char> bytes = raw_bytes(source, name, path);
   Handle create_properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "property list", where);
   check(H5Pset_alloc_time(create_properties, H5D_ALLOC_TIME_EARLY), "set allocation time of", where);
   Handle copy(H5Dcreate2(target, name.c_str(), type, space, H5P_DEFAULT, create_properties, H5P_DEFAULT), H5Dclose,

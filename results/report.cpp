@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "results/chart.h"
+#include "results/config_text.h"
 
 namespace pebench {
 namespace {
@@ -33,10 +34,6 @@ details summary { cursor: pointer; }
 const std::vector<double>* extra(const StoredRun& run, const std::string& name) {
   auto found = run.extra.find(name);
   return found == run.extra.end() || found->second.empty() ? nullptr : &found->second;
-}
-int64_t config_integer(const RunCurve& curve, const std::string& key) {
-  auto found = curve.config.find(key);
-  return found == curve.config.end() ? 0 : std::stoll(found->second);
 }
 
 // Finished, own (non-variant) curves of a group: the models the analyses describe.
@@ -343,8 +340,8 @@ class Report {
           if (!masses.empty() && mass->size() != masses.front()->size()) continue;
           masses.push_back(mass);
           edges = extra(*curve->run, "attention/distance_bins");
-          layers = config_integer(*curve, "model.layers");
-          heads = config_integer(*curve, "model.heads");
+          layers = config_integer(curve->config, "model.layers").value_or(0);
+          heads = config_integer(curve->config, "model.heads").value_or(0);
         }
       if (masses.empty() || !edges || layers <= 0 || heads <= 0) {
         for (auto& chart : charts) chart.series.push_back({group_label(g), {}, {}, {}, {}});

@@ -19,12 +19,6 @@ struct FileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline mode_t current_umask() {
-  const mode_t mask = umask(0);
-  umask(mask);
-  return mask;
-}
-
 enum class TargetKind { absent, regular, special, other };  // special: device, FIFO, socket
 
 inline TargetKind target_kind(const std::string& path) {
@@ -76,26 +70,25 @@ inline void write_file_safely(const std::string& target, const std::string& byte
   };
   const int fd = open(written.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) throw failed("open");
+  auto abandon = [&](const std::string& what) {  // the reason first: close may change errno
+    const FileError error = failed(what);
+    close(fd);
+    return error;
+  };
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t wrote = write(fd, bytes.data() + done, bytes.size() - done);
     if (wrote < 0 && errno == EINTR) continue;
-    if (wrote <= 0) {
-      if (wrote == 0) errno = ENOSPC;
-      const FileError error = failed("write");
-      close(fd);
-      throw error;
-    }
+    if (wrote == 0) errno = ENOSPC;
+    if (wrote <= 0) throw abandon("write");
     done += static_cast<size_t>(wrote);
   }
+  struct stat info {};
+  if (executable && !partial.empty() && (fstat(fd, &info) != 0 || fchmod(fd, info.st_mode | S_IXUSR | S_IXGRP) != 0))
+    throw abandon("chmod");
   // fsync: a crash after the rename must not leave the new name with no data (ext4, xfs).
-  if (!partial.empty() && fsync(fd) != 0) {
-    const FileError error = failed("write");
-    close(fd);
-    throw error;
-  }
+  if (!partial.empty() && fsync(fd) != 0) throw abandon("write");
   if (close(fd) != 0) throw failed("write");
-  if (executable && !partial.empty() && chmod(written.c_str(), 0777 & ~current_umask()) != 0) throw failed("chmod");
   if (!partial.empty() && rename(partial.c_str(), target.c_str()) != 0) throw failed("rename onto");
 }
 

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "results/config_text.h"
 #include "results/fault.h"
@@ -170,19 +169,6 @@ std::vector<std::string> read_configs(const std::string& path) {
   return configs;
 }
 
-std::map<std::string, std::string> read_data_identities(const std::string& path) {
-  StoreClock clock;
-  Handle file = open_store_serial(path);
-  std::map<std::string, std::string> identities;
-  for (const auto& row : read_index_rows(file, path)) {
-    const std::string group_path = "/runs/" + row.run_id;
-    Handle group = open_group(file, group_path);
-    if (has_attribute(group, "data_identity", group_path))
-      identities[row.run_id] = read_string_attribute(group, "data_identity", group_path);
-  }
-  return identities;
-}
-
 namespace {
 // read_weights without the store and run named in its errors.
 std::vector<StoredWeight> read_weights_of(const std::string& path, const std::string& run_id) {
@@ -237,13 +223,10 @@ void expect_shape(const std::string& name, const std::vector<int64_t>& actual, c
                      (std::count(expected.begin(), expected.end(), kAnyExtent) ? "; -1: any size)" : ")"));
 }
 
-// An integer config value of the run (its own text, else the store's defaults); -1 when absent or not a number.
-int64_t config_integer(const std::map<std::string, std::string>& config, const std::string& key) {
-  auto found = config.find(key);
-  if (found == config.end()) return -1;
-  char* end = nullptr;
-  const long long value = std::strtoll(found->second.c_str(), &end, 10);
-  return end && *end == '\0' && !found->second.empty() && value >= 1 ? value : -1;
+// A positive integer config value of the run (its own text, else the store's defaults); -1 when absent or not one.
+int64_t positive_config_integer(const std::map<std::string, std::string>& config, const std::string& key) {
+  const auto value = config_integer(config, key);
+  return value && *value >= 1 ? *value : -1;
 }
 
 // The core curves: present, one-dimensional, and as long as the eval lengths say.
@@ -260,10 +243,8 @@ void check_core(const StoredRun& run, const std::map<std::string, std::string>& 
   auto lengths = config.find("eval.lengths");
   std::vector<int64_t> expected;
   if (lengths != config.end()) {
-    std::istringstream parts(lengths->second + "," + (config.count("train.seq_len") ? config.at("train.seq_len") : ""));
-    std::string part;
-    while (std::getline(parts, part, ','))
-      if (!part.empty()) expected.push_back(std::strtoll(part.c_str(), nullptr, 10));
+    for (const auto& part : split_names(lengths->second + "," + (config.count("train.seq_len") ? config.at("train.seq_len") : "")))
+      expected.push_back(std::strtoll(part.c_str(), nullptr, 10));
     std::sort(expected.begin(), expected.end());
     expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
   }
@@ -292,16 +273,16 @@ void check_core(const StoredRun& run, const std::map<std::string, std::string>& 
   // Readers take these as numbers (chart markers, the attention layout, export's config.json);
   // one a config leaves out is filled from the defaults, which are numbers.
   for (const char* key : {"train.seq_len", "model.layers", "model.heads", "model.d_model"})
-    if (config.count(key) && (config_integer(config, key) < 1 || config_integer(config, key) > (int64_t{1} << 24)))
+    if (const int64_t value = positive_config_integer(config, key); config.count(key) && (value < 1 || value > (int64_t{1} << 24)))
       throw StoreError(std::string("config key ") + key + " = " + config.at(key) + "; expected an integer in 1..2^24");
-  const int64_t layers = config_integer(config, "model.layers"), heads = config_integer(config, "model.heads");
+  const int64_t layers = positive_config_integer(config, "model.layers"), heads = positive_config_integer(config, "model.heads");
   if (!run.bias_profile_shape.empty()) {
     auto expected = run.bias_profile_shape.size() == 3 ? std::vector<int64_t>{layers, heads, kAnyExtent}
                                                        : std::vector<int64_t>{heads, kAnyExtent};
     expect_shape("encoding/bias_profile", run.bias_profile_shape, expected, "[heads, distances] or [layers, heads, distances]");
   }
   if (!run.table_shape.empty())
-    expect_shape("encoding/table", run.table_shape, {kAnyExtent, config_integer(config, "model.d_model")},
+    expect_shape("encoding/table", run.table_shape, {kAnyExtent, positive_config_integer(config, "model.d_model")},
                  "[positions, d_model]");
 }
 
@@ -314,7 +295,7 @@ void check_extras(const StoredRun& run, const std::map<std::string, std::string>
     return found == shapes.end() || found->second.empty() ? kAnyExtent : found->second[0] - less;
   };
   const auto lengths = static_cast<int64_t>(run.eval_lengths.size());
-  const int64_t layers = config_integer(config, "model.layers"), heads = config_integer(config, "model.heads");
+  const int64_t layers = positive_config_integer(config, "model.layers"), heads = positive_config_integer(config, "model.heads");
   struct Rule {
     const char* name;
     std::vector<int64_t> shape;
@@ -352,6 +333,8 @@ StoredRun read_run(hid_t file, const IndexRow& row, const std::string& path,
   if (!has_link(file, group_path, path)) throw StoreError("its /index row has no group " + group_path);
   Handle group = open_group(file, group_path);
   run.config = read_string_attribute(group, "config", group_path);
+  if (has_attribute(group, "data_identity", group_path))
+    run.data_identity = read_string_attribute(group, "data_identity", group_path);
   run.params = read_int_attribute(group, "params", group_path);
   {
     Handle dataset = open_dataset(group, "summary", group_path + "/summary");
@@ -384,7 +367,8 @@ StoredRun read_run(hid_t file, const IndexRow& row, const std::string& path,
   std::map<std::string, std::string> config = key_defaults;
   for (const auto& [key, value] : parse_config_text(run.config)) config[key] = value;
   check_core(run, config, shapes);
-  for (const auto& name : extra_dataset_names(group, group_path)) required(name);
+  const std::vector<std::string> extra_names = extra_dataset_names(group, group_path);
+  for (const auto& name : extra_names) required(name);
   check_extras(run, config, shapes);
 
   run.train_step = read_vector<int64_t>(group, "train/step", group_path);
@@ -401,7 +385,7 @@ StoredRun read_run(hid_t file, const IndexRow& row, const std::string& path,
   run.bias_profile = read_vector<double>(group, "encoding/bias_profile", group_path);
   run.table = read_vector<double>(group, "encoding/table", group_path);
   // int64 analysis datasets convert to double in HDF5 itself.
-  for (const auto& name : extra_dataset_names(group, group_path)) {
+  for (const auto& name : extra_names) {
     run.extra[name] = read_vector<double>(group, name, group_path);
     run.extra_shape[name] = shapes[name];
   }

@@ -103,6 +103,7 @@ struct IndexRow {
 struct StoredRun {
   IndexRow row;
   std::string config;
+  std::string data_identity;  // the corpus it was laid out with; "" when none was recorded
   int64_t params = 0;
   RunSummary summary;
   std::vector<int64_t> train_step;
@@ -144,8 +145,6 @@ std::vector<IndexRow> read_index(const std::string& path);
 StoreContents read_store(const std::string& path);
 // The canonical config text of every run in the store, in /index order.
 std::vector<std::string> read_configs(const std::string& path);
-// Run id → the identity of the corpus it was laid out with (runs that recorded one).
-std::map<std::string, std::string> read_data_identities(const std::string& path);
 
 // One stored tensor of a run's final weights.
 struct StoredWeight {

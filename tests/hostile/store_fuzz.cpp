@@ -87,15 +87,12 @@ std::string mutate(std::vector<char>& bytes, std::mt19937_64& random) {
     (void)html_report({contents}, report);
     merge_stores({path}, (scratch / "merged.h5").string());
     export_all(path, (scratch / "exported").string());
-  } catch (const StoreError& error) {
-    if (std::getenv("PEBENCH_FUZZ_VERBOSE")) std::cerr << error.what() << "\n";
-    _exit(2);
-  } catch (const ExportError& error) {
-    if (std::getenv("PEBENCH_FUZZ_VERBOSE")) std::cerr << error.what() << "\n";
-    _exit(2);
   } catch (const std::exception& error) {
-    std::cerr << "unexpected " << typeid(error).name() << ": " << error.what() << "\n";
-    _exit(1);
+    // A refusal (StoreError, ExportError) exits 2; anything else is a failure.
+    const bool refused = dynamic_cast<const StoreError*>(&error) || dynamic_cast<const ExportError*>(&error);
+    if (!refused) std::cerr << "unexpected " << typeid(error).name() << ": " << error.what() << "\n";
+    else if (std::getenv("PEBENCH_FUZZ_VERBOSE")) std::cerr << error.what() << "\n";
+    _exit(refused ? 2 : 1);
   }
   _exit(0);
 }
