@@ -18,6 +18,8 @@ enum class ValueKind {
   boolean,            // true | false (1/0, yes/no accepted)
   name,               // letters, digits, '.', '_', '-'
   source,             // data.source
+  eval_source,        // data.eval_source: none | text:PATH | tokens:PATH
+  tokenizer,          // data.tokenizer: bytes | bpe:N | unigram:N | spm:PATH
   encoding,           // a registered encoding name
   choice,             // one of `choices`
   choice_list,        // none | a comma list of `choices`
@@ -31,6 +33,8 @@ enum class IdRule {
   never,           // how a run is carried out, not what it computes (study.name, checkpoints)
   with_analyses,   // only when analysis.run names an analysis
   with_task,       // only for synthetic:* sources
+  with_documents,  // only for sources of several documents (text:embedded, a folder)
+  with_passkey,    // only when eval.passkey is true
   unless_default,  // only when not at its default (train.precision = fp32 is left out)
 };
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "encodings/registry.h"
+#include "harness/data.h"
 #include "harness/run_command.h"
 #include "harness/submit.h"
 #include "results/compare.h"
@@ -22,6 +23,7 @@
 
 namespace pebench {
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -46,7 +48,8 @@ void add_grouping(po::options_description& options, GroupingFlags& grouping) {
   options.add_options()
       ("by", po::value(&grouping.by), "group by these keys, e.g. encoding,train.seq_len (default: every key that varies, but seed)")
       ("where", po::value(&grouping.where), "KEY=V1,V2: keep runs whose KEY is one of these (repeatable)")
-      ("tolerance", po::value(&grouping.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length");
+      ("tolerance", po::value(&grouping.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length")
+      ("metric", po::value(&grouping.metric)->default_value("ppl"), "ppl | bpb (bits per byte of held-out text; text runs)");
 }
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -64,6 +67,9 @@ CompareOptions compare_options(const GroupingFlags& grouping) {
   if (!(grouping.tolerance >= 0))
     throw UserError("command line: --tolerance \"" + std::to_string(grouping.tolerance) + "\": expected a non-negative number");
   compare.tolerance = grouping.tolerance;
+  if (grouping.metric != "ppl" && grouping.metric != "bpb")
+    throw UserError("command line: --metric \"" + grouping.metric + "\": expected ppl | bpb");
+  compare.metric = grouping.metric;
   if (!grouping.by.empty()) compare.by = split_commas(grouping.by);
   compare.defaults = study_key_defaults();
   for (const auto& condition : grouping.where) {
@@ -146,6 +152,45 @@ int merge_command(int argc, char** argv) {
   return 0;
 }
 
+// The tokenizer and token files a `tokens:` study reads, made by the same code as a
+// study's own data.tokenizer (harness/data.cpp), with no cache.
+int tokenize_command(int argc, char** argv) {
+  TokenizeFlags flags;
+  if (!parse_tokenize_flags(argc, argv, flags)) return 0;
+  std::ostringstream text;
+  text << "[study]\nname = tokenize\n[data]\nsource = " << (flags.corpus.rfind("text:", 0) == 0 ? flags.corpus : "text:" + flags.corpus)
+       << "\ntokenizer = " << flags.tokenizer << "\nholdout = " << flags.holdout << "\n";
+  if (!flags.eval_source.empty())
+    text << "eval_source = " << (flags.eval_source.rfind("text:", 0) == 0 ? flags.eval_source : "text:" + flags.eval_source) << "\n";
+  // Checked as a study's [data] section is: the same keys, values and messages.
+  const Study study = parse_study("command line", text.str(), {});
+  DataOptions data = study.runs.front().data;
+  if (data.tokenizer == "bytes")
+    throw UserError("command line: --tokenizer \"bytes\": expected bpe:N | unigram:N | spm:PATH");
+  if (data.tokenizer.rfind("spm:", 0) == 0)  // its size, which a study states as data.vocab_size
+    data.vocab_size = make_tokenizer(data.tokenizer, {}, "command line: --tokenizer").vocab_size();
+  const Corpus corpus = load_corpus(data, "", "command line");
+  std::error_code error;
+  fs::create_directories(flags.output, error);
+  if (error) throw UserError("command line: -o \"" + flags.output + "\": cannot create the folder: " + error.message());
+  auto bytes_of = [](const std::vector<uint16_t>& tokens) {
+    return std::string(reinterpret_cast<const char*>(tokens.data()), tokens.size() * 2);
+  };
+  try {
+    write_file_safely((fs::path(flags.output) / "tokenizer.model").string(), corpus.tokenizer->model());
+    write_file_safely((fs::path(flags.output) / "train.bin").string(), bytes_of(corpus.train));
+    write_file_safely((fs::path(flags.output) / "val.bin").string(), bytes_of(corpus.heldout));
+  } catch (const FileError& failure) {
+    throw UserError(std::string("command line: -o: ") + failure.what());
+  }
+  std::cout << "pebench: " << corpus.description << ": " << corpus.train.size() << " train and " << corpus.heldout.size()
+            << " val tokens, vocabulary " << corpus.vocab_size << " (model " << corpus.tokenizer->hash() << ") in "
+            << flags.output << "\nuse: [data] source = tokens:" << flags.output << "/train.bin, eval_source = tokens:"
+            << flags.output << "/val.bin, tokenizer = spm:" << flags.output << "/tokenizer.model, vocab_size = "
+            << corpus.vocab_size << "\n";
+  return 0;
+}
+
 int inspect_command(int argc, char** argv) {
   InspectFlags flags;
   if (parse_inspect_flags(argc, argv, flags)) std::cout << inspect_table(open_store(flags.store));
@@ -217,6 +262,7 @@ const std::vector<Command>& command_list() {
       {"compare", "compare STORE.h5...   ppl vs length per group of seeds (mean ±95% CI), ratio, eff. length; --format csv|json|markdown", compare_command},
       {"report", "report STORE.h5... -o report.html   one self-contained HTML file: charts, tables, runs", report_command},
       {"inspect", "inspect STORE.h5   runs with status and timing", inspect_command},
+      {"tokenize", "tokenize CORPUS --tokenizer bpe:N -o DIR   train.bin, val.bin (uint16) and tokenizer.model for tokens: sources", tokenize_command},
       {"merge", "merge A.h5 B.h5... -o OUT.h5   combine stores (job-array shards) into one", merge_command},
       {"export", "export STORE.h5 RUN_ID -o DIR   a run's model as safetensors + config.json + pebench_model.py (PyTorch); --all: every done run", export_command},
       {"encodings", "encodings          registered positional encodings", encodings_command},
@@ -361,6 +407,24 @@ bool parse_report_flags(int argc, char** argv, ReportFlags& flags) {
     return false;
   if (flags.stores.empty())
     throw UserError("command line: missing STORE; usage: pebench report STORE.h5... -o report.html");
+  return true;
+}
+
+bool parse_tokenize_flags(int argc, char** argv, TokenizeFlags& flags) {
+  po::options_description options("pebench tokenize CORPUS --tokenizer bpe:N -o DIR: train a tokenizer on CORPUS's train "
+                                  "split and write DIR/train.bin, DIR/val.bin (uint16, nanoGPT's layout) and "
+                                  "DIR/tokenizer.model, for data.source = tokens:DIR/train.bin");
+  options.add_options()("help,h", "show this help")
+      ("tokenizer", po::value(&flags.tokenizer), "bpe:N | unigram:N | spm:PATH (as data.tokenizer)")
+      ("output,o", po::value(&flags.output), "the folder to write (created)")
+      ("holdout", po::value(&flags.holdout)->default_value(0.1), "last fraction held out as val.bin (as data.holdout)")
+      ("eval-source", po::value(&flags.eval_source), "val.bin from this text file or folder instead (as data.eval_source)")
+      ("corpus", po::value(&flags.corpus), "a text file, a folder of text files, text:PATH or text:embedded");
+  po::positional_options_description positional;
+  positional.add("corpus", 1);
+  const std::string usage = "usage: pebench tokenize CORPUS --tokenizer bpe:N -o DIR";
+  if (!parse_options(argc, argv, options, positional, usage)) return false;
+  if (flags.corpus.empty() || flags.tokenizer.empty() || flags.output.empty()) throw UserError("command line: " + usage);
   return true;
 }
 

@@ -49,6 +49,7 @@ struct GroupingFlags {
   std::string by;                  // --by K,K; "" → every varying key but seed
   std::vector<std::string> where;  // --where KEY=V1,V2 (repeatable)
   double tolerance = 0.1;          // --tolerance: eff_len's band over the best ppl
+  std::string metric = "ppl";      // --metric ppl | bpb
 };
 
 // `pebench compare STORE.h5... [flags]`
@@ -64,6 +65,15 @@ struct ReportFlags {
   std::vector<std::string> stores;
   GroupingFlags grouping;
   std::string output = "report.html";
+};
+
+// `pebench tokenize CORPUS --tokenizer bpe:N -o DIR`
+struct TokenizeFlags {
+  std::string corpus;              // text:PATH, a file, a folder, or text:embedded
+  std::string tokenizer;           // bpe:N | unigram:N | spm:PATH
+  std::string output;              // DIR: train.bin, val.bin, tokenizer.model
+  std::string eval_source;         // --eval-source: val.bin from this file instead of the last --holdout
+  double holdout = 0.1;
 };
 
 // `pebench merge STORE.h5... -o OUT.h5`
@@ -90,6 +100,7 @@ bool parse_run_flags(int argc, char** argv, RunFlags& flags);
 bool parse_submit_flags(int argc, char** argv, SubmitFlags& flags);
 bool parse_compare_flags(int argc, char** argv, CompareFlags& flags);
 bool parse_report_flags(int argc, char** argv, ReportFlags& flags);
+bool parse_tokenize_flags(int argc, char** argv, TokenizeFlags& flags);
 bool parse_merge_flags(int argc, char** argv, MergeFlags& flags);
 bool parse_inspect_flags(int argc, char** argv, InspectFlags& flags);
 bool parse_export_flags(int argc, char** argv, ExportFlags& flags);

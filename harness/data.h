@@ -1,16 +1,20 @@
-// Corpora and windows: byte text (vocab 256), uint16 token files (nanoGPT train.bin
-// layout) and the embedded default. Training draws random windows from the train split
-// with a seeded generator; evaluation reads only the held-out split.
+// Corpora and windows: text (a file, a folder of documents, or the embedded default) read
+// through a tokenizer (harness/tokenizer.h), and uint16 token files (nanoGPT train.bin
+// layout). Training draws random windows from the train split with a seeded generator;
+// evaluation reads only the held-out split: data.eval_source, else the last data.holdout.
 #pragma once
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "harness/study.h"
 #include "harness/tasks.h"
+#include "harness/tokenizer.h"
 
 namespace pebench {
 
@@ -19,22 +23,40 @@ struct Corpus {
   std::vector<uint16_t> heldout;
   int64_t vocab_size = 256;
   std::string description;  // what was read, for logs and the store
-  // What was read, as "bytes=N fnv1a=HEX" (the file's bytes, or the embedded text's); a
-  // resume whose corpus no longer matches the store's runs is refused. "" for tasks.
+  // What was read, as "bytes=N fnv1a=HEX" (the file's bytes, or the embedded text's),
+  // then " eval=bytes=N fnv1a=HEX" for an eval_source and " tokenizer=SPEC model=HASH"
+  // for SentencePiece; a resume whose corpus no longer matches the store's runs is
+  // refused. "" for tasks.
   std::string identity;
+  // Text sources, and token files given a tokenizer: what turns text into these tokens
+  // (bits per byte, passkey needles). Null for tasks and bare token files.
+  std::shared_ptr<const Tokenizer> tokenizer;
   // synthetic:NAME: training generates task sequences; `heldout` holds test sequences of
   // the longest eval length back to back, for the analyses; `train` is empty.
   std::optional<TaskSpec> task;
 };
 
 // The embedded default: every file of /usr/share/common-licenses (real English text
-// that every Debian machine carries), symlinks read once, in name order.
-std::string embedded_corpus_text();
+// that every Debian machine carries), symlinks read once, in name order; one document each.
+std::vector<std::string> embedded_documents();
+std::string embedded_corpus_text();  // the documents joined, for tests
 
-// source: text:embedded | text:PATH | tokens:PATH. `origin` names the study file in
-// errors. Throws UserError for a missing, empty or malformed corpus.
+// source: text:embedded | text:PATH (a file: one document; a folder: each regular file
+// below it, in path order, a document) | tokens:PATH, through data.tokenizer. A trained
+// tokenizer and the encoded tokens are cached in `cache_folder` (created when needed)
+// under a hash of what made them. `origin` names the study file in errors. Throws
+// UserError for a missing, empty or malformed corpus or tokenizer.
+Corpus load_corpus(const DataOptions& data, const std::string& cache_folder, const std::string& origin);
+// A byte-level corpus with the default document handling (tests, tools).
 Corpus load_corpus(const std::string& source, double holdout, int64_t vocab_size,
                    const std::string& origin);
+
+// The tokenizer data.tokenizer names, for `pebench tokenize`: trained on `documents`
+// (bpe:N, unigram:N), or read (spm:PATH). `origin` names the key in errors.
+Tokenizer make_tokenizer(const std::string& spec, const std::vector<std::string>& documents, const std::string& origin);
+
+// A text source's documents and its identity ("bytes=N fnv1a=HEX"), for `pebench tokenize`.
+std::vector<std::string> read_documents(const std::string& source, const std::string& origin, std::string* identity);
 
 // A synthetic task as a corpus: `tokens` held-out tokens made of test sequences of `longest`.
 Corpus task_corpus(const TaskSpec& task, int64_t longest, int64_t tokens);
@@ -45,6 +67,9 @@ class BatchSampler {
  public:
   BatchSampler(const std::vector<uint16_t>& tokens, int64_t batch, int64_t length, uint64_t seed);
   BatchSampler(const TaskSpec& task, int64_t batch, int64_t length, uint64_t seed);
+  // With probability `mix` a training window is a passkey prompt instead
+  // (data.passkey_mix, harness/passkey.h), its filler from the same tokens.
+  void mix_passkeys(const Tokenizer& tokenizer, double mix);
   torch::Tensor next();  // [batch, length + 1] int64 on CPU
   // The scored targets of the last batch, [batch, length] bool; undefined for corpora
   // (every position counts).
@@ -56,6 +81,8 @@ class BatchSampler {
  private:
   const std::vector<uint16_t>* tokens_ = nullptr;
   std::optional<TaskSpec> task_;
+  const Tokenizer* passkey_tokenizer_ = nullptr;
+  double passkey_mix_ = 0;
   int64_t batch_, length_;
   std::mt19937_64 generator_;
   torch::Tensor scored_;

@@ -113,7 +113,8 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
 }
 
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
-                          const RunConfig& run, torch::Device device, const std::string& variant) {
+                          const RunConfig& run, torch::Device device, const std::string& variant,
+                          const Tokenizer* tokenizer) {
   torch::NoGradGuard no_grad;
   model->eval();
   const auto start = std::chrono::steady_clock::now();
@@ -135,6 +136,12 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
     result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
   };
 
+  // Bytes of the targets 1..t, for bits per byte: every protocol scores a prefix of them.
+  std::vector<double> target_bytes;
+  if (tokenizer) {
+    target_bytes.assign(static_cast<size_t>(budget) + 1, 0.0);
+    for (int64_t t = 1; t <= budget; ++t) target_bytes[t] = target_bytes[t - 1] + tokenizer->token_bytes()[heldout[t]];
+  }
   for (int64_t length : result.lengths) {
     model->encoding().set_eval_variant(variant, length);
     double loss_sum = 0;
@@ -154,12 +161,77 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
     }
     result.ppl.push_back(std::exp(loss_sum / static_cast<double>(scored)));
     result.tokens.push_back(scored);
+    if (tokenizer) {
+      result.bytes.push_back(target_bytes[scored]);
+      result.bpb.push_back(loss_sum / (std::log(2.0) * target_bytes[scored]));
+    }
   }
   // The per-position curve always comes from non-overlapping windows.
   if (sliding) {
     model->encoding().set_eval_variant(variant, longest);
     keep_position_loss(non_overlapping(longest));
   }
+  model->encoding().set_eval_variant("", run.train.seq_len);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  model->train();
+  return result;
+}
+
+}  // namespace pebench
+
+namespace pebench {
+
+int64_t passkey_matches(const torch::Tensor& logits, const std::vector<PasskeyPrompt>& prompts) {
+  const auto predicted = logits.argmax(-1).to(torch::kCPU).contiguous();  // [n, length]
+  const int64_t length = predicted.size(1);
+  const auto* guess = predicted.data_ptr<int64_t>();
+  int64_t matches = 0;
+  for (size_t row = 0; row < prompts.size(); ++row) {
+    const auto& prompt = prompts[row];
+    // Input position i predicts token i + 1: the answer's tokens are predicted at
+    // answer_start - 1 ... length - 1.
+    for (int64_t k = 0; k < prompt.answer_length; ++k) {
+      const int64_t target = prompt.answer_start + k;
+      matches += guess[row * length + target - 1] == prompt.tokens[target];
+    }
+  }
+  return matches;
+}
+
+PasskeyResult evaluate_passkey(TransformerLM& model, const std::vector<uint16_t>& heldout, const Tokenizer& tokenizer,
+                               const RunConfig& run, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const auto start = std::chrono::steady_clock::now();
+  PasskeyResult result;
+  const auto depths = passkey_depths(run.eval.passkey_depths);
+  const int64_t trials = run.eval.passkey_trials;
+  for (int64_t length : run.eval_lengths()) {
+    model->encoding().set_eval_variant("", length);
+    // Its own stream: the same needles and filler for every run of this corpus.
+    auto generator = eval_generator(length + (int64_t{1} << 41));
+    const int64_t per_batch = std::max<int64_t>(1, run.eval.batch_tokens / length);
+    for (double depth : depths) {
+      std::vector<PasskeyPrompt> prompts;
+      for (int64_t trial = 0; trial < trials; ++trial)
+        prompts.push_back(passkey_prompt(tokenizer, heldout, length, depth, generator));
+      int64_t matches = 0, answers = 0;
+      for (size_t first = 0; first < prompts.size(); first += static_cast<size_t>(per_batch)) {
+        if (stop_requested()) throw Interrupted();
+        const size_t last = std::min(prompts.size(), first + static_cast<size_t>(per_batch));
+        const std::vector<PasskeyPrompt> batch(prompts.begin() + first, prompts.begin() + last);
+        auto inputs = torch::empty({static_cast<int64_t>(batch.size()), length}, torch::kLong);
+        auto* out = inputs.data_ptr<int64_t>();
+        for (size_t row = 0; row < batch.size(); ++row)
+          std::copy(batch[row].tokens.begin(), batch[row].tokens.begin() + length, out + row * length);
+        matches += passkey_matches(model->forward(inputs.to(device)), batch);
+        for (const auto& prompt : batch) answers += prompt.answer_length;
+      }
+      result.accuracy.push_back(static_cast<double>(matches) / static_cast<double>(answers));
+      result.distance.push_back(static_cast<double>(prompts.front().distance()));
+    }
+  }
+  result.max_distance = passkey_max_distance(result.accuracy, result.distance);
   model->encoding().set_eval_variant("", run.train.seq_len);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   model->train();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/passkey.h"
 #include "harness/study.h"
 #include "models/transformer.h"
 
@@ -16,6 +17,10 @@ struct EvalResult {
   std::vector<double> ppl;
   std::vector<int64_t> tokens;         // tokens scored at each length
   std::vector<double> position_loss;   // [longest length]
+  // Text runs with a tokenizer: bits per byte at each length, = loss in nats / ln 2 over
+  // the UTF-8 bytes of the scored targets (`bytes`, Tokenizer::token_bytes). Empty otherwise.
+  std::vector<double> bpb;
+  std::vector<double> bytes;
   // Synthetic tasks: metric dataset name → value per length; eval/accuracy (exact match
   // at the scored positions) and the task's extra metrics (task_metric_names).
   std::map<std::string, std::vector<double>> metrics;
@@ -39,8 +44,26 @@ torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& t
 EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunConfig& run, torch::Device device,
                          const std::string& variant = "");
 
-// `variant` names one of the encoding's eval-time variants ("" = as trained).
+// `variant` names one of the encoding's eval-time variants ("" = as trained). With a
+// tokenizer, bits per byte too.
 EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& heldout,
-                          const RunConfig& run, torch::Device device, const std::string& variant = "");
+                          const RunConfig& run, torch::Device device, const std::string& variant = "",
+                          const Tokenizer* tokenizer = nullptr);
+
+// Passkey retrieval (harness/passkey.h) at every eval length × eval.passkey_depths depths,
+// eval.passkey_trials prompts each, filler from the held-out split; the same prompts for
+// every run of a corpus. Row-major [lengths, depths].
+struct PasskeyResult {
+  std::vector<double> accuracy;  // fraction of answer tokens predicted exactly
+  std::vector<double> distance;  // tokens from the needle's first digit to the answer's
+  double max_distance = 0;       // passkey_max_distance
+  double seconds = 0;
+};
+PasskeyResult evaluate_passkey(TransformerLM& model, const std::vector<uint16_t>& heldout, const Tokenizer& tokenizer,
+                               const RunConfig& run, torch::Device device);
+
+// Exact matches of argmax(logits) [n, length, vocab] against the answers of `prompts`
+// (their last answer_length tokens), summed: a prompt scores answer_length at most.
+int64_t passkey_matches(const torch::Tensor& logits, const std::vector<PasskeyPrompt>& prompts);
 
 }  // namespace pebench

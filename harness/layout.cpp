@@ -45,6 +45,16 @@ RunLayout layout_of(const RunConfig& run) {
   if (const auto task = run.task())
     for (const auto& name : task_metric_names(*task))
       layout.extra_datasets.push_back({name, {static_cast<int64_t>(layout.eval_lengths.size())}, false});
+  const int64_t n_lengths = static_cast<int64_t>(layout.eval_lengths.size());
+  if (run.has_tokenizer()) {  // bits per byte (harness/evaluate.h)
+    layout.extra_datasets.push_back({"eval/bpb", {n_lengths}, false});
+    layout.extra_datasets.push_back({"eval/bytes", {n_lengths}, false});
+  }
+  if (run.eval.passkey) {  // harness/passkey.h
+    layout.extra_datasets.push_back({"eval/passkey/accuracy", {n_lengths, run.eval.passkey_depths}, false});
+    layout.extra_datasets.push_back({"eval/passkey/distance", {n_lengths, run.eval.passkey_depths}, false});
+    layout.extra_datasets.push_back({"eval/passkey/max_distance", {1}, false});
+  }
   for (const auto& dataset : analysis_layout(run, table.defined() ? table.size(0) : 0))
     layout.extra_datasets.push_back({dataset.name, dataset.shape, dataset.integer});
   return layout;

@@ -27,7 +27,7 @@ double estimated_cost(const RunConfig& run) {
 // a run that fits is never refused. Used only for that, never to schedule.
 MemoryEstimate estimated_memory(const RunConfig& run) {
   const double d = static_cast<double>(run.model.d_model), layers = static_cast<double>(run.model.layers);
-  const double heads = static_cast<double>(run.model.heads), vocab = static_cast<double>(run.data.vocab_size);
+  const double heads = static_cast<double>(run.model.heads), vocab = static_cast<double>(run.vocab_size());
   const auto lengths = run.eval_lengths();
   const double longest = static_cast<double>(lengths.back());
   const double parameters = vocab * d + layers * (12 * d * d + 13 * d) + longest * d;  // + a learned table at most

@@ -25,6 +25,7 @@
 #include "harness/data.h"
 #include "harness/evaluate.h"
 #include "harness/layout.h"
+#include "harness/passkey.h"
 #include "harness/plan.h"
 #include "harness/run_one.h"
 #include "harness/scheduler.h"
@@ -118,7 +119,7 @@ struct Prepared {
 std::string data_key(const RunConfig& run) {
   std::string key;
   for (const auto& [name, value] : run.values)
-    if (name.rfind("data.", 0) == 0) key += name + "=" + value + ";";
+    if (name.rfind("data.", 0) == 0 && name != "data.passkey_mix") key += name + "=" + value + ";";
   return key;
 }
 
@@ -141,9 +142,11 @@ Prepared prepare(const RunFlags& invocation) {
   // The source and a task's parameters may be grid axes (text and tasks side by side);
   // the split and vocabulary are the study's. Each distinct data config is loaded once.
   for (const auto& axis : prepared.study.grid_axes)
-    if (axis.rfind("data.", 0) == 0 && axis != "data.source" && axis != "data.symbols" && axis != "data.lags")
+    if (axis.rfind("data.", 0) == 0 && axis != "data.source" && axis != "data.symbols" && axis != "data.lags" &&
+        axis != "data.tokenizer" && axis != "data.documents" && axis != "data.passkey_mix")
       throw UserError(invocation.study_path + ": [grid] " + axis +
-                      ": data keys cannot be grid axes, but data.source, data.symbols and data.lags");
+                      ": data keys cannot be grid axes, but data.source, data.tokenizer, data.documents, "
+                      "data.passkey_mix, data.symbols and data.lags");
   // Before anything is built: a run that cannot fit in this machine's memory is refused
   // with the estimate and the keys that set it, not after an allocation fails.
   const double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
@@ -158,16 +161,26 @@ Prepared prepare(const RunFlags& invocation) {
       throw UserError(line.str());
     }
   }
+  prepared.store_path = invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path;
+  // Trained tokenizers and encoded corpora, shared by the stores of one folder.
+  const fs::path store_folder = fs::path(prepared.store_path).has_parent_path() ? fs::path(prepared.store_path).parent_path()
+                                                                                  : fs::path(".");
+  const std::string cache_folder = (store_folder / "pebench-cache").string();
   for (const auto& run : runs) {
     const std::string key = data_key(run);
     if (!prepared.corpora.count(key)) {
       const auto task = run.task();
-      prepared.corpora[key] = task ? load_task(*task, runs)
-                                   : load_corpus(run.data.source, run.data.holdout, run.data.vocab_size,
-                                                 invocation.study_path);
+      prepared.corpora[key] = task ? load_task(*task, runs) : load_corpus(run.data, cache_folder, invocation.study_path);
     }
     const Corpus& corpus = prepared.corpora[key];
     if (corpus.task) continue;  // generated: any length has data
+    if (run.eval.passkey || run.data.passkey_mix > 0) {
+      const int64_t needs = passkey_overhead(*corpus.tokenizer);
+      if (run.train.seq_len + 1 < needs)
+        throw UserError(invocation.study_path + ": [train] seq_len = \"" + std::to_string(run.train.seq_len) +
+                        "\": a passkey prompt needs " + std::to_string(needs) + " tokens with " + run.data.tokenizer +
+                        "; use a longer train.seq_len or turn eval.passkey and data.passkey_mix off");
+    }
     const int64_t seq_len = run.train.seq_len;
     if (static_cast<int64_t>(corpus.train.size()) < seq_len + 2)
       throw UserError(invocation.study_path + ": [data] source = \"" + run.data.source +
@@ -176,7 +189,6 @@ Prepared prepare(const RunFlags& invocation) {
     eval_budget(static_cast<int64_t>(corpus.heldout.size()), run.eval.tokens,
                 run.eval_lengths().back(), invocation.study_path);
   }
-  prepared.store_path = invocation.store_path.empty() ? prepared.study.name + ".h5" : invocation.store_path;
   if (invocation.shard_count > 1) {
     prepared.store_path = shard_store_path(prepared.store_path, invocation.shard_index, invocation.shard_count);
     prepared.study.runs = shard_of(prepared.study.runs, invocation.shard_index, invocation.shard_count);
@@ -284,12 +296,21 @@ int run_command(int argc, char** argv) {
   RunFlags invocation;
   Prepared prepared;
   std::string error;
-  try {
-    if (!parse_run_flags(argc, argv, invocation)) return 0;  // --help
-    prepared = prepare(invocation);
-  } catch (const UserError& failure) {
-    error = failure.what();
-  }
+  // Rank 0 prepares first: it trains and caches any tokenizer and encoded corpus, which
+  // the other ranks then read instead of training the same model at once.
+  bool help = false;
+  auto prepare_here = [&] {
+    try {
+      if (!parse_run_flags(argc, argv, invocation)) help = true;
+      else prepared = prepare(invocation);
+    } catch (const UserError& failure) {
+      error = failure.what();
+    }
+  };
+  if (root) prepare_here();
+  error = first_message(mpi.comm, error);
+  if (error.empty() && !root) prepare_here();
+  if (help) return 0;  // --help
   error = first_message(mpi.comm, error);
   if (!error.empty()) {
     if (root) std::cerr << "pebench: error: " << error << std::endl;
@@ -339,7 +360,12 @@ int run_command(int argc, char** argv) {
   for (const auto& run : runs)
     if (!laid_out.count(run.run_id)) {
       new_layouts.push_back(layout_of(run));
-      new_layouts.back().data_identity = prepared.corpora.at(data_key(run)).identity;
+      const Corpus& corpus = prepared.corpora.at(data_key(run));
+      new_layouts.back().data_identity = corpus.identity;
+      if (corpus.tokenizer && !corpus.tokenizer->is_bytes()) {
+        new_layouts.back().tokenizer = run.data.tokenizer + " model=" + corpus.tokenizer->hash();
+        new_layouts.back().tokenizer_model = corpus.tokenizer->model();
+      }
     }
   // Room for the layout (a copy of the store plus the new runs' datasets) before any of it
   // is written: a disk that fills during HDF5's layout leaves a file HDF5 cannot close.

@@ -49,12 +49,23 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
     if (log.diverged_step < 0) {
       auto evaluate = [&](const std::string& variant) {
         return corpus.task ? evaluate_task(model, *corpus.task, run, environment.device, variant)
-                           : evaluate_model(model, corpus.heldout, run, environment.device, variant);
+                           : evaluate_model(model, corpus.heldout, run, environment.device, variant, corpus.tokenizer.get());
       };
       evaluation = evaluate("");
       results.eval_ppl = evaluation.ppl;
       results.eval_tokens = evaluation.tokens;
       results.position_loss = evaluation.position_loss;
+      if (!evaluation.bpb.empty()) {
+        results.extra.push_back({"eval/bpb", evaluation.bpb});
+        results.extra.push_back({"eval/bytes", evaluation.bytes});
+      }
+      if (run.eval.passkey) {
+        const PasskeyResult passkey = evaluate_passkey(model, corpus.heldout, *corpus.tokenizer, run, environment.device);
+        results.extra.push_back({"eval/passkey/accuracy", passkey.accuracy});
+        results.extra.push_back({"eval/passkey/distance", passkey.distance});
+        results.extra.push_back({"eval/passkey/max_distance", {passkey.max_distance}});
+        evaluation.seconds += passkey.seconds;
+      }
       if (corpus.task)
         for (const auto& name : task_metric_names(*corpus.task)) results.extra.push_back({name, evaluation.metrics.at(name)});
       for (auto& curve : results.variants) {

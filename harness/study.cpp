@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -115,8 +116,14 @@ const std::vector<KeyEntry>& key_table() {
     std::vector<KeyEntry> t = {
         {{"study.name", "", "letters, digits, '.', '_', '-'", "study name (default: file name)", K::name, {}, IdRule::never}, nullptr},
         {{"data.source", "text:embedded", joined(sources, " | "), "training corpus or synthetic task (harness/tasks/)", K::source}, field(&RunConfig::data, &DataOptions::source)},
-        {{"data.holdout", "0.1", "a fraction in (0, 1)", "last fraction of the corpus held out for eval", K::fraction}, field(&RunConfig::data, &DataOptions::holdout)},
-        {{"data.vocab_size", "256", "a positive integer (256 for text sources)", "vocabulary size", K::positive_int}, field(&RunConfig::data, &DataOptions::vocab_size)},
+        // Keys added after stores existed are left out of the id at their defaults
+        // (unless_default), so those stores keep their ids.
+        {{"data.eval_source", "none", "none | text:PATH (a file or a folder) | tokens:PATH.bin, the kind of data.source", "held-out split read from its own file (an official test split) instead of the last data.holdout", K::eval_source, {}, IdRule::unless_default}, field(&RunConfig::data, &DataOptions::eval_source)},
+        {{"data.holdout", "0.1", "a fraction in (0, 1)", "last fraction of the corpus held out for eval (without data.eval_source)", K::fraction}, field(&RunConfig::data, &DataOptions::holdout)},
+        {{"data.tokenizer", "bytes", "bytes | bpe:N | unigram:N (N in 260..65536) | spm:PATH", "text to tokens: bytes, or SentencePiece trained on the train split (cached beside the store), or a SentencePiece model file", K::tokenizer, {}, IdRule::unless_default}, field(&RunConfig::data, &DataOptions::tokenizer)},
+        {{"data.documents", "eod", "eod | joined", "text:embedded and folders: an end-of-document token between documents (eod), or the files concatenated (joined, pebench 0.1)", K::choice, {"eod", "joined"}, IdRule::with_documents}, field(&RunConfig::data, &DataOptions::documents)},
+        {{"data.passkey_mix", "0", "a number in [0, 1]", "fraction of training windows that are passkey prompts (needle and question, harness/passkey.h)", K::non_negative_real, {}, IdRule::unless_default, 1}, field(&RunConfig::data, &DataOptions::passkey_mix)},
+        {{"data.vocab_size", "256", "a positive integer (256 for bytes; N for bpe:N, unigram:N; the model's size for spm:PATH)", "vocabulary size", K::positive_int}, field(&RunConfig::data, &DataOptions::vocab_size)},
         {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size", K::positive_int, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::symbols)},
         {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: x_t = sum of x_{t-lag} mod symbols", K::length_list, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::lags)},
         {{"model.d_model", "128", "a positive integer", "model width", K::positive_int}, field(&RunConfig::model, &ModelOptions::d_model)},
@@ -153,6 +160,9 @@ const std::vector<KeyEntry>& key_table() {
         {{"eval.tokens", "32768", "a positive integer", "held-out tokens scored at every length", K::positive_int}, field(&RunConfig::eval, &EvalOptions::tokens)},
         {{"eval.batch_tokens", "16384", "a positive integer", "tokens per eval forward", K::positive_int}, field(&RunConfig::eval, &EvalOptions::batch_tokens)},
         {{"eval.attention_block", "256", "a positive integer", "queries per attention block at eval", K::positive_int}, field(&RunConfig::eval, &EvalOptions::attention_block)},
+        {{"eval.passkey", "false", "true | false", "passkey retrieval at every eval length (text runs; harness/passkey.h)", K::boolean, {}, IdRule::unless_default}, field(&RunConfig::eval, &EvalOptions::passkey)},
+        {{"eval.passkey_depths", "5", "an integer >= 2", "passkey: needle depths, evenly spaced from 0 (first) to 1 (right before the question)", K::positive_int, {}, IdRule::with_passkey, 101}, field(&RunConfig::eval, &EvalOptions::passkey_depths)},
+        {{"eval.passkey_trials", "8", "a positive integer", "passkey: prompts per length and depth", K::positive_int, {}, IdRule::with_passkey, 100000}, field(&RunConfig::eval, &EvalOptions::passkey_trials)},
         // analysis.* change nothing without analyses: out of the id then, so stores made
         // before analyses existed keep their ids.
         {{"analysis.run", "none", "none | a comma list of " + joined(analyses, ", "), "analyses after evaluation (harness/analyses/)", K::choice_list, analyses, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::run)},
@@ -279,6 +289,22 @@ std::string canonical_value(const OptionKey& spec, const std::string& raw, const
         if (std::find(names.begin(), names.end(), value.substr(10)) != names.end()) return value;
       }
       fail(origin, value, "expected " + spec.allowed);
+    case ValueKind::eval_source:
+      if (value == "none" || (value.rfind("text:", 0) == 0 && value.size() > 5 && value != "text:embedded") ||
+          (value.rfind("tokens:", 0) == 0 && value.size() > 7))
+        return value;
+      fail(origin, value, "expected " + spec.allowed);
+    case ValueKind::tokenizer: {
+      if (value == "bytes" || (value.rfind("spm:", 0) == 0 && value.size() > 4)) return value;
+      for (const std::string type : {"bpe:", "unigram:"})
+        if (value.rfind(type, 0) == 0) {
+          // 256 byte pieces, <unk>, <s>, </s> and a few merges: SentencePiece's floor with byte fallback.
+          if (!parse_integer(value.substr(type.size()), integer) || integer < 260 || integer > 65536)
+            fail(origin, value, "expected " + spec.allowed + " (bpe and unigram vocabularies hold the 256 byte pieces, up to uint16 token ids)");
+          return type + std::to_string(integer);
+        }
+      fail(origin, value, "expected " + spec.allowed);
+    }
     case ValueKind::encoding:
       if (!find_encoding(value)) fail(origin, value, "unknown encoding; allowed: " + spec.allowed);
       return value;
@@ -349,31 +375,21 @@ std::map<std::string, std::string> study_key_defaults() {
   return defaults;
 }
 
-UserError::UserError(const std::string& message) : std::runtime_error(one_line(message)) {}
-
-std::string fnv1a_hex(const std::string& text, int digits) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  std::ostringstream out;
-  out << std::hex;
-  out.width(16);
-  out.fill('0');
-  out << hash;
-  return out.str().substr(0, digits);
-}
-
 std::string RunConfig::canonical_text() const {
   const bool with_analyses = !analysis.run.empty();
   const bool with_task = task().has_value();
+  const bool with_passkey = eval.passkey;
+  // Several documents: the embedded corpus, or a folder (a path that is a folder now).
+  std::error_code error;
+  const bool with_documents = data.source == "text:embedded" ||
+                              (data.source.rfind("text:", 0) == 0 && std::filesystem::is_directory(data.source.substr(5), error));
   std::string out;
   for (const auto& [key, value] : values) {
     const KeyEntry* entry = find_entry(key);
     const IdRule rule = entry ? entry->key.id_rule : IdRule::always;
     const bool counted = rule == IdRule::always || (rule == IdRule::with_analyses && with_analyses) ||
-                         (rule == IdRule::with_task && with_task) ||
+                         (rule == IdRule::with_task && with_task) || (rule == IdRule::with_passkey && with_passkey) ||
+                         (rule == IdRule::with_documents && with_documents) ||
                          (rule == IdRule::unless_default && value != entry->key.default_value);
     if (counted) out += config_line(key, value);
   }
@@ -426,6 +442,17 @@ EncodingOptions RunConfig::encoding_options() const {
   return options;
 }
 
+int64_t RunConfig::vocab_size() const {
+  if (const auto spec = task()) return spec->vocab_size();
+  for (const std::string type : {"bpe:", "unigram:"})
+    if (data.tokenizer.rfind(type, 0) == 0) return std::stoll(data.tokenizer.substr(type.size()));
+  return data.vocab_size;
+}
+
+bool RunConfig::has_tokenizer() const {
+  return data.source.rfind("text:", 0) == 0 || (data.source.rfind("tokens:", 0) == 0 && data.tokenizer != "bytes");
+}
+
 bool RunConfig::analyses_include(const std::string& name) const {
   return std::find(analysis.run.begin(), analysis.run.end(), name) != analysis.run.end();
 }
@@ -467,7 +494,31 @@ void validate_run(const RunConfig& run, const std::map<std::string, Origin>& ori
   const std::string requirement = find_encoding(run.encoding)->check(run.encoding_options());
   if (!requirement.empty()) reject("encoding", requirement);
   const bool text_source = run.data.source.rfind("text:", 0) == 0;
-  if (text_source && run.data.vocab_size != 256) reject("data.vocab_size", "text sources are bytes: expected 256");
+  const bool token_source = run.data.source.rfind("tokens:", 0) == 0;
+  const std::string& tokenizer = run.data.tokenizer;
+  const bool trained_tokenizer = tokenizer.rfind("bpe:", 0) == 0 || tokenizer.rfind("unigram:", 0) == 0;
+  if (text_source && tokenizer == "bytes" && run.data.vocab_size != 256)
+    reject("data.vocab_size", "text read as bytes has 256 tokens: expected 256 (or set data.tokenizer)");
+  if (text_source && trained_tokenizer && run.data.vocab_size != 256 && run.data.vocab_size != run.vocab_size())
+    reject("data.vocab_size", tokenizer + " sets the vocabulary: leave data.vocab_size out or set " + std::to_string(run.vocab_size()));
+  if (token_source && trained_tokenizer)
+    reject("data.tokenizer", "a tokens: source is tokenized already: expected bytes (no tokenizer) or spm:PATH of the model that made it");
+  if (!text_source && !token_source && tokenizer != "bytes")
+    reject("data.tokenizer", "a synthetic task has its own symbols: expected bytes");
+  if (run.data.eval_source != "none") {
+    const bool same_kind = (text_source && run.data.eval_source.rfind("text:", 0) == 0) ||
+                           (token_source && run.data.eval_source.rfind("tokens:", 0) == 0);
+    if (!same_kind)
+      reject("data.eval_source", "must be the kind of data.source (text:PATH for text, tokens:PATH for tokens; none for tasks)");
+  }
+  const bool has_tokenizer = run.has_tokenizer();
+  if (run.eval.passkey && !has_tokenizer)
+    reject("eval.passkey", text_source || token_source ? "needs the tokenizer that made the tokens: set data.tokenizer = spm:PATH"
+                                                       : "is a test on text: expected false for synthetic tasks");
+  if (run.data.passkey_mix > 0 && !has_tokenizer)
+    reject("data.passkey_mix", text_source || token_source ? "needs the tokenizer that made the tokens: set data.tokenizer = spm:PATH"
+                                                           : "is for text runs: expected 0 for synthetic tasks");
+  if (run.eval.passkey && run.eval.passkey_depths < 2) reject("eval.passkey_depths", "expected an integer >= 2");
   if (const auto task = run.task()) {
     if (run.data.vocab_size != 256)
       reject("data.vocab_size", "a synthetic task sets its own vocabulary (" + std::to_string(task->vocab_size()) +

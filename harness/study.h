@@ -12,14 +12,9 @@
 
 #include "encodings/encoding.h"
 #include "harness/tasks.h"
+#include "harness/user_error.h"
 
 namespace pebench {
-
-// Bad input from the user: printed as one line (control bytes in a value shown as \xNN),
-// exit code 2, nothing written.
-struct UserError : std::runtime_error {
-  explicit UserError(const std::string& message);
-};
 
 // Every study key: the core keys, then each encoding's own (encodings/), by name.
 const std::vector<OptionKey>& study_keys();
@@ -29,9 +24,13 @@ std::map<std::string, std::string> study_key_defaults();
 
 // [data]: what the model reads. Defaults and allowed values: study_keys().
 struct DataOptions {
-  std::string source;          // text:embedded | text:PATH | tokens:PATH.bin | synthetic:NAME
-  double holdout = 0;          // last fraction of a corpus held out for eval
-  int64_t vocab_size = 0;      // 256 for text; a task sets its own
+  std::string source;          // text:embedded | text:PATH (file or folder) | tokens:PATH.bin | synthetic:NAME
+  std::string eval_source;     // none | a separate held-out text:PATH or tokens:PATH (official splits)
+  double holdout = 0;          // last fraction of a corpus held out for eval (without eval_source)
+  std::string tokenizer;       // bytes | bpe:N | unigram:N | spm:PATH (harness/tokenizer.h)
+  std::string documents;       // eod | joined: how the documents of a source follow each other
+  double passkey_mix = 0;      // fraction of training windows that are passkey prompts
+  int64_t vocab_size = 0;      // 256 for bytes; bpe/unigram set their own; a task sets its own
   int64_t symbols = 0;         // synthetic tasks: alphabet size
   std::vector<int64_t> lags;   // synthetic:sparse_memory
 };
@@ -71,6 +70,9 @@ struct EvalOptions {
   int64_t tokens = 0;            // held-out tokens scored at every length
   int64_t batch_tokens = 0;      // tokens per eval forward
   int64_t attention_block = 0;   // queries per attention block at eval
+  bool passkey = false;          // passkey retrieval at every eval length (harness/passkey.h)
+  int64_t passkey_depths = 0;    // needle depths, evenly spaced in [0, 1]
+  int64_t passkey_trials = 0;    // prompts per (length, depth)
 };
 
 // [analysis] (harness/analyses/)
@@ -108,6 +110,10 @@ struct RunConfig {
   std::vector<int64_t> analysis_windows() const;
   // The synthetic task (data.source = synthetic:NAME), or none for corpora.
   std::optional<TaskSpec> task() const;
+  // The model's vocabulary: the task's, N for bpe:N and unigram:N, else data.vocab_size.
+  int64_t vocab_size() const;
+  // Text sources, and token files with data.tokenizer = spm:PATH: bits per byte and passkeys.
+  bool has_tokenizer() const;
   // The encoding's options: model shape, lengths, seed and the encoding.* keys.
   EncodingOptions encoding_options() const;
 };
@@ -136,6 +142,5 @@ Study parse_study(const std::string& path, const std::string& file_text,
 // the index keys (encoding, train.seq_len, seed) may take new values: those are new runs.
 std::string changed_fixed_key(const Study& study, const std::vector<std::string>& stored_configs);
 
-std::string fnv1a_hex(const std::string& text, int digits);
 
 }  // namespace pebench

@@ -184,8 +184,7 @@ bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerL
 
 TransformerLM build_model(const RunConfig& run) {
   TransformerLMOptions options;
-  const auto task = run.task();
-  options.vocab_size = task ? task->vocab_size() : run.data.vocab_size;
+  options.vocab_size = run.vocab_size();
   options.d_model = run.model.d_model;
   options.layers = run.model.layers;
   options.heads = run.model.heads;
@@ -229,6 +228,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   const uint64_t data_seed = static_cast<uint64_t>(run.seed) * 7919u + 17u;
   BatchSampler sampler = corpus.task ? BatchSampler(*corpus.task, batch, length, data_seed)
                                      : BatchSampler(corpus.train, batch, length, data_seed);
+  if (run.data.passkey_mix > 0) sampler.mix_passkeys(*corpus.tokenizer, run.data.passkey_mix);
   model->train();
   TrainLog log;
   // Per-step losses stay on the device until a log point: no host sync in the step.

@@ -7,6 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # libopenblas0-openmp: without it LibTorch falls back to reference BLAS (~15x slower).
 packages=(cmake g++ make libtorch-dev libopenblas0-openmp libopenmpi-dev openmpi-bin
           libhdf5-openmpi-dev hdf5-tools libboost-program-options-dev libgtest-dev
+          libsentencepiece-dev
           python3-h5py python3-numpy)
 missing=()
 for package in "${packages[@]}"; do

@@ -35,12 +35,16 @@ std::map<std::string, std::string> parse_config(const std::string& text) {
   return values;
 }
 
+}  // namespace
+
 std::string fixed(double value, int digits) {
   if (!std::isfinite(value)) return "nan";
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
   return out.str();
 }
+
+namespace {
 
 // Left-aligned columns separated by two spaces.
 std::string render(std::vector<std::vector<std::string>> rows) {
@@ -84,12 +88,28 @@ double at_train_length(const StoredRun& run, const std::string& name) {
   const auto at = std::find(run.eval_lengths.begin(), run.eval_lengths.end(), run.row.train_seq_len);
   return at == run.eval_lengths.end() ? NAN : extra_at(run, name, static_cast<size_t>(at - run.eval_lengths.begin()));
 }
+// Passkey accuracy at the train length, mean over depths: a model below 0.9 there is
+// flagged (its pk_dist is left out), not ranked by distance.
+double passkey_at_train_length(const StoredRun& run) {
+  auto found = run.extra.find("eval/passkey/accuracy");
+  const auto at = std::find(run.eval_lengths.begin(), run.eval_lengths.end(), run.row.train_seq_len);
+  if (found == run.extra.end() || at == run.eval_lengths.end() || run.eval_lengths.empty()) return NAN;
+  const size_t depths = found->second.size() / run.eval_lengths.size();
+  const size_t row = static_cast<size_t>(at - run.eval_lengths.begin());
+  double sum = 0;
+  for (size_t d = 0; d < depths; ++d) sum += found->second[row * depths + d];
+  return depths > 0 ? sum / static_cast<double>(depths) : NAN;
+}
 const std::vector<AnalysisColumn>& analysis_columns() {
   static const std::vector<AnalysisColumn> columns = {
       {"inferential", 3, [](const StoredRun& run) { return at_train_length(run, "eval/anchor/inferential_accuracy"); }},
       {"symmetric", 3, [](const StoredRun& run) { return at_train_length(run, "eval/anchor/symmetric_accuracy"); }},
       {"ERF90", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/erf", 1); }},
       {"eff_ctx", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/effective_context", 0); }},
+      {"pk@L_train", 2, [](const StoredRun& run) { return passkey_at_train_length(run); }},
+      {"pk_dist", 0, [](const StoredRun& run) {
+         return passkey_at_train_length(run) >= 0.9 ? extra_at(run, "eval/passkey/max_distance", 0) : NAN;
+       }},
       {"R2@L_train", 3, [](const StoredRun& run) { return last_layer_r2(run, false); }},
       {"R2@longest", 3, [](const StoredRun& run) { return last_layer_r2(run, true); }},
   };
@@ -107,6 +127,16 @@ Cell number_cell(double value, int digits) { return {std::isfinite(value) ? fixe
 
 
 }  // namespace
+
+std::vector<double> bits_per_byte(const StoredRun& run, const std::vector<double>& ppl) {
+  std::vector<double> bpb(ppl.size(), NAN);
+  for (size_t i = 0; i < ppl.size() && i < run.eval_tokens.size(); ++i) {
+    const double bytes = extra_at(run, "eval/bytes", i);
+    if (bytes > 0 && run.eval_tokens[i] > 0)
+      bpb[i] = std::log2(ppl[i]) * static_cast<double>(run.eval_tokens[i]) / bytes;
+  }
+  return bpb;
+}
 
 double extra_at(const StoredRun& run, const std::string& name, size_t index) {
   auto found = run.extra.find(name);
@@ -200,8 +230,12 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
         else if (fallback != options.defaults.end()) config[key] = readable(fallback->second);
       }
       std::vector<RunCurve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
-      for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config});
+      for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config, true});
       for (auto& curve : of_run) {
+        if (options.metric == "bpb") {
+          curve.converted = std::make_shared<const std::vector<double>>(bits_per_byte(run, *curve.ppl));
+          curve.ppl = curve.converted.get();
+        }
         const std::string base = curve.config["encoding"];
         curve.config["encoding"] = curve.encoding;
         bool kept = true;
@@ -272,7 +306,7 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
   for (const auto& key : by) header.push_back(key == "train.seq_len" ? "L_train" : key);
   for (const char* name : {"seeds", "diverged", "failed", "unfinished"}) header.push_back(name);
   for (int64_t length : all_lengths) {
-    header.push_back("ppl@" + std::to_string(length));
+    header.push_back(options.metric + "@" + std::to_string(length));
     header.push_back("ci95@" + std::to_string(length));
   }
   for (const char* name : {"ratio", "ratio_ci95", "eff_len"}) header.push_back(name);
@@ -367,7 +401,7 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   std::vector<std::string> shown_header;
   for (const auto& key : by) shown_header.push_back(key == "train.seq_len" ? "L_train" : key);
   shown_header.push_back("seeds");
-  for (int64_t length : all_lengths) shown_header.push_back("ppl@" + std::to_string(length));
+  for (int64_t length : all_lengths) shown_header.push_back(options.metric + "@" + std::to_string(length));
   shown_header.push_back("ratio");
   shown_header.push_back("eff_len");
   if (table.accuracy)
@@ -386,7 +420,7 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
       if (cell(name).number > 0) seeds += " +" + cell(name).text + " " + name;
     line.push_back(seeds);
     for (int64_t length : all_lengths)
-      line.push_back(with_ci("ppl@" + std::to_string(length), "ci95@" + std::to_string(length)));
+      line.push_back(with_ci(options.metric + "@" + std::to_string(length), "ci95@" + std::to_string(length)));
     line.push_back(with_ci("ratio", "ratio_ci95"));
     line.push_back(cell("eff_len").text);
     if (table.accuracy)
@@ -395,9 +429,11 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     for (const auto* column : shown) line.push_back(cell(column->header).text);
     rows.push_back(line);
   }
-  display.legend =
-      "ppl: mean over finished seeds ±95% CI (t); ratio = ppl(longest eval length) / ppl(train length); eff_len: longest "
-      "length whose ppl stays within " + fixed(100 * options.tolerance, 0) + "% of the best at or below the train length\n";
+  const std::string& m = options.metric;
+  display.legend = (m == "bpb" ? "bpb: bits per byte of held-out text, log2(ppl) / (bytes per token); " : "ppl: ") +
+      std::string("mean over finished seeds ±95% CI (t); ratio = ") + m + "(longest eval length) / " + m +
+      "(train length); eff_len: longest length whose " + m + " stays within " + fixed(100 * options.tolerance, 0) +
+      "% of the best at or below the train length\n";
   if (table.accuracy)
     display.legend += "acc: exact-match accuracy at the task's scored positions (mean ±95% CI)\n";
   if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "inferential"; }))
@@ -406,6 +442,9 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "ERF90" || c->header == "eff_ctx" || c->header.rfind("R2", 0) == 0; }))
     display.legend += "ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest attention window "
                       "within 1+epsilon of full-context ppl; R2: position probe, last layer\n";
+  if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk@L_train"; }))
+    display.legend += "pk@L_train: passkey accuracy at the train length (mean over depths); pk_dist: the longest needle "
+                      "distance retrieved at >= 0.9, '-' for a model below 0.9 at the train length (flagged, not ranked)\n";
   return display;
 }
 

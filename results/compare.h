@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct CompareOptions {
   std::string sort;             // a column to sort by (ascending; numbers as numbers); "": group keys
   double tolerance = 0.1;       // effective extrapolation length: within (1 + tolerance) of the best
   std::string format = "table";  // table | csv | json | markdown
+  // ppl | bpb: the curve's metric. bpb = log2(ppl) / (bytes per scored token), from the
+  // run's eval/bytes (text runs); NaN for runs without it (tasks, bare token files).
+  std::string metric = "ppl";
   // Study key → default value, for stores that do not record their own (made before
   // StoreHeader::key_defaults; the CLI passes this version's). A stored config leaves out
   // keys at values older stores could not hold (train.precision = fp32, ...): a run lacking
@@ -31,9 +35,11 @@ struct CompareOptions {
 struct RunCurve {
   const StoredRun* run;
   std::string encoding;                 // "rope+pi" for a variant
-  const std::vector<double>* ppl;       // run->eval_ppl or a variant's
+  const std::vector<double>* ppl;       // run->eval_ppl or a variant's; under --metric bpb, `converted`
   std::map<std::string, std::string> config;  // the run's canonical config, encoding as above
-  bool is_variant() const { return ppl != &run->eval_ppl; }
+  bool variant = false;
+  std::shared_ptr<const std::vector<double>> converted;  // the curve in bits per byte (--metric bpb)
+  bool is_variant() const { return variant; }
   int64_t train_length() const { return std::stoll(config.at("train.seq_len")); }
 };
 // Curves equal in every grouping key, i.e. the seeds of one configuration.
@@ -72,8 +78,14 @@ std::string compare_stores(const std::vector<StoreContents>& stores, const Compa
 std::string compare_table(const StoreContents& contents);  // default options, one store
 std::string inspect_table(const StoreContents& contents);
 
+// A ppl curve in bits per byte with the run's eval/bytes and eval/tokens; NaN without them.
+std::vector<double> bits_per_byte(const StoredRun& run, const std::vector<double>& ppl);
+
 // Element `index` of a run's analysis or task dataset `name`; NaN when the run lacks it.
 double extra_at(const StoredRun& run, const std::string& name, size_t index);
+
+// `value` with `digits` decimals ("nan" when not finite).
+std::string fixed(double value, int digits);
 
 // Two-sided 95% critical value of Student's t with `df` degrees of freedom.
 double t_critical_95(int64_t df);

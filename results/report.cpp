@@ -19,6 +19,7 @@ h2 { font-size: 17px; border-bottom: 1px solid #ccc; padding-bottom: 3px; margin
 p.meta, p.note { color: #555; font-size: 13px; margin: 4px 0; }
 p.note { white-space: pre-line; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
+table.heat td { text-align: center; min-width: 3em; }
 figure { margin: 0; border: 1px solid #e4e4e4; padding: 4px; flex: 1 1 560px; max-width: 690px; box-sizing: border-box; }
 figure svg { width: 100%; height: auto; }
 figcaption { font-size: 12px; color: #444; max-width: 650px; padding: 2px 4px 4px; }
@@ -129,7 +130,7 @@ class Report {
       analyses = "<h2>Analyses</h2>\n<p class=\"note\">This store has no analyses. Add <code>run = "
                  "window_ppl,gradient,attention,probe</code> to the study's <code>[analysis]</code> section (as in "
                  "jobs/receptive_field.ini) for receptive-field curves, attention by distance and position probes.</p>\n";
-    out << perplexity_section() << task_section() << analyses << bias_section() << probes << training_section()
+    out << perplexity_section() << task_section() << passkey_section() << analyses << bias_section() << probes << training_section()
         << runs_section();
     out << "</body>\n</html>\n";
     return out.str();
@@ -161,7 +162,9 @@ class Report {
   }
 
   std::string perplexity_section() {
-    LineChart chart{"Perplexity vs evaluation length", "evaluation length (tokens)", "perplexity (held-out, per token)", true, true};
+    const bool bpb = options_.compare.metric == "bpb";
+    LineChart chart{bpb ? "Bits per byte vs evaluation length" : "Perplexity vs evaluation length", "evaluation length (tokens)",
+                    bpb ? "bits per byte (held-out text)" : "perplexity (held-out, per token)", true, true};
     chart.markers = train_length_markers(grouping_);
     for (size_t g = 0; g < grouping_.groups.size(); ++g) {
       std::map<int64_t, std::vector<double>> samples;
@@ -239,6 +242,55 @@ class Report {
                             "single-anchor maps, inferential); dashed, answers x-6 (mirroring the trained pair (3,4), "
                             "symmetric). Means over seeds; each run's values are in the store.");
     return out + "</div>\n";
+  }
+
+  // Passkey retrieval: one depth × length heat map per group (mean accuracy over its
+  // finished seeds), a table whose cells are shaded by accuracy.
+  std::string passkey_section() {
+    std::string maps;
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      std::map<int64_t, std::vector<double>> sums;  // length → per depth
+      std::map<int64_t, std::vector<double>> distances;
+      int64_t seeds = 0, depths = 0;
+      for (const auto* curve : finished(grouping_.groups[g], false)) {
+        const StoredRun& run = *curve->run;
+        auto accuracy = run.extra.find("eval/passkey/accuracy");
+        auto distance = run.extra.find("eval/passkey/distance");
+        if (accuracy == run.extra.end() || distance == run.extra.end() || run.eval_lengths.empty()) continue;
+        depths = static_cast<int64_t>(accuracy->second.size() / run.eval_lengths.size());
+        for (size_t i = 0; i < run.eval_lengths.size(); ++i) {
+          auto& row = sums[run.eval_lengths[i]];
+          row.resize(static_cast<size_t>(depths), 0.0);
+          distances[run.eval_lengths[i]].assign(distance->second.begin() + static_cast<std::ptrdiff_t>(i * depths),
+                                                distance->second.begin() + static_cast<std::ptrdiff_t>((i + 1) * depths));
+          for (int64_t d = 0; d < depths; ++d) row[d] += accuracy->second[i * depths + d];
+        }
+        ++seeds;
+      }
+      if (seeds == 0) continue;
+      std::ostringstream table;
+      table << "<figure><table class=\"heat\"><tr><th>depth \\ length</th>";
+      for (const auto& [length, row] : sums) table << "<th>" << length << "</th>";
+      table << "</tr>\n";
+      for (int64_t d = 0; d < depths; ++d) {
+        table << "<tr><th>" << fixed(depths > 1 ? static_cast<double>(d) / static_cast<double>(depths - 1) : 0.5, 2) << "</th>";
+        for (const auto& [length, row] : sums) {
+          const double mean = row[d] / static_cast<double>(seeds);
+          const int light = 100 - static_cast<int>(std::lround(55 * std::clamp(mean, 0.0, 1.0)));
+          table << "<td style=\"background:hsl(140,55%," << light << "%)\" title=\"needle " << fixed(distances[length][d], 0)
+                << " tokens back\">" << fixed(mean, 2) << "</td>";
+        }
+        table << "</tr>\n";
+      }
+      table << "</table><figcaption>" << escape_html(group_label(g)) << " (" << seeds << " seed" << (seeds > 1 ? "s" : "")
+            << ")</figcaption></figure>";
+      maps += table.str();
+    }
+    if (maps.empty()) return "";
+    return "<h2>Passkey retrieval</h2>\n<p class=\"note\">Share of the pass key's digits predicted exactly (teacher "
+           "forcing) with the needle at each depth of a window of each length (depth 0: first; 1: right before the "
+           "question); darker is better; hover a cell for the needle's distance. A model below 0.9 at its train length "
+           "is flagged in the table (pk_dist '-'), not ranked.</p>\n<div class=\"charts\">" + maps + "</div>\n";
   }
 
   std::string position_loss_figure() {

@@ -305,6 +305,11 @@ void check_extras(const StoredRun& run, const std::map<std::string, std::string>
       {"eval/accuracy", {lengths}, "one per eval length"},
       {"eval/anchor/inferential_accuracy", {lengths}, "one per eval length"},
       {"eval/anchor/symmetric_accuracy", {lengths}, "one per eval length"},
+      {"eval/bpb", {lengths}, "one per eval length"},
+      {"eval/bytes", {lengths}, "one per eval length"},
+      {"eval/passkey/accuracy", {lengths, kAnyExtent}, "[eval lengths, depths]"},
+      {"eval/passkey/distance", {lengths, extent("eval/passkey/accuracy", 0) == kAnyExtent ? kAnyExtent : shapes.at("eval/passkey/accuracy").back()}, "[eval lengths, depths]"},
+      {"eval/passkey/max_distance", {1}, "one value"},
       {"receptive_field/windows", {kAnyExtent}, "the key windows"},
       {"receptive_field/ppl", {extent("receptive_field/windows")}, "one per key window"},
       {"receptive_field/full_ppl", {1}, "one value"},
@@ -433,6 +438,7 @@ double layout_bytes(const std::vector<RunLayout>& layouts) {
     datasets += !layout.bias_profile_shape.empty() + !layout.table_shape.empty();
     for (const auto& [name, shape] : layout.weights) bytes += 4 * elements(shape), ++datasets;
     for (const auto& extra : layout.extra_datasets) bytes += 8 * elements(extra.shape), ++datasets;
+    bytes += static_cast<double>(layout.tokenizer_model.size()), datasets += !layout.tokenizer_model.empty();
     bytes += kMetadataPerDataset * datasets + static_cast<double>(layout.config.size());
   }
   return bytes;
@@ -516,6 +522,11 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     write_attribute(group, "pe_init_std", layout.pe_init_std, group_path);
     write_attribute(group, "config", layout.config, group_path);
     if (!layout.data_identity.empty()) write_attribute(group, "data_identity", layout.data_identity, group_path);
+    if (!layout.tokenizer.empty()) {
+      write_attribute(group, "tokenizer", layout.tokenizer, group_path);
+      const uint8_t zero = 0;
+      create_dataset(group, "tokenizer/model", H5T_NATIVE_UINT8, {static_cast<hsize_t>(layout.tokenizer_model.size())}, &zero, group_path);
+    }
     write_attribute(group, "params", layout.params, group_path);
     for (const auto& [name, value] : layout.facts) write_attribute(group, name, value, group_path);
     fault_point("mid_layout");
@@ -567,6 +578,9 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     const std::string group_path = "/runs/" + layout.run_id;
     Handle group = open_group(file, group_path);
     write_vector(group, "eval/lengths", layout.eval_lengths, group_path);
+    if (!layout.tokenizer.empty())
+      write_all(open_dataset(group, "tokenizer/model", group_path + "/tokenizer/model"), H5T_NATIVE_UINT8,
+                layout.tokenizer_model.data(), group_path + "/tokenizer/model");
     write_status({layout.run_id, layout.encoding, layout.train_seq_len, layout.seed, "pending"});
   }
 }

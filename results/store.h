@@ -40,6 +40,10 @@ struct RunLayout {
   double pe_init_std = 0;
   std::string config;   // canonical config text
   std::string data_identity;  // the corpus read, "bytes=N fnv1a=HEX"; "" for synthetic tasks
+  // A SentencePiece run's tokenizer: the serialized model (tokenizer/model, uint8) and
+  // its spec and hash (attribute `tokenizer`: "bpe:8192 model=HEX"); empty for bytes.
+  std::string tokenizer_model;
+  std::string tokenizer;
   int64_t params = 0;
   std::vector<std::pair<std::string, int64_t>> facts;  // encoding facts, as int attributes
   int64_t n_logged = 0;

@@ -9,6 +9,13 @@ Debian's modules live under Debian's interpreter: run with /usr/bin/python3
         print(run["run_id"], run["status"], run["eval"]["lengths"], run["eval"]["ppl"])
     for row in pebench_store.compare(store["runs"]):   # the rows of `pebench compare --format json`
         print(row["encoding"], row["ppl@1024"], row["ci95@1024"])
+    for row in pebench_store.compare(store["runs"], metric="bpb"):   # bits per byte (text runs)
+        print(row["encoding"], row["bpb@1024"])
+
+Text runs also carry run["eval"]["bpb"] (bits per byte at each length); passkey runs
+run["eval"]["passkey"] = {"accuracy": [lengths, depths], "distance": ..., "max_distance": ...};
+SentencePiece runs run["tokenizer"] = {"spec": "bpe:8192 model=HASH", "model": bytes of the
+.model file, loadable with sentencepiece.SentencePieceProcessor(model_proto=...)}.
 """
 import math
 
@@ -18,13 +25,16 @@ import numpy as np
 SCHEMA_VERSION = 1
 # Stores record each run's task-metric and analysis datasets in its `extra_datasets`
 # attribute; stores made before that attribute are read by these prefixes.
-ANALYSIS_PREFIXES = ("eval/accuracy", "eval/anchor/", "receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
+ANALYSIS_PREFIXES = ("eval/accuracy", "eval/bpb", "eval/bytes", "eval/passkey/", "eval/anchor/", "receptive_field/", "attention/", "probe/", "encoding/row_norm", "encoding/distance_spearman")
 
 # A stored config leaves keys out by their run-id rule (harness/study.cpp), so that runs
 # made before a key existed keep their ids. compare() gives a run that lacks one of them,
 # where another run has it, its store's recorded default (the `key_defaults` attribute),
 # as `pebench compare` does; stores made before that attribute use these values.
 LEFT_OUT_AT_DEFAULT = {"train.precision": "fp32", "data.symbols": "16", "data.lags": "3,17,40",
+                       "data.tokenizer": "bytes", "data.eval_source": "none", "data.documents": "eod",
+                       "data.passkey_mix": "0", "eval.passkey": "false", "eval.passkey_depths": "5",
+                       "eval.passkey_trials": "8",
                        "analysis.run": "none", "analysis.rf_length": "0",
                        "analysis.windows": "1,2,4,8,16,32,64,128,256,512,1024", "analysis.epsilon": "0.01",
                        "analysis.tokens": "8192", "analysis.sequences": "32"}
@@ -113,8 +123,20 @@ def _run(f, row, run_id, read, key_defaults):
     else:
         group.visititems(lambda name, item: extra.__setitem__(name, read(group, name))
                          if isinstance(item, h5py.Dataset) and name.startswith(ANALYSIS_PREFIXES) else None)
+    evaluation_extra = {}
+    if "eval/bpb" in extra:
+        evaluation_extra["bpb"] = extra["eval/bpb"]
+        evaluation_extra["bytes"] = extra["eval/bytes"]
+    if "eval/passkey/accuracy" in extra:
+        evaluation_extra["passkey"] = {"accuracy": extra["eval/passkey/accuracy"],
+                                       "distance": extra["eval/passkey/distance"],
+                                       "max_distance": float(extra["eval/passkey/max_distance"][0])}
+    tokenizer = None
+    if "tokenizer" in group.attrs:
+        tokenizer = {"spec": _text(group.attrs["tokenizer"]), "model": bytes(read(group, "tokenizer/model"))}
     return {
         "run_id": run_id,
+        "tokenizer": tokenizer,
         "encoding": _text(row["encoding"]),
         "train_seq_len": int(row["train_seq_len"]),
         "seed": int(row["seed"]),
@@ -132,6 +154,7 @@ def _run(f, row, run_id, read, key_defaults):
             "protocol": _text(evaluation.attrs["protocol"]),
             "variants": {name: {key: read(group, f"eval/{name}/{key}") for key in ("ppl", "tokens", "position_loss")}
                          for name in variants},
+            **evaluation_extra,
         },
         "bias_profile": read(group, "encoding/bias_profile") if "encoding/bias_profile" in group else None,
         "table": read(group, "encoding/table") if "encoding/table" in group else None,
@@ -175,9 +198,22 @@ def effective_extrapolation_length(lengths, ppl, train_length, tolerance=0.1):
     return reached
 
 
-def compare(runs, tolerance=0.1):
+def bits_per_byte(run, ppl, tokens=None):
+    """A ppl curve in bits per byte: log2(ppl) / (bytes per scored token), from the run's
+    eval/bytes (text runs); NaN where the run has none, as `pebench compare --metric bpb`."""
+    tokens = run["eval"]["tokens"] if tokens is None else tokens
+    if "bytes" not in run["eval"]:
+        return np.full(len(ppl), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log2(np.asarray(ppl, dtype=float)) * np.asarray(tokens, dtype=float) / np.asarray(run["eval"]["bytes"], dtype=float)
+
+
+def compare(runs, tolerance=0.1, metric="ppl"):
     """Groups of runs that differ only by seed (keys that vary), as `pebench compare --format
-    json` prints them, without the analysis columns; diverged/failed runs are counted, not averaged."""
+    json` prints them, without the analysis columns; diverged/failed runs are counted, not averaged.
+    metric: "ppl", or "bpb" (columns bpb@L)."""
+    if metric not in ("ppl", "bpb"):
+        raise ValueError(f"metric {metric!r}: expected ppl or bpb")
     stored_keys = {key for run in runs for key in run["config"]}
 
     def defaults_of(run):
@@ -186,9 +222,11 @@ def compare(runs, tolerance=0.1):
                 if key in recorded or key in LEFT_OUT_AT_DEFAULT}
     runs = [dict(run, config=dict(defaults_of(run), **run["config"])) for run in runs]
     curves = []
+    convert = (lambda run, ppl: bits_per_byte(run, ppl)) if metric == "bpb" else (lambda run, ppl: ppl)
     for run in runs:
-        curves.append((run, run["config"]["encoding"], run["eval"]["ppl"]))
-        curves += [(run, run["config"]["encoding"] + "+" + name, v["ppl"]) for name, v in run["eval"]["variants"].items()]
+        curves.append((run, run["config"]["encoding"], convert(run, run["eval"]["ppl"])))
+        curves += [(run, run["config"]["encoding"] + "+" + name, convert(run, v["ppl"]))
+                   for name, v in run["eval"]["variants"].items()]
     values = {}
     for run, encoding, _ in curves:
         for key, value in dict(run["config"], encoding=encoding).items():
@@ -211,7 +249,7 @@ def compare(runs, tolerance=0.1):
         for length in lengths:
             at = [float(ppl[list(run["eval"]["lengths"]).index(length)]) for run, ppl in done
                   if length in list(run["eval"]["lengths"])]
-            row[f"ppl@{length}"], row[f"ci95@{length}"] = _estimate(at)
+            row[f"{metric}@{length}"], row[f"ci95@{length}"] = _estimate(at)
         ratios, effective = [], []
         for run, ppl in done:
             run_lengths = [int(l) for l in run["eval"]["lengths"]]

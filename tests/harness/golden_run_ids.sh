@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Run ids are how stores resume and merge: for every study file in jobs/ (and a few
 # overrides that reach the run-id rules: analyses, bf16, rope scaling, a task, an
-# encoding key), `pebench run --dry-run` must print exactly the ids recorded in
-# golden_run_ids.txt, which were taken with pebench before the typed run spec.
+# encoding key, a tokenizer, a passkey), `pebench run --dry-run` must print exactly the
+# ids recorded in golden_run_ids.txt, which were taken with pebench before the typed run
+# spec. Re-recorded once since, on 2026-11-30, for the runs on text:embedded only: its
+# files became documents with an end-of-document token between them (data.documents),
+# which changes what those runs compute; every other id stayed as recorded.
 # usage: golden_run_ids.sh PEBENCH [--record]
 set -uo pipefail
 pebench=$1
@@ -17,6 +20,9 @@ cases=(
   "jobs/quickstart.ini --data.source synthetic:copy --data.symbols 8"
   "jobs/quickstart.ini --train.checkpoint_every 7 --study.name other"
   "jobs/receptive_field.ini"
+  "jobs/receptive_field.ini --data.tokenizer bpe:1024 --eval.passkey true"
+  "jobs/receptive_field.ini --data.tokenizer unigram:1024 --data.passkey_mix 0.05"
+  "jobs/quickstart.ini --data.documents joined"
   "jobs/zoo.ini"
   "jobs/zoo.ini --encoding.t5_buckets 16 --encoding.share_across_layers false"
   "jobs/studies/alibi-vs-sandwich-receptive-field.ini"

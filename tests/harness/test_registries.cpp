@@ -8,6 +8,8 @@
 
 #include "encodings/registry.h"
 #include "harness/analyses/analysis.h"
+#include "harness/data.h"
+#include "harness/layout.h"
 #include "harness/run_one.h"
 #include "harness/study.h"
 #include "harness/tasks.h"
@@ -104,9 +106,11 @@ TEST(RunOne, TrainsEvaluatesAnalysesAndWritesStatusLastWithoutMpi) {
     written.insert(name);
     EXPECT_FALSE(values.empty()) << name;
   }
-  const int64_t table_rows = 32;  // learned: the longest eval length
-  for (const auto& dataset : analysis_layout(run, table_rows)) EXPECT_TRUE(written.count(dataset.name)) << dataset.name;
-  EXPECT_EQ(written.size(), analysis_layout(run, table_rows).size());
+  // Every extra dataset the run's layout plans (analyses, bits per byte) is written, and nothing else.
+  const RunLayout layout = layout_of(run);
+  for (const auto& dataset : layout.extra_datasets) EXPECT_TRUE(written.count(dataset.name)) << dataset.name;
+  EXPECT_EQ(written.size(), layout.extra_datasets.size());
+  EXPECT_TRUE(written.count("eval/bpb"));
 }
 
 }  // namespace
