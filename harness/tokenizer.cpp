@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <thread>
 
 #include "harness/user_error.h"
 
@@ -189,7 +188,9 @@ std::string train_sentencepiece(const std::string& documents, const std::string&
       // corpus with a thousand distinct code points (WikiText-2).
       "\ncharacter_coverage=0.9995"
       "\ninput_sentence_size=2000000\nshuffle_input_sentence=true\nmax_sentence_length=16384"
-      "\nnum_threads=" + std::to_string(std::max(1u, std::thread::hardware_concurrency())) +
+      // One thread: unigram's EM sums in thread order, and a model must not depend on
+      // the node that trained it (its hash is in the run's data identity).
+      "\nnum_threads=1"
       "\nminloglevel=2\npad_id=-1";
   ModuleBuffer<char> model, error;
   size_t length = 0;

@@ -58,6 +58,8 @@ std::map<std::string, std::string> full_config(const StoredRun& run, const Store
 std::string tokenizer_of(const std::map<std::string, std::string>& config) {
   const std::string source = config.count("data.source") ? config.at("data.source") : "text:embedded";
   if (source.rfind("synthetic:", 0) == 0) return "task:" + source.substr(10);
+  const std::string tokenizer = config.count("data.tokenizer") ? config.at("data.tokenizer") : "bytes";
+  if (tokenizer != "bytes") return "sentencepiece";
   return source.rfind("tokens:", 0) == 0 ? "token-ids" : "bytes";
 }
 
@@ -107,6 +109,8 @@ std::string config_json(const StoredRun& run, const StoreContents& contents,
 std::string tokenizer_json(const std::string& tokenizer) {
   const std::string how = tokenizer == "bytes"       ? "each byte of UTF-8 text is one token, id = the byte's value (0..255)"
                           : tokenizer == "token-ids" ? "token ids as in the run's tokens: file (uint16), made outside pebench"
+                          : tokenizer == "sentencepiece" ? "SentencePiece: tokenizer.model beside this file (sentencepiece.SentencePieceProcessor(model_file=...)); "
+                                                           "pebench encodes a line at a time, \\n as its byte piece <0x0A>, </s> between documents"
                                                      : "the synthetic task's symbols (harness/tasks/ in pebench)";
   return "{\n  \"type\": " + json_string(tokenizer) + ",\n  \"description\": " + json_string(how) + "\n}\n";
 }
@@ -120,7 +124,7 @@ void write_file(const fs::path& path, const std::string& bytes) {
 }
 
 void write_export(const StoreContents& contents, const StoredRun& run, const std::vector<StoredWeight>& weights,
-                  const fs::path& folder) {
+                  const std::string& tokenizer_model, const fs::path& folder) {
   fs::create_directories(folder);
   const auto config = full_config(run, contents);
   write_file(folder / "model.safetensors",
@@ -128,6 +132,7 @@ void write_export(const StoreContents& contents, const StoredRun& run, const std
                                          {"pebench_version", contents.pebench_version}}));
   write_file(folder / "config.json", config_json(run, contents, config, weights));
   write_file(folder / "tokenizer.json", tokenizer_json(tokenizer_of(config)));
+  if (!tokenizer_model.empty()) write_file(folder / "tokenizer.model", tokenizer_model);
   write_file(folder / "pebench_model.py", k_pebench_model_source);
 }
 
@@ -218,7 +223,7 @@ ExportSummary export_run(const std::string& store_path, const std::string& run_i
   const fs::path target = checked_target(folder);
   const fs::path partial = temporary_beside(target);
   try {
-    write_export(contents, *run, weights, partial);
+    write_export(contents, *run, weights, read_tokenizer_model(store_path, run->row.run_id), partial);
   } catch (...) {
     fs::remove_all(partial);
     throw;
@@ -241,7 +246,7 @@ ExportSummary export_all(const std::string& store_path, const std::string& folde
         summary.skipped.push_back(why);
         continue;
       }
-      write_export(contents, run, weights, partial / run.row.run_id);
+      write_export(contents, run, weights, read_tokenizer_model(store_path, run.row.run_id), partial / run.row.run_id);
       summary.exported.push_back(run.row.run_id);
     }
     if (summary.exported.empty())

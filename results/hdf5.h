@@ -100,6 +100,8 @@ template <>
 inline hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
 template <>
 inline hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
+template <>
+inline hid_t native_type<uint8_t>() { return H5T_NATIVE_UINT8; }
 
 // A field of a compound type: its name, byte offset and type (a native or string type).
 struct CompoundField {

@@ -188,6 +188,19 @@ std::vector<StoredWeight> read_weights_of(const std::string& path, const std::st
 }
 }  // namespace
 
+std::string read_tokenizer_model(const std::string& path, const std::string& run_id) {
+  try {
+    Handle file = open_store_serial(path);
+    const std::string group_path = "/runs/" + run_id;
+    if (!has_link(file, group_path, path)) throw StoreError("'" + path + "' has no run " + run_id);
+    Handle group = open_group(file, group_path);
+    const auto bytes = read_vector<uint8_t>(group, "tokenizer/model", group_path);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const StoreError& error) {
+    throw StoreError("'" + path + "', run " + run_id + ": " + error.what());
+  }
+}
+
 std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id) {
   try {
     return read_weights_of(path, run_id);
@@ -525,7 +538,7 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     if (!layout.tokenizer.empty()) {
       write_attribute(group, "tokenizer", layout.tokenizer, group_path);
       const uint8_t zero = 0;
-      create_dataset(group, "tokenizer/model", H5T_NATIVE_UINT8, {static_cast<hsize_t>(layout.tokenizer_model.size())}, &zero, group_path);
+      create_dataset(group, "tokenizer/model", native_type<uint8_t>(), {static_cast<hsize_t>(layout.tokenizer_model.size())}, &zero, group_path);
     }
     write_attribute(group, "params", layout.params, group_path);
     for (const auto& [name, value] : layout.facts) write_attribute(group, name, value, group_path);
@@ -579,7 +592,7 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     Handle group = open_group(file, group_path);
     write_vector(group, "eval/lengths", layout.eval_lengths, group_path);
     if (!layout.tokenizer.empty())
-      write_all(open_dataset(group, "tokenizer/model", group_path + "/tokenizer/model"), H5T_NATIVE_UINT8,
+      write_all(open_dataset(group, "tokenizer/model", group_path + "/tokenizer/model"), native_type<uint8_t>(),
                 layout.tokenizer_model.data(), group_path + "/tokenizer/model");
     write_status({layout.run_id, layout.encoding, layout.train_seq_len, layout.seed, "pending"});
   }

@@ -160,6 +160,10 @@ struct StoredWeight {
 // kept none. Throws StoreError when the store or the run is not there.
 std::vector<StoredWeight> read_weights(const std::string& path, const std::string& run_id);
 
+// The SentencePiece model a run was tokenized with (its tokenizer/model), or "" for runs
+// without one. Throws StoreError when the store or the run is not there.
+std::string read_tokenizer_model(const std::string& path, const std::string& run_id);
+
 // Bytes that laying out `layouts` adds to a store: every dataset is allocated in full at
 // creation, plus ~675 bytes of metadata per dataset (measured on a 2-run store: 123 KB
 // for 70 KB of data in 79 datasets), doubled here for the groups and attributes.

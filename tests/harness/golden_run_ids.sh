@@ -5,7 +5,9 @@
 # ids recorded in golden_run_ids.txt, which were taken with pebench before the typed run
 # spec. Re-recorded once since, on 2026-11-30, for the runs on text:embedded only: its
 # files became documents with an end-of-document token between them (data.documents),
-# which changes what those runs compute; every other id stayed as recorded.
+# which changes what those runs compute; every other id stayed as recorded. (Study files
+# whose settings change get new ids with them: alibi-vs-sandwich-receptive-field.ini
+# gained its passkey windows then.)
 # usage: golden_run_ids.sh PEBENCH [--record]
 set -uo pipefail
 pebench=$1
@@ -26,6 +28,7 @@ cases=(
   "jobs/zoo.ini"
   "jobs/zoo.ini --encoding.t5_buckets 16 --encoding.share_across_layers false"
   "jobs/studies/alibi-vs-sandwich-receptive-field.ini"
+  "jobs/wikitext.ini"
   "jobs/studies/init-rate-composite.ini"
   "jobs/studies/learned-pe-init-scale.ini"
   "jobs/studies/sparse-memory-extrapolation.ini"

@@ -110,6 +110,15 @@ with h5py.File('$work/merged.h5', 'r') as f:
     assert all('tokenizer/model' in run for run in f['runs'].values())
 " || fail "merged runs keep their tokenizer model"
 
+# An exported BPE model carries its tokenizer.
+alibi=$($python -c "
+import h5py
+with h5py.File('$work/bpe.h5', 'r') as f:
+    print(next(k for k, r in f['runs'].items() if r.attrs['encoding'] == b'alibi'))")
+"$pebench" export "$work/bpe.h5" "$alibi" -o "$work/exported" > /dev/null 2>&1 || fail "export of a BPE run"
+cmp -s "$work/exported/tokenizer.model" <(cat "$work"/pebench-cache/tokenizer-*.model) || fail "the export's tokenizer.model is the run's"
+grep -q '"type": "sentencepiece"' "$work/exported/tokenizer.json" || fail "tokenizer.json names SentencePiece: $(cat "$work/exported/tokenizer.json")"
+
 # pebench tokenize, then a tokens: study with that model: same tokens, so the same numbers.
 "$pebench" tokenize "$work/docs" --tokenizer bpe:300 --eval-source "$work/test.txt" -o "$work/tok" > "$work/tok.log" 2>&1 ||
   fail "pebench tokenize: $(cat "$work/tok.log")"
