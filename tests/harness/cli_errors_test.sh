@@ -96,7 +96,7 @@ expect_error "eval shorter than train" "shorter than train.seq_len 128" "$pebenc
 expect_error "unknown encoding" "unknown encoding; allowed: none | sinusoidal | learned | rope | xpos | alibi | sandwich | t5 | kerple_log | kerple_power | fire | randomized:<any of these>" "$pebench" run encoding.ini --store store.h5
 expect_error "unknown encoding in the grid" 'gridencoding.ini: [grid] encoding = "rotary"' "$pebench" run gridencoding.ini --store store.h5
 expect_error "unknown grid axis" "unknown grid axis 'foo'" "$pebench" run gridaxis.ini --store store.h5
-expect_error "data key as grid axis" "data keys cannot be grid axes, but data.source, data.symbols and data.lags" "$pebench" run griddata.ini --store store.h5
+expect_error "data key as grid axis" "data keys cannot be grid axes, but data.source, data.tokenizer, data.documents, data.passkey_mix, data.symbols and data.lags" "$pebench" run griddata.ini --store store.h5
 expect_error "study name with a path" 'name.ini: [study] name = "../evil"' "$pebench" run name.ini --store store.h5
 expect_error "study name on the command line" '--study.name = "a/b"' "$pebench" run good.ini --study.name a/b --store store.h5
 expect_error "unknown choice" 'protocol.ini: [eval] protocol = "overlapping": expected nonoverlapping | sliding' "$pebench" run protocol.ini --store store.h5

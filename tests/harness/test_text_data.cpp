@@ -208,8 +208,16 @@ TEST(Study, TokenizerSettingsArePartOfTheRunIdBytesIsNot) {
   // Passkey depths and trials count only with the passkey on.
   EXPECT_EQ(run_id("[eval]\npasskey_trials = 3\n"), bytes);
   EXPECT_NE(run_id("[eval]\npasskey = true\npasskey_trials = 3\n"), run_id("[eval]\npasskey = true\n"));
-  // data.documents counts for sources of several documents only: not for this one file.
+  // data.documents counts for sources of several documents only: not for this one file,
+  // but for a folder and for the embedded corpus.
   EXPECT_EQ(run_id("documents = joined\n"), bytes);
+  for (const std::string source : {"text:" + std::string(PEBENCH_SOURCE_DIR) + "/jobs", std::string("text:embedded")}) {
+    auto id = [&](const std::string& extra) {
+      return parse_study("r.ini", "[data]\nsource = " + source + "\n" + extra, {}).runs.front().run_id;
+    };
+    EXPECT_NE(id("documents = joined\n"), id(""));
+    EXPECT_EQ(id("documents = eod\n"), id(""));
+  }
   // bpe:N sets the vocabulary.
   auto run = parse_study("r.ini", "[data]\nsource = text:x\ntokenizer = bpe:1000\n", {}).runs.front();
   EXPECT_EQ(run.vocab_size(), 1000);
