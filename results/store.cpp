@@ -617,8 +617,18 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
   }
   if (!results.bias_profile.empty()) write_vector(group, "encoding/bias_profile", results.bias_profile, group_path);
   if (!results.table.empty()) write_vector(group, "encoding/table", results.table, group_path);
-  // HDF5 converts to the dataset's type (int64 for counts and lengths).
-  for (const auto& [name, values] : results.extra) write_vector(group, name, values, group_path);
+  // HDF5 converts to the dataset's type (int64 for counts and lengths). Only the datasets
+  // the run's layout planned: a run laid out by an older pebench and resumed by this one
+  // keeps its layout, without the results added since (bits per byte), rather than fail.
+  // (Links are checked, not the extra_datasets attribute: reading an attribute checks the
+  // file's size, which the MPI-IO driver cannot tell one rank alone.)
+  auto planned = [&](const std::string& name) {
+    for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1))
+      if (!has_link(group, name.substr(0, slash), group_path)) return false;
+    return has_link(group, name, group_path);
+  };
+  for (const auto& [name, values] : results.extra)
+    if (planned(name)) write_vector(group, name, values, group_path);
   for (const auto& [name, values] : results.weights) write_vector(group, "weights/" + name, values, group_path);
   const auto& s = results.summary;
   SummaryRecord record{s.wall_seconds, s.train_seconds, s.eval_seconds, s.train_tokens_per_second,

@@ -188,6 +188,28 @@ with h5py.File(sys.argv[1], "r") as f:
         assert "tokenizer" not in run.attrs and "tokenizer" not in run
 PY
 
+# A store laid out before bits per byte existed: its pending run resumes and finishes
+# without them (its layout is kept), instead of failing on a dataset it never planned.
+$python - "$work/bytes.h5" <<'PY' || fail "made an older layout"
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    index = f["index"][()]
+    index[0]["status"] = b"pending"
+    f["index"][0] = index[0]
+    run = f["runs"][index[0]["run_id"].decode()]
+    del run["eval/bpb"], run["eval/bytes"]
+    del run.attrs["extra_datasets"]  # as in stores made before the attribute, too
+PY
+"$pebench" run "$work/bytes.ini" --store "$work/bytes.h5" --resume --threads-per-rank 1 > "$work/older.log" 2>&1 ||
+  fail "resuming an older layout: $(tail -2 "$work/older.log")"
+grep -q "1 of 1 runs to do" "$work/older.log" || fail "the pending run was not run again: $(head -1 "$work/older.log")"
+$python -c "
+import h5py
+with h5py.File('$work/bytes.h5', 'r') as f:
+    assert f['index'][0]['status'] == b'done', f['index'][0]
+    assert 'eval/bpb' not in list(f['runs'].values())[0]
+" || fail "the resumed older run is done, with its old layout"
+
 # Bad input: exit 2, one line naming file, key and value, and nothing written.
 bad() {  # bad NAME EXPECTED-TEXT OVERRIDES...
   local name=$1 expected=$2
