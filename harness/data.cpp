@@ -217,9 +217,7 @@ Tokenizer make_tokenizer(const std::string& spec, const std::vector<std::string>
     return Tokenizer(model, origin + " = \"" + spec + "\"");
   }
   const auto [type, vocab] = trained_spec(spec);
-  std::string stream;
-  for (const auto& document : documents) stream += (stream.empty() ? "" : std::string(1, kDocumentBreak)) + document;
-  return Tokenizer(train_sentencepiece(stream, type, vocab, origin), origin + " = \"" + spec + "\"");
+  return Tokenizer(train_sentencepiece(document_stream(documents, "eod"), type, vocab, origin), origin + " = \"" + spec + "\"");
 }
 
 Corpus load_corpus(const DataOptions& data, const std::string& cache_folder, const std::string& origin) {
