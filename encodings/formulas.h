@@ -24,10 +24,15 @@ torch::Tensor rotate_half(const torch::Tensor& x);
 // RoPE angles p·θ_i for half-split pairs: [T, d_head] float64, each angle twice (rope.cpp).
 torch::Tensor rope_angles(const torch::Tensor& positions, const torch::Tensor& inverse_frequency);
 // RoPE θ after eval-time length scaling by s = eval_length / train_length (rope.cpp):
-// pi θ/s; ntk base·s^(d/(d-2)); yarn the per-dimension ramp (α = 1, β = 32). s <= 1: θ.
+// pi θ/s; ntk base·s^(d/(d-2)); yarn, yarn_paper the per-dimension blends of θ/s and θ
+// (rope.cpp's header; α = beta_slow, β = beta_fast). s <= 1: θ.
 torch::Tensor rope_scaled_frequency(const std::string& variant, int64_t d_head, double base,
-                                    double scale, int64_t train_length);
-// YaRN's factor on q and k (so logits scale by its square): 0.1·ln s + 1; 1 otherwise.
+                                    double scale, int64_t train_length, double beta_slow = 1,
+                                    double beta_fast = 32);
+// The share of θ_i that yarn (index ramp) or yarn_paper (turns ramp) keeps, [d_head/2].
+torch::Tensor yarn_kept_share(const std::string& variant, int64_t d_head, double base, int64_t train_length,
+                              double beta_slow, double beta_fast);
+// YaRN's (both variants') factor on q and k (so logits scale by its square): 0.1·ln s + 1; 1 otherwise.
 double rope_attention_factor(const std::string& variant, double scale);
 // T5 causal bucket of each distance >= 0 (t5.cpp).
 torch::Tensor t5_bucket(const torch::Tensor& distance, int64_t buckets, int64_t max_distance);

@@ -3,6 +3,8 @@
 // the encoding.* keys it reads in its own file (EncodingInfo::keys), as LAMMPS styles own
 // their arguments. Torch-free, so results/ and the CLI can list keys without LibTorch.
 #pragma once
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,7 @@ enum class IdRule {
   with_documents,  // only for sources of several documents (text:embedded, a folder)
   with_passkey,    // only when eval.passkey is true
   unless_default,  // only when not at its default (train.precision = fp32 is left out)
+  when,            // only when OptionKey::counted_when says so for the run's values
 };
 
 struct OptionKey {
@@ -50,6 +53,10 @@ struct OptionKey {
   // study's bound for the key or its kind (harness/study.cpp, kUpperBounds). Shown in
   // `allowed`, so --help and every message state the range.
   double max = 0;
+  // IdRule::when: whether the key counts, given every key's value of the run. For a key
+  // that a change of what a named choice computes brings in (encoding.yarn_beta_fast
+  // counts only where encoding.rope_scaling lists yarn).
+  std::function<bool(const std::map<std::string, std::string>&)> counted_when = nullptr;
 };
 
 }  // namespace pebench

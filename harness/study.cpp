@@ -107,6 +107,22 @@ void bound(OptionKey& key) {
   key.allowed += (key.kind == ValueKind::length_list ? ", each at most " : ", at most ") + bound_text(key.max);
 }
 
+// Counted only for runs that probe: the k-fold probe replaced the split into halves
+// (issue 17), which changed what those runs compute.
+OptionKey probe_folds_key() {
+  OptionKey key{"analysis.probe_folds", "5", "an integer >= 3", "probe: k of its interleaved k-fold split over windows",
+                ValueKind::positive_int, {}, IdRule::when, 64};
+  key.counted_when = [](const std::map<std::string, std::string>& values) {
+    auto found = values.find("analysis.run");
+    if (found == values.end()) return false;
+    std::istringstream names(found->second);
+    for (std::string name; std::getline(names, name, ',');)
+      if (name == "probe") return true;
+    return false;
+  };
+  return key;
+}
+
 const std::vector<KeyEntry>& key_table() {
   using K = ValueKind;
   static const std::vector<KeyEntry> table = [] {
@@ -125,6 +141,10 @@ const std::vector<KeyEntry>& key_table() {
         {{"data.passkey_mix", "0", "a non-negative number", "fraction of training windows that are passkey prompts (needle and question, harness/passkey.h)", K::non_negative_real, {}, IdRule::unless_default, 1}, field(&RunConfig::data, &DataOptions::passkey_mix)},
         {{"data.vocab_size", "256", "a positive integer (256 for bytes; N for bpe:N, unigram:N; the model's size for spm:PATH)", "vocabulary size", K::positive_int}, field(&RunConfig::data, &DataOptions::vocab_size)},
         {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size", K::positive_int, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::symbols)},
+        // Counted for every task: the start token changed what every task run computes
+        // (issue 17), and `true, varied` gave them new ids; `false, longest` is pebench 0.1.
+        {{"data.start_token", "true", "true | false", "synthetic tasks: a start token first in every sequence (Kazemnejad et al. 2023 need it for NoPE)", K::boolean, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::start_token)},
+        {{"data.copy_lengths", "varied", "varied | longest", "synthetic:copy: training copy lengths uniform in 1..n/2 (varied) or always n/2 (longest, a fixed offset)", K::choice, {"varied", "longest"}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::copy_lengths)},
         {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: x_t = sum of x_{t-lag} mod symbols", K::length_list, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::lags)},
         {{"model.d_model", "128", "a positive integer", "model width", K::positive_int}, field(&RunConfig::model, &ModelOptions::d_model)},
         {{"model.layers", "2", "a positive integer", "transformer blocks", K::positive_int}, field(&RunConfig::model, &ModelOptions::layers)},
@@ -171,6 +191,7 @@ const std::vector<KeyEntry>& key_table() {
         {{"analysis.epsilon", "0.01", "a positive number", "effective context: smallest w with ppl(w) <= (1 + epsilon) ppl(full)", K::positive_real, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::epsilon)},
         {{"analysis.tokens", "8192", "a positive integer", "window_ppl: held-out tokens scored per window", K::positive_int, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::tokens)},
         {{"analysis.sequences", "32", "an integer >= 2", "held-out sequences for gradient, attention and probe", K::positive_int, {}, IdRule::with_analyses}, field(&RunConfig::analysis, &AnalysisOptions::sequences)},
+        {probe_folds_key(), field(&RunConfig::analysis, &AnalysisOptions::probe_folds)},
     };
     for (const auto& key : encoding_keys()) {
       const std::string name = key.name;
@@ -390,7 +411,8 @@ std::string RunConfig::canonical_text() const {
     const bool counted = rule == IdRule::always || (rule == IdRule::with_analyses && with_analyses) ||
                          (rule == IdRule::with_task && with_task) || (rule == IdRule::with_passkey && with_passkey) ||
                          (rule == IdRule::with_documents && with_documents) ||
-                         (rule == IdRule::unless_default && value != entry->key.default_value);
+                         (rule == IdRule::unless_default && value != entry->key.default_value) ||
+                         (rule == IdRule::when && entry->key.counted_when(values));
     if (counted) out += config_line(key, value);
   }
   return out;
@@ -426,6 +448,8 @@ std::optional<TaskSpec> RunConfig::task() const {
   task.name = data.source.substr(10);
   task.symbols = data.symbols;
   task.lags = data.lags;
+  task.start_token = data.start_token;
+  task.copy_lengths = data.copy_lengths;
   return task;
 }
 
@@ -537,7 +561,9 @@ void validate_run(const RunConfig& run, const std::map<std::string, Origin>& ori
   if (run.analysis.rf_length > lengths.back())
     reject("analysis.rf_length", "must be 0 or at most the longest eval length " + std::to_string(lengths.back()));
   if (run.analysis.sequences < 2)
-    reject("analysis.sequences", "expected an integer >= 2 (the probe fits on one half, scores on the other)");
+    reject("analysis.sequences", "expected an integer >= 2");
+  if (run.analysis.probe_folds < 3)
+    reject("analysis.probe_folds", "expected an integer >= 3 (each fold is scored by a probe fit on the others, its ridge chosen on two or more of them)");
   if (run.eval.protocol == "sliding" && (run.eval.stride < 1 || run.eval.stride > lengths.front()))
     reject("eval.stride", "the sliding protocol needs 1 <= eval.stride <= the shortest eval length " +
                               std::to_string(lengths.front()));

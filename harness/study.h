@@ -33,6 +33,8 @@ struct DataOptions {
   int64_t vocab_size = 0;      // 256 for bytes; bpe/unigram set their own; a task sets its own
   int64_t symbols = 0;         // synthetic tasks: alphabet size
   std::vector<int64_t> lags;   // synthetic:sparse_memory
+  bool start_token = true;     // synthetic tasks: a start token before every sequence
+  std::string copy_lengths;    // synthetic:copy: varied | longest
 };
 
 // [model]: the transformer around the encoding.
@@ -83,6 +85,7 @@ struct AnalysisOptions {
   double epsilon = 0;            // effective-context tolerance
   int64_t tokens = 0;            // window_ppl tokens per window
   int64_t sequences = 0;         // gradient, attention, probe sequences
+  int64_t probe_folds = 0;       // probe: k of its interleaved k-fold split over windows
 };
 
 // One fully resolved run: every study key has a value, typed in its section and as

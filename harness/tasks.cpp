@@ -21,8 +21,8 @@ const TaskInfo& TaskSpec::info() const {
     if (info.name == name) return info;
   throw std::invalid_argument("unknown task " + name);
 }
-int64_t TaskSpec::vocab_size() const { return info().vocab_size(*this); }
-int64_t TaskSpec::shortest_length() const { return info().shortest_length(*this); }
+int64_t TaskSpec::vocab_size() const { return info().vocab_size(*this) + (start_token ? 1 : 0); }
+int64_t TaskSpec::shortest_length() const { return info().shortest_length(*this) + (start_token ? 1 : 0); }
 
 std::vector<std::string> task_metric_names(const TaskSpec& task) {
   std::vector<std::string> names = {"eval/accuracy"};
@@ -40,9 +40,14 @@ TaskBatch generate_task(const TaskSpec& task, int64_t batch, int64_t length, std
   TaskBatch result;
   std::vector<int64_t> tokens(static_cast<size_t>(batch * (length + 1)));
   std::unique_ptr<bool[]> scored(new bool[static_cast<size_t>(batch * length)]());
-  for (int64_t b = 0; b < batch; ++b)
-    info.generate(task, length, generator, split, pairs,
-                  TaskSequence{tokens.data() + b * (length + 1), scored.get() + b * length, result});
+  // With a start token the task fills the window after it: inputs [1, L), targets [2, L].
+  const int64_t start = task.start_token ? 1 : 0, start_id = info.vocab_size(task);
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t* window = tokens.data() + b * (length + 1);
+    if (start) window[0] = start_id;
+    info.generate(task, length - start, generator, split, pairs,
+                  TaskSequence{window + start, scored.get() + b * length + start, result});
+  }
   result.tokens = torch::from_blob(tokens.data(), {batch, length + 1}, torch::kLong).clone();
   result.scored = torch::from_blob(scored.get(), {batch, length}, torch::kBool).clone();
   return result;

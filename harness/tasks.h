@@ -3,8 +3,13 @@
 // harness/tasks/registry.cpp. Each sequence is a window of length + 1 tokens (inputs
 // [0, L), targets [1, L]); only the task's scored target positions enter loss, perplexity
 // and accuracy.
-//   copy                 S random symbols, a separator, the same symbols again; scores the
-//                        copy (Kazemnejad et al. 2023; Ruoss et al. 2023).
+// Every sequence starts with a start token (data.start_token, id = the task's own vocabulary
+// size) unless turned off; a task generates the tokens after it.
+//   copy                 k random symbols, a separator, the same k again, pads; scores the
+//                        copy. Training draws k uniform in 1..n/2 per sequence, so the copy's
+//                        offset varies (data.copy_lengths = varied); eval uses k = n/2, the
+//                        longest that fits, i.e. offsets never seen in training past the
+//                        train length (Kazemnejad et al. 2023; Ruoss et al. 2023).
 //   associative_recall   key-value pairs (a key keeps one value within a sequence), a
 //                        separator, a key that occurred; scores the value after it.
 //   sparse_memory        x_t = (x_{t-T1} + ... + x_{t-TM}) mod S for every t >= max lag,
@@ -34,9 +39,11 @@ struct TaskSpec {
   std::string name;                     // a name in task_registry()
   int64_t symbols = 16;                 // alphabet of copy, associative_recall, sparse_memory
   std::vector<int64_t> lags{3, 17, 40}; // sparse_memory
+  bool start_token = true;              // a start token first in every sequence
+  std::string copy_lengths = "varied";  // copy: varied | longest
   const TaskInfo& info() const;         // throws std::invalid_argument for an unknown name
-  int64_t vocab_size() const;
-  int64_t shortest_length() const;     // the least L with a scored position
+  int64_t vocab_size() const;          // the task's tokens, + 1 for the start token
+  int64_t shortest_length() const;     // the least L with a scored position (start token included)
 };
 
 enum class TaskSplit { train, test };
@@ -66,6 +73,8 @@ using TaskMetricSums = std::map<std::string, std::pair<double, double>>;
 struct TaskInfo {
   std::string name;
   std::string summary;
+  // Both without the start token, which generate_task adds: `generate` fills the window
+  // after it, of `length` inputs one fewer than the sequence's.
   std::function<int64_t(const TaskSpec&)> vocab_size;
   std::function<int64_t(const TaskSpec&)> shortest_length;
   std::function<void(const TaskSpec&, int64_t length, std::mt19937_64&, TaskSplit, AnchorPairs, TaskSequence)> generate;

@@ -336,6 +336,9 @@ void check_extras(const StoredRun& run, const std::map<std::string, std::string>
       {"probe/lengths", {kAnyExtent}, "the probed lengths"},
       {"probe/position_r2", {extent("probe/lengths"), kAnyExtent}, "[probed lengths, layers + 1]"},
       {"probe/position_mae", {extent("probe/lengths"), kAnyExtent}, "[probed lengths, layers + 1]"},
+      {"probe/ridge", {extent("probe/lengths"), kAnyExtent}, "[probed lengths, layers + 1]"},
+      {"probe/chance_mae", {extent("probe/lengths")}, "one per probed length"},
+      {"probe/fit_rows", {extent("probe/lengths")}, "one per probed length"},
   };
   for (const auto& rule : rules) {
     auto found = shapes.find(rule.name);

@@ -86,10 +86,19 @@ std::vector<int64_t> distance_bin_edges(int64_t length);
 std::vector<double> cumulative_gradient(const torch::Tensor& gradient_norms);
 // Smallest k (1-based) with C(k) >= alpha.
 int64_t effective_receptive_field(const std::vector<double>& cumulative, double alpha);
-// Ridge regression features → target fit on (fit_x, fit_y), scored on (test_x, test_y):
-// {R², mean absolute error}.
-std::pair<double, double> ridge_probe(const torch::Tensor& fit_x, const torch::Tensor& fit_y,
-                                      const torch::Tensor& test_x, const torch::Tensor& test_y);
+// The position probe (harness/analyses/probe.cpp): rows x [T, d] → target y [T] per window;
+// k-fold over windows interleaved (window w in fold w mod k), standardised features, λ/n
+// chosen by leave-one-fold-out within each fit set. R² and MAE pooled over every fold.
+struct ProbeScore {
+  double r2 = NAN, mae = NAN;
+  double ridge = NAN;  // λ/n chosen, median over the folds
+};
+ProbeScore ridge_probe(const std::vector<torch::Tensor>& x_by_window, const std::vector<torch::Tensor>& y_by_window,
+                       int64_t folds);
+// E|i - (T-1)/2| for i uniform on 0..T-1: the MAE of always predicting the mean position.
+double position_chance_mae(int64_t length);
+// Windows the probe uses at `length`: analysis.sequences, or more for >= 10·d_model fit rows.
+int64_t probe_windows_needed(const RunConfig& run, int64_t length);
 // Spearman rank correlation with average ranks for ties.
 double spearman(const torch::Tensor& a, const torch::Tensor& b);
 

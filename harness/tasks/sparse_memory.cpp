@@ -16,12 +16,12 @@ TaskInfo sparse_memory_task() {
   info.check = [](const TaskSpec& task, int64_t train_length) -> std::pair<std::string, std::string> {
     if (train_length < task.shortest_length())
       return {"data.lags", "the largest lag must be at most train.seq_len = " + std::to_string(train_length) +
-                               ", or no position is scored"};
+                               (task.start_token ? " - 1 (the start token)" : "") + ", or no position is scored"};
     return {};
   };
   info.generate = [](const TaskSpec& task, int64_t length, std::mt19937_64& generator, TaskSplit, AnchorPairs,
                      TaskSequence out) {
-    const int64_t first = task.shortest_length();
+    const int64_t first = *std::max_element(task.lags.begin(), task.lags.end());
     for (int64_t t = 0; t <= length; ++t) {
       if (t < first) {
         out.window[t] = uniform_int(generator, 0, task.symbols - 1);

@@ -6,7 +6,7 @@ config.json; a test holds its logits equal to pebench's (1e-5 relative) for ever
     import pebench_model
     model = pebench_model.load("DIR")                 # eval mode, float32, CPU
     logits = model(tokens)                            # tokens [B, T] int64 -> logits [B, T, vocab]
-    logits = model(tokens, rope_scaling="yarn")       # rope's eval-time variants: pi, ntk, yarn
+    logits = model(tokens, rope_scaling="yarn")       # rope's eval-time variants: pi, ntk, yarn, yarn_paper
 
 Conventions that change numbers (README "Conventions that change numbers"): pre-LayerNorm
 blocks, exact GELU, tied embeddings, token embeddings x sqrt(d_model) for additive PEs,
@@ -48,7 +48,25 @@ def rope_angles(positions, inverse_frequency):
     return torch.cat([angles, angles], 1)
 
 
-def rope_scaled_frequency(variant, d_head, base, scale, train_length):
+def yarn_kept_share(variant, d_head, base, train_length, beta_slow, beta_fast):
+    """Share of each θ_i that yarn (HF's ramp over pair index) or yarn_paper (ramp over turns) keeps."""
+    theta = rope_inverse_frequency(d_head, base)
+    length, d = float(train_length), float(d_head)
+    if variant == "yarn_paper":
+        turns = theta * (length / (2 * math.pi))
+        return ((turns - beta_slow) / (beta_fast - beta_slow)).clamp(0, 1)
+
+    def index_of(turns):
+        return d * math.log(length / (turns * 2 * math.pi)) / (2 * math.log(base))
+    lo = max(math.floor(index_of(beta_fast)), 0.0)
+    hi = min(math.ceil(index_of(beta_slow)), d - 1)
+    if lo == hi:
+        hi += 0.001
+    index = torch.arange(d_head // 2, dtype=torch.float64)
+    return 1 - ((index - lo) / (hi - lo)).clamp(0, 1)
+
+
+def rope_scaled_frequency(variant, d_head, base, scale, train_length, beta_slow=1.0, beta_fast=32.0):
     if not variant or scale <= 1:
         return rope_inverse_frequency(d_head, base)
     if variant == "pi":
@@ -56,12 +74,10 @@ def rope_scaled_frequency(variant, d_head, base, scale, train_length):
     d = float(d_head)
     if variant == "ntk":
         return rope_inverse_frequency(d_head, base * math.pow(scale, d / (d - 2)))
-    if variant == "yarn":
-        alpha, beta = 1.0, 32.0
+    if variant in ("yarn", "yarn_paper"):
         theta = rope_inverse_frequency(d_head, base)
-        turns = theta * (float(train_length) / (2 * math.pi))
-        ramp = ((turns - alpha) / (beta - alpha)).clamp(0, 1)
-        return (1 - ramp) * theta / scale + ramp * theta
+        kept = yarn_kept_share(variant, d_head, base, train_length, beta_slow, beta_fast)
+        return (1 - kept) * theta / scale + kept * theta
     raise ValueError(f"unknown rope scaling {variant!r}")
 
 
@@ -162,14 +178,23 @@ class Rope(Encoding):
         super().__init__()
         self.d_head, self.base = c["d_model"] // c["heads"], float(c["options"].get("rope_base", 10000))
         self.train_length, self.variant, self.scale = c["train_length"], "", 1.0
+        self.beta_slow = float(c["options"].get("yarn_beta_slow", 1))
+        self.beta_fast = float(c["options"].get("yarn_beta_fast", 32))
+        # A store made before yarn became HF's ramp has no yarn bounds in its config: its
+        # yarn curves are the paper's ramp.
+        listed = str(c["options"].get("rope_scaling", "none")).split(",")
+        self.old_yarn = "yarn" in listed and "yarn_beta_fast" not in c["options"]
 
     def set_variant(self, variant, length):
         self.variant, self.scale = variant or "", float(length) / float(self.train_length)
+        if self.variant == "yarn" and self.old_yarn:
+            self.variant = "yarn_paper"
 
     def rotate(self, q, k, positions):
         angles = rope_angles(positions, rope_scaled_frequency(self.variant, self.d_head, self.base, self.scale,
-                                                              self.train_length))
-        factor = 0.1 * math.log(self.scale) + 1 if self.variant == "yarn" and self.scale > 1 else 1.0
+                                                              self.train_length, self.beta_slow, self.beta_fast))
+        yarn = self.variant in ("yarn", "yarn_paper")
+        factor = 0.1 * math.log(self.scale) + 1 if yarn and self.scale > 1 else 1.0
         cos, sin = (angles.cos() * factor).to(q.dtype), (angles.sin() * factor).to(q.dtype)
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
@@ -250,10 +275,13 @@ class Kerple(Encoding):
 
 
 class Fire(Encoding):
-    width, initial_threshold = 32, 512.0
+    width = 32
 
     def __init__(self, c):
         super().__init__()
+        # L0 = fire_threshold x the train length; stores made before the key started at 512.
+        ratio = c["options"].get("fire_threshold")
+        self.initial_threshold = float(ratio) * c["train_length"] if ratio is not None else 512.0
         sets, heads = _sets(c), c["heads"]
         self.share = sets == 1
         self.hidden_weight = nn.Parameter(torch.zeros(sets, 1, self.width))
@@ -402,7 +430,7 @@ class PebenchLM(_Body, nn.Module):
 
     def forward(self, tokens, positions=None, rope_scaling=None):
         """tokens [B, T] int64 -> logits [B, T, vocab]. positions: [T] int64, or "pebench"
-        (randomized: pebench's first eval draw); rope_scaling: pi | ntk | yarn (rope only)."""
+        (randomized: pebench's first eval draw); rope_scaling: pi | ntk | yarn | yarn_paper (rope only)."""
         return self._forward(tokens, positions, rope_scaling)
 
 

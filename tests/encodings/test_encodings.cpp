@@ -132,13 +132,34 @@ TEST(RopeScaling, FrequencyTablesAtScaleFour) {
   expect_table("pi", {0.25, 0.025, 0.0025, 0.00025});  // positions / 4
   // ntk: base' = 10000 · 4^(8/6), so θ_i = 10^(-i) · 4^(-i/3).
   expect_table("ntk", {1, 0.1 / 1.5874010520, 0.01 / 2.5198420998, 0.00025});
-  // yarn: turns r = 64θ/2π = 10.186, 1.0186, 0.102, 0.0102; ramp γ = (r - 1)/31 clamped:
-  // γ0 = 0.296320, γ1 = 0.00059974, γ2 = γ3 = 0; θ' = (1 - γ)θ/4 + γθ.
-  expect_table("yarn", {0.4722399, 0.02504498, 0.0025, 0.00025});
+  // yarn (HF's ramp): pair index where θ turns r times in 64 tokens, D(r) = 8 ln(64/2πr)/(2 ln 10^4):
+  // D(32) = -0.497 → lo = 0, D(1) = 1.008 → hi = 2; kept = 1 - i/2 clamped = 1, 0.5, 0, 0;
+  // θ' = (1 - kept)θ/4 + kept·θ.
+  expect_table("yarn", {1, 0.0625, 0.0025, 0.00025});
+  // yarn_paper: turns r = 64θ/2π = 10.186, 1.0186, 0.102, 0.0102; kept γ = (r - 1)/31 clamped:
+  // γ0 = 0.296320, γ1 = 0.00059974, γ2 = γ3 = 0.
+  expect_table("yarn_paper", {0.4722399, 0.02504498, 0.0025, 0.00025});
+  EXPECT_NEAR(rope_attention_factor("yarn_paper", 4.0), 1.1386294361, 1e-9);
   EXPECT_NEAR(rope_attention_factor("yarn", 4.0), 1.1386294361, 1e-9);  // 0.1 ln 4 + 1
   EXPECT_EQ(rope_attention_factor("pi", 4.0), 1.0);
   // At or below the train length every variant is plain RoPE.
   EXPECT_TRUE(torch::equal(rope_scaled_frequency("yarn", 8, 10000.0, 1.0, 64), rope_inverse_frequency(8, 10000.0, torch::kCPU)));
+}
+
+// The audit's numbers (issue 17): head size 32, base 10^4, train length 64. HF keeps
+// 100/80/60/40/20 % of θ for the first five pairs (lo = floor(D(32)) → 0, hi = ceil(D(1) =
+// 4.03) = 5); the paper's ramp over turns, (64·10^(-i/8)/2π - 1)/31, keeps 29.6/15.3/7.2/2.6/0.06 %.
+TEST(RopeScaling, YarnKeepsWhatTheReferenceCodeKeepsAtHeadSize32) {
+  auto hf = yarn_kept_share("yarn", 32, 10000.0, 64, 1, 32);
+  auto paper = yarn_kept_share("yarn_paper", 32, 10000.0, 64, 1, 32);
+  ASSERT_EQ(hf.size(0), 16);
+  const std::vector<double> hf_kept = {1, 0.8, 0.6, 0.4, 0.2, 0}, paper_kept = {0.2963199, 0.1525149, 0.0716474, 0.0261723, 0.0005997};
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(hf[i].item<double>(), hf_kept[i], 1e-12) << i;
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(paper[i].item<double>(), paper_kept[i], 1e-5) << i;
+  EXPECT_EQ(hf.slice(0, 5).sum().item<double>(), 0);
+  // A zero-width ramp (lo = hi) is widened by 0.001 as in the reference: no division by zero.
+  auto narrow = yarn_kept_share("yarn", 2, 10000.0, 64, 1, 32);
+  EXPECT_FALSE(torch::isnan(narrow).any().item<bool>());
 }
 
 TEST(RopeScaling, EachVariantChangesTheEvalOnlyWhenSelected) {
@@ -264,10 +285,11 @@ TEST(Kerple, BiasMatchesTheKernels) {
 }
 
 // With the MLP made the identity on one head, the bias is the normalized distance
-// ψ(i - j)/ψ(max(i, L)), ψ(x) = log(0.1·x + 1), L = 512.
+// ψ(i - j)/ψ(max(i, L)), ψ(x) = log(0.1·x + 1), L = 512 (fire_threshold 0.25 of 2048).
 TEST(Fire, BiasIsTheMlpOfTheProgressivelyNormalizedDistance) {
   EncodingOptions options;
   options.heads = 1;
+  options.train_length = 2048;
   auto fire = find_encoding("fire")->make(options);
   {
     torch::NoGradGuard no_grad;
@@ -281,6 +303,34 @@ TEST(Fire, BiasIsTheMlpOfTheProgressivelyNormalizedDistance) {
   ASSERT_EQ(bias.sizes(), (std::vector<int64_t>{1, 2, 2}));
   EXPECT_NEAR(bias[0][0][1].item<float>(), 0.1188353242, 1e-6);  // log(1.6) / (log(52.2) + 1e-6)
   EXPECT_NEAR(bias[0][1][0].item<float>(), 0.9999997833, 1e-6);  // i = 1000 > L: log(101)/log(101)
+}
+
+// The threshold starts at a quarter of the train length, so in training at length 64 the
+// positions past 16 are normalized by themselves: the largest MLP input is 1 in training
+// already (pebench before issue 17 started L at 512: at most ψ(63)/ψ(512) = 0.48).
+TEST(Fire, ThresholdStartsAtAQuarterOfTheTrainLength) {
+  EncodingOptions options;
+  options.heads = 1;
+  options.train_length = 64;
+  auto fire = find_encoding("fire")->make(options);
+  {
+    torch::NoGradGuard no_grad;
+    auto parameters = fire->named_parameters();
+    parameters["hidden_weight"].fill_(1);
+    parameters["hidden_bias"].fill_(0);
+    parameters["out_weight"].fill_(1.0 / 32);
+    parameters["out_bias"].fill_(0);
+  }
+  auto positions = torch::arange(64, torch::kLong);
+  auto bias = fire->bias(positions, positions);
+  // i = 63 > L = 16: log(7.3)/log(7.3); i = 8 < L: ψ(8)/ψ(16) = log(1.8)/log(2.6).
+  EXPECT_NEAR(bias[0][63][0].item<float>(), 1.0, 1e-5);
+  EXPECT_NEAR(bias[0][8][0].item<float>(), std::log(1.8) / (std::log(2.6) + 1e-6), 1e-6);
+  auto facts = fire->facts();
+  EXPECT_NE(std::find(facts.begin(), facts.end(), std::pair<std::string, int64_t>{"fire_initial_threshold", 16}), facts.end());
+  options.keys["encoding.fire_threshold"] = "8";  // L = 512 at train length 64: the old default
+  auto old = find_encoding("fire")->make(options);
+  EXPECT_EQ(old->facts().back(), (std::pair<std::string, int64_t>{"fire_initial_threshold", 512}));
 }
 
 TEST(Xpos, DecayPerFrequencyAndScoresDecayWithDistance) {

@@ -7,7 +7,12 @@
 # files became documents with an end-of-document token between them (data.documents),
 # which changes what those runs compute; every other id stayed as recorded. (Study files
 # whose settings change get new ids with them: alibi-vs-sandwich-receptive-field.ini
-# gained its passkey windows then.)
+# gained its passkey windows then.) Re-recorded again on 2026-12-01 for issue 17's fixes,
+# each changing what its runs compute: every synthetic-task run (a start token first,
+# varied copy lengths: data.start_token, data.copy_lengths), rope runs with a yarn curve
+# (yarn became HF's ramp: encoding.yarn_beta_*), fire runs (threshold from the train
+# length: encoding.fire_threshold) and runs with the probe (k-fold: analysis.probe_folds).
+# Every other id stayed as recorded.
 # usage: golden_run_ids.sh PEBENCH [--record]
 set -uo pipefail
 pebench=$1

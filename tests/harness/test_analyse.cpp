@@ -99,23 +99,59 @@ TEST(Analyse, DistanceBinsAreSingleBelow64ThenDoubling) {
   EXPECT_EQ(distance_bin_edges(8), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
 }
 
-// The sinusoidal table carries position linearly enough for a probe; noise does not.
+// The sinusoidal table carries position linearly enough for a probe; noise does not, and
+// its MAE is then about the chance MAE of predicting the mean position.
 TEST(Analyse, ProbeReadsPositionFromSinusoidsAndNotFromNoise) {
-  auto positions = torch::arange(128, torch::kLong);
-  auto table = sinusoid_table(positions, 32, "interleaved").to(torch::kFloat64);
+  auto table = sinusoid_table(torch::arange(128, torch::kLong), 32, "interleaved").to(torch::kFloat64);
   auto target = torch::arange(128, torch::kFloat64);
-  // Fit on even positions, score on odd ones.
-  auto even = torch::arange(0, 128, 2), odd = torch::arange(1, 128, 2);
-  const auto [r2, mae] = ridge_probe(table.index_select(0, even), target.index_select(0, even),
-                                     table.index_select(0, odd), target.index_select(0, odd));
-  EXPECT_GT(r2, 0.99);
-  EXPECT_LT(mae, 3.0);
   torch::manual_seed(1);
-  auto noise = torch::randn({128, 32}, torch::kFloat64);
-  const auto [noise_r2, noise_mae] = ridge_probe(noise.index_select(0, even), target.index_select(0, even),
-                                                 noise.index_select(0, odd), target.index_select(0, odd));
-  EXPECT_LT(noise_r2, 0.1);
-  EXPECT_GT(noise_mae, 20.0);
+  std::vector<torch::Tensor> x, noise, y;
+  for (int w = 0; w < 10; ++w) {
+    x.push_back(table + 0.01 * torch::randn({128, 32}, torch::kFloat64));
+    noise.push_back(torch::randn({128, 32}, torch::kFloat64));
+    y.push_back(target);
+  }
+  const auto sinusoids = ridge_probe(x, y, 5);
+  EXPECT_GT(sinusoids.r2, 0.99);
+  EXPECT_LT(sinusoids.mae, 3.0);
+  const auto random = ridge_probe(noise, y, 5);
+  EXPECT_LT(random.r2, 0.05);
+  EXPECT_NEAR(random.mae, position_chance_mae(128), 4.0);
+  // Noise needs the strongest shrinkage of the grid; clean sinusoids almost none.
+  EXPECT_GE(random.ridge, 1.0);
+  EXPECT_LE(sinusoids.ridge, 1e-2);
+}
+
+// The audit's failure: held-out windows whose second half differs in style (a feature
+// shifts with it). A probe fit on one style and scored on the other is wrong by the shift
+// (R² far below 0); interleaved folds see both styles and read position exactly. With
+// k = 3 over windows whose every third is the other style, that fold is scored by a
+// probe fit on one style only, as the split into halves did.
+TEST(Analyse, InterleavedFoldsAreNotFooledByAStyleShiftBetweenHalves) {
+  auto position = torch::arange(64, torch::kFloat64);
+  auto window = [&](double style) {  // features: position + 50·style, style
+    return torch::stack({position + 50 * style, torch::full({64}, style, torch::kFloat64)}, 1);
+  };
+  std::vector<torch::Tensor> halves, alternating, y(16, position);
+  for (int w = 0; w < 16; ++w) {
+    halves.push_back(window(w < 8 ? 0 : 1));        // first half one style, second half the other
+    alternating.push_back(window(w % 3 ? 0 : 1));  // fold 0 all one style, folds 1, 2 the other
+  }
+  EXPECT_GT(ridge_probe(halves, y, 5).r2, 0.999);
+  // Fold 0's third of the rows is off by 50 (MSE 2500 against a variance of 341).
+  EXPECT_LT(ridge_probe(alternating, y, 3).r2, -1.0);
+  EXPECT_TRUE(std::isnan(ridge_probe(halves, y, 2).r2));  // k = 2 leaves no fold to choose λ on
+}
+
+TEST(Analyse, ChanceMaeAndTheProbesFitRows) {
+  EXPECT_DOUBLE_EQ(position_chance_mae(64), 16.0);  // mean |i - 31.5| over 0..63
+  EXPECT_DOUBLE_EQ(position_chance_mae(3), 2.0 / 3);
+  RunConfig run;
+  run.model.d_model = 128;
+  run.analysis.sequences = 32;
+  run.analysis.probe_folds = 5;
+  EXPECT_EQ(probe_windows_needed(run, 64), 32);   // 4/5 · 32 · 64 = 1638 fit rows >= 1280
+  EXPECT_EQ(probe_windows_needed(run, 16), 100);  // 4/5 · 100 · 16 = 1280
 }
 
 TEST(Analyse, SpearmanUsesAverageRanksForTies) {

@@ -109,6 +109,23 @@ TEST(Study, TrainPrecisionIsPartOfTheRunIdOnlyWhenNotFp32) {
   EXPECT_NE(error_of(kStudy, {{"train.precision", "fp16"}}).find("fp32 | bf16"), std::string::npos);
 }
 
+// `yarn` became the reference code's ramp: runs with a yarn curve get new ids (the yarn
+// bounds enter them), every other run keeps its id.
+TEST(Study, YarnBoundsEnterTheRunIdOnlyOfRunsWithAYarnCurve) {
+  const auto plain = parse_study("a.ini", kStudy, {{"encoding", "rope"}}).runs;
+  EXPECT_EQ(plain[0].canonical_text().find("yarn_beta"), std::string::npos);
+  const auto pi = parse_study("a.ini", kStudy, {{"encoding", "rope"}, {"encoding.rope_scaling", "pi,ntk"}}).runs;
+  EXPECT_EQ(pi[0].canonical_text().find("yarn_beta"), std::string::npos);
+  for (const std::string variants : {"pi,yarn", "yarn_paper"}) {
+    const auto yarn = parse_study("a.ini", kStudy, {{"encoding", "rope"}, {"encoding.rope_scaling", variants}}).runs;
+    EXPECT_NE(yarn[0].canonical_text().find("encoding.yarn_beta_fast = 32\nencoding.yarn_beta_slow = 1\n"),
+              std::string::npos) << variants;
+  }
+  EXPECT_NE(error_of(kStudy, {{"encoding", "rope"}, {"encoding.rope_scaling", "yarn"}, {"encoding.yarn_beta_fast", "0.5"}})
+                .find("encoding.yarn_beta_fast must be above encoding.yarn_beta_slow"),
+            std::string::npos);
+}
+
 // Resume: new grid values add runs; a changed fixed key is reported by name.
 TEST(Study, AChangedFixedKeyIsNamedGridGrowthIsNot) {
   const Study before = parse_study("demo.ini", kStudy, {});

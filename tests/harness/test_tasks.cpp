@@ -16,6 +16,13 @@ TaskSpec task(const std::string& name) {
   return spec;
 }
 
+// The task's own tokens, no start token: the layout each generator writes.
+TaskSpec bare(const std::string& name) {
+  TaskSpec spec = task(name);
+  spec.start_token = false;
+  return spec;
+}
+
 TaskBatch sample(const TaskSpec& spec, int64_t batch, int64_t length, uint64_t seed,
                  TaskSplit split = TaskSplit::train, AnchorPairs pairs = AnchorPairs::seen) {
   std::mt19937_64 generator(seed);
@@ -32,8 +39,58 @@ TEST(Tasks, SameSeedSameSequencesOtherSeedOthers) {
   }
 }
 
-TEST(Tasks, CopyRepeatsTheFirstHalfAfterTheSeparatorAndScoresTheCopy) {
-  const auto spec = task("copy");
+// Every task's sequence is its start token, then exactly what the task writes for one
+// input fewer (the same draws), and the target after the start token is never scored.
+TEST(Tasks, EverySequenceStartsWithTheStartTokenBeforeTheTasksOwnTokens) {
+  for (const auto& name : task_names()) {
+    const int64_t length = name == "anchor_composite" ? 9 : 64;
+    const auto with = sample(task(name), 8, length, 7), without = sample(bare(name), 8, length - 1, 7);
+    const int64_t start = bare(name).vocab_size();
+    EXPECT_EQ(task(name).vocab_size(), start + 1) << name;
+    EXPECT_EQ(task(name).shortest_length(), bare(name).shortest_length() + 1) << name;
+    EXPECT_TRUE(with.tokens.select(1, 0).eq(start).all().item<bool>()) << name;
+    EXPECT_TRUE(torch::equal(with.tokens.slice(1, 1), without.tokens)) << name;
+    EXPECT_FALSE(with.scored.select(1, 0).any().item<bool>()) << name;
+    EXPECT_TRUE(torch::equal(with.scored.slice(1, 1), without.scored)) << name;
+  }
+}
+
+// Training copies vary in length, so the copy's offset is no fixed shift; eval copies are
+// the longest that fit. Pads follow the copy and are never scored.
+TEST(Tasks, CopyLengthsVaryInTrainingAndAreTheLongestAtEval) {
+  const auto spec = bare("copy");  // the copy's own layout
+  for (int64_t length : {16, 17}) {
+    for (auto split : {TaskSplit::train, TaskSplit::test}) {
+      const auto batch = sample(spec, 200, length, 1, split);
+      const auto tokens = batch.tokens.accessor<int64_t, 2>();
+      const auto scored = batch.scored.accessor<bool, 2>();
+      std::set<int64_t> copy_lengths;
+      for (int64_t b = 0; b < 200; ++b) {
+        int64_t k = 0;
+        while (tokens[b][k] != spec.symbols) ASSERT_LT(tokens[b][k++], spec.symbols);  // up to the separator
+        copy_lengths.insert(k);
+        ASSERT_GE(k, 1);
+        ASSERT_LE(2 * k, length);
+        for (int64_t i = 0; i < k; ++i) EXPECT_EQ(tokens[b][k + 1 + i], tokens[b][i]);
+        for (int64_t t = 2 * k + 1; t <= length; ++t) EXPECT_EQ(tokens[b][t], spec.symbols + 1);  // pads
+        for (int64_t t = 0; t < length; ++t) EXPECT_EQ(scored[b][t], t + 1 > k && t + 1 <= 2 * k) << t;
+      }
+      if (split == TaskSplit::test) {
+        EXPECT_EQ(copy_lengths, std::set<int64_t>{length / 2});
+      } else {
+        EXPECT_EQ(copy_lengths.size(), static_cast<size_t>(length / 2));  // every k in 1..n/2 drawn
+      }
+    }
+  }
+  EXPECT_EQ(spec.vocab_size(), 18);
+  EXPECT_EQ(task("copy").vocab_size(), 19);  // + the start token
+}
+
+// data.copy_lengths = longest without a start token is pebench 0.1's copy: the first half
+// after one pad for odd lengths, the same symbols after the separator.
+TEST(Tasks, LongestCopiesWithoutStartTokenAreTheOldFixedOffsetTask) {
+  auto spec = bare("copy");
+  spec.copy_lengths = "longest";
   for (int64_t length : {16, 17}) {  // an odd length starts with one pad
     const auto batch = sample(spec, 4, length, 1);
     const auto tokens = batch.tokens.accessor<int64_t, 2>();
@@ -52,11 +109,10 @@ TEST(Tasks, CopyRepeatsTheFirstHalfAfterTheSeparatorAndScoresTheCopy) {
       for (int64_t t = 0; t < length; ++t) EXPECT_EQ(scored[b][t], t + 1 > padding + half) << t;
     }
   }
-  EXPECT_EQ(spec.vocab_size(), 18);
 }
 
 TEST(Tasks, AssociativeRecallAnswersWithTheQueriedKeysValue) {
-  auto spec = task("associative_recall");
+  auto spec = bare("associative_recall");
   spec.symbols = 8;
   const int64_t length = 32;
   const auto batch = sample(spec, 16, length, 3);
@@ -80,7 +136,7 @@ TEST(Tasks, AssociativeRecallAnswersWithTheQueriedKeysValue) {
 }
 
 TEST(Tasks, SparseMemoryTokensAreTheSumOfTheirLagsModSymbols) {
-  auto spec = task("sparse_memory");
+  auto spec = bare("sparse_memory");
   spec.symbols = 10;
   spec.lags = {2, 5};
   const int64_t length = 24;
@@ -106,7 +162,7 @@ TEST(Tasks, AnchorMapsAndTheirComposition) {
 }
 
 TEST(Tasks, AnchorSequencesHoldOneAdjacentPairAndRespectTheSplit) {
-  const auto spec = task("anchor_composite");
+  const auto spec = bare("anchor_composite");
   for (int64_t length : {9, 16}) {
     for (auto split : {TaskSplit::train, TaskSplit::test}) {
       const auto batch = sample(spec, 400, length, 11, split);
@@ -138,7 +194,7 @@ TEST(Tasks, AnchorSequencesHoldOneAdjacentPairAndRespectTheSplit) {
 }
 
 TEST(Tasks, TrainingSamplerNeverShowsTheHeldOutPair) {
-  BatchSampler sampler(task("anchor_composite"), 64, 9, 1);
+  BatchSampler sampler(bare("anchor_composite"), 64, 9, 1);
   for (int step = 0; step < 50; ++step) {
     const auto tokens = sampler.next();
     for (int64_t b = 0; b < 64; ++b) {
@@ -162,7 +218,7 @@ TEST(Tasks, ExactMatchAccuracyCountsScoredPositionsOnly) {
 }
 
 TEST(Tasks, TaskCorpusHoldsTestSequencesOfTheLongestLength) {
-  auto spec = task("sparse_memory");
+  auto spec = bare("sparse_memory");
   spec.lags = {1, 2};
   const Corpus corpus = task_corpus(spec, 8, 20);
   ASSERT_EQ(corpus.heldout.size(), 24u);  // 3 sequences of 8 input tokens

@@ -16,7 +16,7 @@ encodings=$("$pebench" encodings | awk 'NR > 1 && /^[a-z_]+ / {print $1}' | grep
 [[ $encodings == *alibi* && $encodings == *fire* ]] || die "pebench encodings lists no encodings: $encodings"
 tiny_study parity.ini "[model]" "layers = 2" "[train]" "steps = 30" "batch = 4" "log_every = 10" "warmup = 5" \
   "[eval]" "lengths = 16,32,64" "tokens = 512" "batch_tokens = 128" "attention_block = 16" \
-  "[encoding]" "rope_scaling = pi,ntk,yarn" \
+  "[encoding]" "rope_scaling = pi,ntk,yarn,yarn_paper" \
   "[grid]" "encoding = $encodings,randomized:rope,randomized:learned,randomized:t5" \
   "encoding.share_across_layers = true,false"
 "$pebench" run parity.ini --store parity.h5 --threads-per-rank 1 > run.log 2>&1 || { cat run.log; die "pebench run"; }
@@ -27,7 +27,7 @@ mkdir -p logits
 for run in $runs; do
   for length in 16 64; do "$logits_tool" parity.h5 "$run" "$length" - "logits/$run-$length" || fail "logits of $run"; done
   if [[ $run == rope-* ]]; then
-    for variant in pi ntk yarn; do "$logits_tool" parity.h5 "$run" 64 "$variant" "logits/$run-64-$variant" || fail "logits of $run"; done
+    for variant in pi ntk yarn yarn_paper; do "$logits_tool" parity.h5 "$run" 64 "$variant" "logits/$run-64-$variant" || fail "logits of $run"; done
   fi
 done
 
@@ -46,7 +46,7 @@ for run_id in sorted(os.listdir(exports)):
     model = module.load(folder)
     config = json.load(open(os.path.join(folder, "config.json")))
     assert config["run_id"] == run_id and config["auto_map"]["AutoModelForCausalLM"], config
-    variants = [("", 16), ("", 64)] + ([(v, 64) for v in ("pi", "ntk", "yarn")] if run_id.startswith("rope-") else [])
+    variants = [("", 16), ("", 64)] + ([(v, 64) for v in ("pi", "ntk", "yarn", "yarn_paper")] if run_id.startswith("rope-") else [])
     for variant, length in variants:
         prefix = os.path.join(logits_dir, f"{run_id}-{length}" + (f"-{variant}" if variant else ""))
         tokens = torch.from_numpy(np.fromfile(prefix + ".tokens", dtype=np.int64)).view(1, -1)
@@ -62,7 +62,7 @@ for run_id in sorted(os.listdir(exports)):
     group = store["runs"][run_id]
     study = config["study_config"]
     lengths = [int(x) for x in group["eval/lengths"][()]]
-    for variant in [""] + ([v for v in ("pi", "ntk", "yarn")] if run_id.startswith("rope-") else []):
+    for variant in [""] + ([v for v in ("pi", "ntk", "yarn", "yarn_paper")] if run_id.startswith("rope-") else []):
         stored = group["eval/ppl" if not variant else f"eval/{variant}/ppl"][()]
         mine = module.perplexities(model, heldout, lengths, tokens=int(study["eval.tokens"]),
                                    batch_tokens=int(study["eval.batch_tokens"]), rope_scaling=variant or None,
