@@ -3,8 +3,10 @@
 //   bias_h(i, j) = [Σ_{k=1..d'/2} cos((i - j) / 10000^(2k/d')) - d'/2] / (8h/H),
 // h = 1..H, d' = 128 (independent of the model width). Chi et al. 2023, "Dissecting
 // Transformer Length Extrapolation via the Lens of Receptive Field Analysis", arXiv
-// 2212.10356. The sum runs k = 1..d'/2 as in the paper; NeMo's sandwich_pos_bias sums
-// k = 1..d'/2-1 and omits the cosine.
+// 2212.10356. The sum runs k = 1..d'/2 as in the paper and in NeMo's current
+// SandwichRelativePositionEmbedding, which computes this same formula (its d' is the
+// `hidden_size` its caller passes); only an older NeMo helper, sandwich_pos_bias, summed
+// k = 1..d'/2-1 without the cosine.
 #include "encodings/encoding.h"
 #include "encodings/formulas.h"
 

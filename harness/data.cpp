@@ -4,6 +4,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -356,19 +358,49 @@ BatchSampler::BatchSampler(const TaskSpec& task, int64_t batch, int64_t length, 
     : task_(task), batch_(batch), length_(length), generator_(seed) {}
 
 torch::Tensor BatchSampler::next() {
+  if (!examples_.defined()) return draw(batch_);
+  // Epoch e serves the examples in the order of its own shuffle (seeded by e), so the
+  // position in the stream (served_) is the whole state.
+  const int64_t n = examples_.size(0);
+  std::vector<int64_t> rows;
+  std::vector<int64_t> order;
+  int64_t epoch = -1;
+  for (int64_t i = 0; i < batch_; ++i, ++served_) {
+    if (served_ / n != epoch) {
+      epoch = served_ / n;
+      order.resize(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::mt19937_64 shuffle(shuffle_seed_ + static_cast<uint64_t>(epoch));
+      std::shuffle(order.begin(), order.end(), shuffle);
+    }
+    rows.push_back(order[static_cast<size_t>(served_ % n)]);
+  }
+  const auto index = torch::tensor(rows, torch::kLong);
+  if (examples_scored_.defined()) scored_ = examples_scored_.index_select(0, index);
+  return examples_.index_select(0, index);
+}
+
+void BatchSampler::fix_examples(int64_t examples) {
+  examples_ = draw(examples);
+  if (task_) examples_scored_ = scored_;
+  shuffle_seed_ = generator_();
+  served_ = 0;
+}
+
+torch::Tensor BatchSampler::draw(int64_t count) {
   if (task_) {
-    auto sequences = generate_task(*task_, batch_, length_, generator_, TaskSplit::train);
+    auto sequences = generate_task(*task_, count, length_, generator_, TaskSplit::train);
     scored_ = sequences.scored;
     return sequences.tokens;
   }
   std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(tokens_->size()) - length_ - 1);
-  std::vector<int64_t> starts(batch_);
+  std::vector<int64_t> starts(count);
   for (auto& s : starts) s = start(generator_);
   auto windows = gather_windows(*tokens_, starts, length_);
   if (passkey_mix_ > 0) {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     auto* out = windows.data_ptr<int64_t>();
-    for (int64_t row = 0; row < batch_; ++row) {
+    for (int64_t row = 0; row < count; ++row) {
       if (unit(generator_) >= passkey_mix_) continue;
       const auto prompt = passkey_prompt(*passkey_tokenizer_, *tokens_, length_, unit(generator_), generator_);
       std::copy(prompt.tokens.begin(), prompt.tokens.end(), out + row * (length_ + 1));
@@ -385,6 +417,7 @@ void BatchSampler::mix_passkeys(const Tokenizer& tokenizer, double mix) {
 std::string BatchSampler::state() const {
   std::ostringstream out;
   out << generator_;
+  if (examples_.defined()) out << " served " << served_;
   return out.str();
 }
 
@@ -392,6 +425,9 @@ void BatchSampler::restore(const std::string& state) {
   std::istringstream in(state);
   in >> generator_;
   if (!in) throw std::runtime_error("checkpoint: unreadable sampler state");
+  std::string word;
+  if (examples_.defined() && !(in >> word >> served_ && word == "served"))
+    throw std::runtime_error("checkpoint: no position in the fixed training examples");
 }
 
 torch::Tensor gather_windows(const std::vector<uint16_t>& tokens, const std::vector<int64_t>& starts,

@@ -70,11 +70,15 @@ class BatchSampler {
   // With probability `mix` a training window is a passkey prompt instead
   // (data.passkey_mix, harness/passkey.h), its filler from the same tokens.
   void mix_passkeys(const Tokenizer& tokenizer, double mix);
+  // data.train_examples: draw `examples` sequences now, as next() would, and from then on
+  // serve batches from them in epochs, each a fresh shuffle (Zhang et al. 2024's regime:
+  // a fixed training set reused for epochs). Call after mix_passkeys.
+  void fix_examples(int64_t examples);
   torch::Tensor next();  // [batch, length + 1] int64 on CPU
   // The scored targets of the last batch, [batch, length] bool; undefined for corpora
   // (every position counts).
   const torch::Tensor& scored() const { return scored_; }
-  // The generator's exact state as text, for checkpoints.
+  // The generator's exact state (and the examples served, with fixed examples), for checkpoints.
   std::string state() const;
   void restore(const std::string& state);
 
@@ -86,6 +90,11 @@ class BatchSampler {
   int64_t batch_, length_;
   std::mt19937_64 generator_;
   torch::Tensor scored_;
+  // Fixed examples: [N, length + 1] and [N, length]; served_ counts examples handed out.
+  torch::Tensor examples_, examples_scored_;
+  int64_t served_ = 0;
+  uint64_t shuffle_seed_ = 0;
+  torch::Tensor draw(int64_t count);  // `count` fresh sequences; sets scored_ for tasks
 };
 
 // Windows of length+1 tokens starting at `starts` → [starts.size(), length + 1] int64.

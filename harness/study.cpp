@@ -139,6 +139,7 @@ const std::vector<KeyEntry>& key_table() {
         {{"data.tokenizer", "bytes", "bytes | bpe:N | unigram:N (N in 260..65536) | spm:PATH", "text to tokens: bytes, or SentencePiece trained on the train split (cached beside the store), or a SentencePiece model file", K::tokenizer, {}, IdRule::unless_default}, field(&RunConfig::data, &DataOptions::tokenizer)},
         {{"data.documents", "eod", "eod | joined", "text:embedded and folders: an end-of-document token between documents (eod), or the files concatenated (joined, pebench 0.1)", K::choice, {"eod", "joined"}, IdRule::with_documents}, field(&RunConfig::data, &DataOptions::documents)},
         {{"data.passkey_mix", "0", "a non-negative number", "fraction of training windows that are passkey prompts (needle and question, harness/passkey.h)", K::non_negative_real, {}, IdRule::unless_default, 1}, field(&RunConfig::data, &DataOptions::passkey_mix)},
+        {{"data.train_examples", "0", "a non-negative integer (0 = fresh sequences every step)", "a fixed training set of N sequences drawn once and served in shuffled epochs (Zhang et al. 2024)", K::non_negative_int, {}, IdRule::unless_default, 1 << 24}, field(&RunConfig::data, &DataOptions::train_examples)},
         {{"data.vocab_size", "256", "a positive integer (256 for bytes; N for bpe:N, unigram:N; the model's size for spm:PATH)", "vocabulary size", K::positive_int}, field(&RunConfig::data, &DataOptions::vocab_size)},
         {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size", K::positive_int, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::symbols)},
         // Counted for every task: the start token changed what every task run computes
@@ -150,6 +151,8 @@ const std::vector<KeyEntry>& key_table() {
         {{"model.layers", "2", "a positive integer", "transformer blocks", K::positive_int}, field(&RunConfig::model, &ModelOptions::layers)},
         {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads", K::positive_int}, field(&RunConfig::model, &ModelOptions::heads)},
         {{"model.init_gamma", "0.5", "a positive number", "init rate: weights ~ N(0, fan_in^(-2 gamma))", K::positive_real}, field(&RunConfig::model, &ModelOptions::init_gamma)},
+        {{"model.init_scope", "weights", "weights | all", "what model.init_gamma initialises: the token embedding, output and block weights (weights), or also the learned PE table (all, as Zhang et al. 2024; model.pe_init_std is then unused)", K::choice, {"weights", "all"}, IdRule::unless_default}, field(&RunConfig::model, &ModelOptions::init_scope)},
+        {{"model.tie_embeddings", "true", "true | false", "the output projection is the token embedding (true) or its own matrix, initialised by model.init_gamma with fan-in d_model (false)", K::boolean, {}, IdRule::unless_default}, field(&RunConfig::model, &ModelOptions::tie_embeddings)},
         // 1.0: the scale of the sqrt(d)-scaled token embeddings (nn.Embedding's N(0,1)); small
         // values make unreached rows near-zero (Ito et al. 2024): a study axis, not the default.
         {{"model.pe_init_std", "1.0", "a positive number", "std of the learned PE table at init", K::positive_real}, field(&RunConfig::model, &ModelOptions::pe_init_std)},
@@ -162,7 +165,7 @@ const std::vector<KeyEntry>& key_table() {
         {{"train.batch", "32", "a positive integer", "sequences per step", K::positive_int}, field(&RunConfig::train, &TrainOptions::batch)},
         {{"train.lr", "0.001", "a positive number", "peak learning rate", K::positive_real}, field(&RunConfig::train, &TrainOptions::lr)},
         {{"train.min_lr", "0.0001", "a non-negative number", "learning rate at the end of the cosine", K::non_negative_real}, field(&RunConfig::train, &TrainOptions::min_lr)},
-        {{"train.encoding_lr_scale", "1", "a positive number", "learning rate of the encoding's parameters / train.lr", K::positive_real}, field(&RunConfig::train, &TrainOptions::encoding_lr_scale)},
+        {{"train.encoding_lr_scale", "1", "a positive number", "learning rate of the encoding's parameters / train.lr (t5's bias is in logit units as HF T5; gpt-neox scales it by sqrt(d_head), i.e. a larger effective rate)", K::positive_real}, field(&RunConfig::train, &TrainOptions::encoding_lr_scale)},
         {{"train.warmup", "50", "a non-negative integer", "linear warmup steps", K::non_negative_int}, field(&RunConfig::train, &TrainOptions::warmup)},
         {{"train.weight_decay", "0.1", "a non-negative number", "AdamW decay on matrices", K::non_negative_real}, field(&RunConfig::train, &TrainOptions::weight_decay)},
         {{"train.beta1", "0.9", "a fraction in (0, 1)", "AdamW beta1", K::fraction}, field(&RunConfig::train, &TrainOptions::beta1)},

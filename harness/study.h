@@ -30,6 +30,7 @@ struct DataOptions {
   std::string tokenizer;       // bytes | bpe:N | unigram:N | spm:PATH (harness/tokenizer.h)
   std::string documents;       // eod | joined: how the documents of a source follow each other
   double passkey_mix = 0;      // fraction of training windows that are passkey prompts
+  int64_t train_examples = 0;  // a fixed training set of this many sequences, reused in epochs; 0 = fresh
   int64_t vocab_size = 0;      // 256 for bytes; bpe/unigram set their own; a task sets its own
   int64_t symbols = 0;         // synthetic tasks: alphabet size
   std::vector<int64_t> lags;   // synthetic:sparse_memory
@@ -43,6 +44,8 @@ struct ModelOptions {
   int64_t layers = 0;
   int64_t heads = 0;
   double init_gamma = 0;        // weights ~ N(0, fan_in^(-2 gamma))
+  std::string init_scope;       // weights | all: whether init_gamma also sets the learned PE table
+  bool tie_embeddings = true;   // the output projection is the token embedding
   double pe_init_std = 0;       // learned PE table std at init
   bool scale_embeddings = false;  // token embeddings × sqrt(d_model) for additive PEs
   int64_t attention_window = 0;   // band mask width; 0 = unlimited

@@ -189,6 +189,8 @@ TransformerLM build_model(const RunConfig& run) {
   options.layers = run.model.layers;
   options.heads = run.model.heads;
   options.init_gamma = run.model.init_gamma;
+  options.init_scope = run.model.init_scope;
+  options.tie_embeddings = run.model.tie_embeddings;
   options.scale_embeddings = run.model.scale_embeddings;
   options.attention_window = run.model.attention_window;
   options.attention_block = run.eval.attention_block;
@@ -229,6 +231,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   BatchSampler sampler = corpus.task ? BatchSampler(*corpus.task, batch, length, data_seed)
                                      : BatchSampler(corpus.train, batch, length, data_seed);
   if (run.data.passkey_mix > 0) sampler.mix_passkeys(*corpus.tokenizer, run.data.passkey_mix);
+  if (run.data.train_examples > 0) sampler.fix_examples(run.data.train_examples);
   model->train();
   TrainLog log;
   // Per-step losses stay on the device until a log point: no host sync in the step.

@@ -99,6 +99,11 @@ TransformerLMImpl::TransformerLMImpl(const TransformerLMOptions& options,
                                torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.d_model})));
   register_module("encoding", encoding_);
   initialize_weights();
+  // Created after every default draw (a Linear draws its own init), so runs with the
+  // default options keep their numbers bit for bit.
+  if (!options.tie_embeddings)
+    output = register_module("output", torch::nn::Linear(torch::nn::LinearOptions(options.d_model, options.vocab_size).bias(false)));
+  initialize_optional_weights();
 }
 
 void TransformerLMImpl::initialize_weights() {
@@ -115,6 +120,16 @@ void TransformerLMImpl::initialize_weights() {
       normal_by_fan_in(linear->weight, linear->weight.size(1));
       linear->bias.zero_();
     }
+  }
+}
+
+void TransformerLMImpl::initialize_optional_weights() {
+  torch::NoGradGuard no_grad;
+  const double std = std::pow(static_cast<double>(options_.d_model), -options_.init_gamma);  // fan-in d_model
+  if (output) output->weight.normal_(0.0, std);
+  if (options_.init_scope == "all") {
+    auto table = encoding_->table();  // learned and randomized:learned; shares the parameter's storage
+    if (table.defined()) table.normal_(0.0, std);
   }
 }
 
@@ -144,7 +159,7 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Ten
     if (probe && probe->keep_hidden) probe->hidden.push_back(x);
   }
   x = final_norm->forward(x);
-  return torch::matmul(x, token_embedding->weight.t());
+  return torch::matmul(x, (output ? output->weight : token_embedding->weight).t());
 }
 
 int64_t TransformerLMImpl::parameter_count() const {

@@ -23,6 +23,11 @@ struct TransformerLMOptions {
   int64_t heads = 4;
   // Every weight ~ N(0, fan_in^(-2·init_gamma)) (Zhang et al. 2024); 0.5 is 1/sqrt(fan_in).
   double init_gamma = 0.5;
+  // "weights": init_gamma sets the token embedding, output and block weights; "all": also
+  // the encoding's learned position table (PositionalEncodingImpl::table()), fan-in d_model.
+  std::string init_scope = "weights";
+  // The output projection is the token embedding; false: its own [vocab, d_model] matrix.
+  bool tie_embeddings = true;
   // Multiply token embeddings by sqrt(d_model) when the encoding adds a table
   // (Vaswani et al.; fairseq), so a unit-amplitude table does not swamp them.
   bool scale_embeddings = true;
@@ -96,9 +101,11 @@ class TransformerLMImpl : public torch::nn::Module {
   torch::nn::Embedding token_embedding{nullptr};
   torch::nn::ModuleList blocks;
   torch::nn::LayerNorm final_norm{nullptr};
+  torch::nn::Linear output{nullptr};  // only with tie_embeddings = false
 
  private:
   void initialize_weights();
+  void initialize_optional_weights();  // the untied output, and the PE table with init_scope = all
 
   TransformerLMOptions options_;
   std::shared_ptr<PositionalEncodingImpl> encoding_;

@@ -12,6 +12,8 @@ struct TinyModel {
   int64_t d_model = 32, heads = 4, layers = 2;
   int64_t train_length = 16, max_length = 128;
   double init_gamma = 0.5;
+  std::string init_scope = "weights";
+  bool tie_embeddings = true;
   int64_t attention_block = 0;
   int64_t attention_window = 0;
   uint64_t seed = 3;
@@ -30,6 +32,8 @@ struct TinyModel {
     options.heads = heads;
     options.layers = layers;
     options.init_gamma = init_gamma;
+    options.init_scope = init_scope;
+    options.tie_embeddings = tie_embeddings;
     options.attention_block = attention_block;
     options.attention_window = attention_window;
     torch::manual_seed(seed);

@@ -9,9 +9,9 @@ config.json; a test holds its logits equal to pebench's (1e-5 relative) for ever
     logits = model(tokens, rope_scaling="yarn")       # rope's eval-time variants: pi, ntk, yarn, yarn_paper
 
 Conventions that change numbers (README "Conventions that change numbers"): pre-LayerNorm
-blocks, exact GELU, tied embeddings, token embeddings x sqrt(d_model) for additive PEs,
+blocks, exact GELU, tied embeddings (or an untied output.weight), token embeddings x sqrt(d_model) for additive PEs,
 biases added after the 1/sqrt(d_head) scaling, half-split RoPE, T5 buckets as HF's (causal),
-KERPLE parameters clamped before use, FIRE's threshold |512 m|, Sandwich's cosine sum,
+KERPLE parameters clamped before use, FIRE's threshold |L0 m| (L0 = fire_threshold x train length), Sandwich's cosine sum,
 xPos centred decay. randomized:<base> uses positions 0..T-1 unless given `positions`, or
 `positions="pebench"` to draw them as pebench's eval does (the same generator stream).
 Where transformers is installed, PebenchConfig / PebenchForCausalLM make DIR load with
@@ -381,6 +381,8 @@ class _Body:
         self.token_embedding = nn.Embedding(c["vocab_size"], c["d_model"])
         self.blocks = nn.ModuleList(Block(c["d_model"], c["heads"]) for _ in range(c["layers"]))
         self.final_norm = nn.LayerNorm(c["d_model"])
+        if not c["tie_embeddings"]:  # model.tie_embeddings = false: its own output matrix
+            self.output = nn.Linear(c["d_model"], c["vocab_size"], bias=False)
         self.encoding = make_encoding(c)
 
     def _offset(self, positions, layer):
@@ -420,7 +422,8 @@ class _Body:
             x = x + block.attention.out(attended.transpose(1, 2).reshape(b, t, d_model))
             x = x + block.mlp_out(F.gelu(block.mlp_in(block.norm_mlp(x))))
         self.encoding.set_variant("", self.c["train_length"])
-        return torch.matmul(self.final_norm(x), self.token_embedding.weight.t())
+        head = self.token_embedding.weight if self.c["tie_embeddings"] else self.output.weight
+        return torch.matmul(self.final_norm(x), head.t())
 
 
 class PebenchLM(_Body, nn.Module):
@@ -443,6 +446,7 @@ def model_config(config):
             "train_length": int(config["train_length"]), "max_length": int(config["max_length"]),
             "seed": int(config.get("seed", 0)), "options": options,
             "scale_embeddings": study.get("model.scale_embeddings", True) in (True, "true"),
+            "tie_embeddings": study.get("model.tie_embeddings", True) in (True, "true"),
             "attention_window": int(study.get("model.attention_window", 0))}
 
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -71,6 +73,37 @@ TEST(Data, BatchesAreSeededContiguousWindowsOfTheCorpus) {
   EXPECT_FALSE(torch::equal(batch, c.next()));
   for (int64_t row = 0; row < 8; ++row)
     for (int64_t t = 1; t < 17; ++t) EXPECT_EQ(batch[row][t].item<int64_t>(), batch[row][0].item<int64_t>() + t);
+}
+
+// data.train_examples: N sequences drawn once, served in epochs of fresh shuffles; the
+// first N drawn are what an unfixed sampler would have drawn.
+TEST(Data, FixedTrainingExamplesAreServedInShuffledEpochs) {
+  std::vector<uint16_t> tokens(5000);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>(i);
+  BatchSampler fixed(tokens, 4, 16, 42), fresh(tokens, 6, 16, 42);
+  fixed.fix_examples(6);
+  const auto pool = fresh.next();  // the same draws, as one batch of 6
+  std::map<int64_t, int> served;
+  std::vector<int64_t> first_epoch, second_epoch;
+  for (int step = 0; step < 3; ++step) {  // 12 examples: two epochs of 6
+    const auto batch = fixed.next();
+    for (int64_t row = 0; row < 4; ++row) {
+      const int64_t start = batch[row][0].item<int64_t>();
+      ++served[start];
+      (step * 4 + row < 6 ? first_epoch : second_epoch).push_back(start);
+    }
+  }
+  ASSERT_EQ(served.size(), 6u);
+  for (int64_t row = 0; row < 6; ++row) EXPECT_EQ(served[pool[row][0].item<int64_t>()], 2);
+  EXPECT_NE(first_epoch, second_epoch);  // each epoch its own shuffle
+  // A restored sampler continues the same stream.
+  BatchSampler again(tokens, 4, 16, 42);
+  again.fix_examples(6);
+  BatchSampler reference(tokens, 4, 16, 42);
+  reference.fix_examples(6);
+  reference.next();
+  again.restore(reference.state());
+  EXPECT_TRUE(torch::equal(again.next(), reference.next()));
 }
 
 TEST(Data, EvalBudgetIsTheSameMultipleOfTheLongestLength) {
@@ -187,14 +220,16 @@ TEST(Train, NonFiniteLossMarksTheRunDivergedAtItsStep) {
 // of a table; the stop falls between log points, so pending losses travel too.
 TEST(Train, ResumedFromACheckpointEndsBitForBitLikeAnUninterruptedRun) {
   const Corpus corpus = tiny_corpus();
-  for (const std::string name : {"alibi", "randomized:rope", "learned", "rope bf16"}) {
+  for (const std::string name : {"alibi", "randomized:rope", "learned", "rope bf16", "none examples"}) {
     const std::string encoding = name.substr(0, name.find(' '));
     const std::string precision = name.find(" bf16") != std::string::npos ? "bf16" : "fp32";
+    const std::string examples = name.find(" examples") != std::string::npos ? "6" : "0";
     const RunConfig run = parse_study("tiny.ini",
                                       "[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\nsteps = 10\n"
                                       "batch = 4\nseq_len = 16\nlog_every = 4\nwarmup = 2\n[eval]\nlengths = 16,64\n"
                                       "tokens = 256\n",
-                                      {{"encoding", encoding}, {"train.precision", precision}})
+                                      {{"encoding", encoding}, {"train.precision", precision},
+                                       {"data.train_examples", examples}})
                               .runs.front();
     auto straight = tiny_model(run);
     const TrainLog reference = train_model(straight, corpus, run, torch::kCPU);

@@ -75,6 +75,48 @@ TEST(TransformerLM, WeightsFollowTheInitRate) {
   }
 }
 
+// Zhang et al. 2024's regime: untied output embeddings, the init rule on every weight
+// (the learned table too), any head count including 1. The defaults draw exactly the
+// numbers they drew before these options existed.
+TEST(TransformerLM, UntiedOutputAndInitScopeAllFollowTheInitRate) {
+  TinyModel tiny;
+  tiny.encoding = "learned";
+  tiny.init_gamma = 0.8;
+  tiny.max_length = 2048;  // enough rows for a tight std
+  auto plain = tiny.build();
+  tiny.tie_embeddings = false;
+  tiny.init_scope = "all";
+  auto zhang = tiny.build();
+  auto params = zhang->named_parameters();
+  ASSERT_TRUE(params.contains("output.weight"));
+  EXPECT_FALSE(plain->named_parameters().contains("output.weight"));
+  const double expected = std::pow(32.0, -0.8);  // fan-in d_model = 32
+  EXPECT_NEAR(params["output.weight"].std().item<double>(), expected, 0.05 * expected);
+  EXPECT_NEAR(params["encoding.table"].std().item<double>(), expected, 0.05 * expected);
+  EXPECT_NEAR(plain->named_parameters()["encoding.table"].std().item<double>(), 1.0, 0.05);  // pe_init_std
+  // Every weight drawn before the new ones is unchanged.
+  EXPECT_TRUE(torch::equal(params["token_embedding.weight"], plain->named_parameters()["token_embedding.weight"]));
+  EXPECT_TRUE(torch::equal(params["blocks.1.mlp_out.weight"], plain->named_parameters()["blocks.1.mlp_out.weight"]));
+  // The untied output is what the logits use.
+  zhang->eval();
+  torch::NoGradGuard no_grad;
+  auto tokens = torch::randint(0, 256, {1, 8}, torch::kLong);
+  auto before = zhang->forward(tokens);
+  zhang->output->weight.mul_(2);
+  EXPECT_FALSE(torch::allclose(before, zhang->forward(tokens)));
+}
+
+TEST(TransformerLM, EveryEncodingRunsWithOneHead) {
+  for (const auto& info : encoding_registry()) {
+    TinyModel tiny;
+    tiny.encoding = info.name;
+    tiny.heads = 1;
+    auto model = tiny.build();
+    auto logits = model->forward(torch::randint(0, 256, {2, 20}, torch::kLong));
+    EXPECT_TRUE(torch::isfinite(logits).all().item<bool>()) << info.name;
+  }
+}
+
 // Rows of the learned table past the train length are never reached in training and
 // keep their init; eval past the train length still works.
 TEST(TransformerLM, LearnedRowsPastTrainLengthKeepTheirInit) {
