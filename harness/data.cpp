@@ -377,12 +377,13 @@ torch::Tensor BatchSampler::next() {
   }
   const auto index = torch::tensor(rows, torch::kLong);
   if (examples_scored_.defined()) scored_ = examples_scored_.index_select(0, index);
+  if (examples_targets_.defined()) targets_ = examples_targets_.index_select(0, index);
   return examples_.index_select(0, index);
 }
 
 void BatchSampler::fix_examples(int64_t examples) {
   examples_ = draw(examples);
-  if (task_) examples_scored_ = scored_;
+  if (task_) examples_scored_ = scored_, examples_targets_ = targets_;
   shuffle_seed_ = generator_();
   served_ = 0;
 }
@@ -391,6 +392,7 @@ torch::Tensor BatchSampler::draw(int64_t count) {
   if (task_) {
     auto sequences = generate_task(*task_, count, length_, generator_, TaskSplit::train);
     scored_ = sequences.scored;
+    targets_ = sequences.targets;
     return sequences.tokens;
   }
   std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(tokens_->size()) - length_ - 1);

@@ -78,6 +78,9 @@ class BatchSampler {
   // The scored targets of the last batch, [batch, length] bool; undefined for corpora
   // (every position counts).
   const torch::Tensor& scored() const { return scored_; }
+  // The targets of the last batch, [batch, length] int64, for tasks; undefined for corpora
+  // (the next tokens of the window).
+  const torch::Tensor& targets() const { return targets_; }
   // The generator's exact state (and the examples served, with fixed examples), for checkpoints.
   std::string state() const;
   void restore(const std::string& state);
@@ -89,9 +92,9 @@ class BatchSampler {
   double passkey_mix_ = 0;
   int64_t batch_, length_;
   std::mt19937_64 generator_;
-  torch::Tensor scored_;
+  torch::Tensor scored_, targets_;
   // Fixed examples: [N, length + 1] and [N, length]; served_ counts examples handed out.
-  torch::Tensor examples_, examples_scored_;
+  torch::Tensor examples_, examples_scored_, examples_targets_;
   int64_t served_ = 0;
   uint64_t shuffle_seed_ = 0;
   torch::Tensor draw(int64_t count);  // `count` fresh sequences; sets scored_ for tasks

@@ -82,13 +82,13 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
       const TaskBatch batch = generate_task(task, n, length, generator, TaskSplit::test);
       const auto tokens = batch.tokens.to(device);
       const auto logits = model->forward(tokens.slice(1, 0, length));
-      const auto targets = tokens.slice(1, 1, length + 1);
+      const auto targets = batch.targets.to(device);
       const auto losses = torch::nn::functional::cross_entropy(
           logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).view({n, length}).to(torch::kCPU, torch::kFloat64);
       const auto scored = batch.scored.to(torch::kFloat64);
       loss_sum += (losses * scored).sum().item<double>();
-      matches += exact_matches(logits.argmax(-1).to(torch::kCPU), batch.tokens.slice(1, 1, length + 1), batch.scored);
+      matches += exact_matches(logits.argmax(-1).to(torch::kCPU), batch.targets, batch.scored);
       if (length == longest) {
         const auto sum = (losses * scored).sum(0), count = scored.sum(0);
         position_sum = position_sum.defined() ? position_sum + sum : sum;

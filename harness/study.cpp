@@ -146,7 +146,7 @@ const std::vector<KeyEntry>& key_table() {
         // (issue 17), and `true, varied` gave them new ids; `false, longest` is pebench 0.1.
         {{"data.start_token", "true", "true | false", "synthetic tasks: a start token first in every sequence (Kazemnejad et al. 2023 need it for NoPE)", K::boolean, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::start_token)},
         {{"data.copy_lengths", "varied", "varied | longest", "synthetic:copy: training copy lengths uniform in 1..n/2 (varied) or always n/2 (longest, a fixed offset)", K::choice, {"varied", "longest"}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::copy_lengths)},
-        {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: x_t = sum of x_{t-lag} mod symbols", K::length_list, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::lags)},
+        {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: target y_t = sum of the inputs x_{t-lag}", K::length_list, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::lags)},
         {{"model.d_model", "128", "a positive integer", "model width", K::positive_int}, field(&RunConfig::model, &ModelOptions::d_model)},
         {{"model.layers", "2", "a positive integer", "transformer blocks", K::positive_int}, field(&RunConfig::model, &ModelOptions::layers)},
         {{"model.heads", "4", "a positive integer dividing model.d_model", "attention heads", K::positive_int}, field(&RunConfig::model, &ModelOptions::heads)},

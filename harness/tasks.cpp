@@ -39,6 +39,7 @@ TaskBatch generate_task(const TaskSpec& task, int64_t batch, int64_t length, std
   const TaskInfo& info = task.info();
   TaskBatch result;
   std::vector<int64_t> tokens(static_cast<size_t>(batch * (length + 1)));
+  std::vector<int64_t> targets(static_cast<size_t>(batch * length), -1);
   std::unique_ptr<bool[]> scored(new bool[static_cast<size_t>(batch * length)]());
   // With a start token the task fills the window after it: inputs [1, L), targets [2, L].
   const int64_t start = task.start_token ? 1 : 0, start_id = info.vocab_size(task);
@@ -46,10 +47,14 @@ TaskBatch generate_task(const TaskSpec& task, int64_t batch, int64_t length, std
     int64_t* window = tokens.data() + b * (length + 1);
     if (start) window[0] = start_id;
     info.generate(task, length - start, generator, split, pairs,
-                  TaskSequence{window + start, scored.get() + b * length + start, result});
+                  TaskSequence{window + start, scored.get() + b * length + start, result,
+                               targets.data() + b * length + start});
+    for (int64_t t = 0; t < length; ++t)
+      if (targets[static_cast<size_t>(b * length + t)] < 0) targets[static_cast<size_t>(b * length + t)] = window[t + 1];
   }
   result.tokens = torch::from_blob(tokens.data(), {batch, length + 1}, torch::kLong).clone();
   result.scored = torch::from_blob(scored.get(), {batch, length}, torch::kBool).clone();
+  result.targets = torch::from_blob(targets.data(), {batch, length}, torch::kLong).clone();
   return result;
 }
 

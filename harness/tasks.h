@@ -12,8 +12,9 @@
 //                        train length (Kazemnejad et al. 2023; Ruoss et al. 2023).
 //   associative_recall   key-value pairs (a key keeps one value within a sequence), a
 //                        separator, a key that occurred; scores the value after it.
-//   sparse_memory        x_t = (x_{t-T1} + ... + x_{t-TM}) mod S for every t >= max lag,
-//                        random before; lags data.lags; scores every t >= max lag (Wang & E 2024).
+//   sparse_memory        inputs x_t uniform on 0..S-1; the target at input t is its own
+//                        sequence, y_t = x_{t-T1} + ... + x_{t-TM} (no mod: each lag informs
+//                        it); lags data.lags; scores every t >= max lag (Wang & E 2024).
 //   anchor_composite     items 20..99 and anchors 1..4 (x+5, x+1, x-2, x-8); one key item
 //                        followed by one adjacent anchor pair among item noise; the target
 //                        after the last input is g(g(x; a1); a2), except pair (3,4), trained
@@ -51,17 +52,21 @@ enum class TaskSplit { train, test };
 enum class AnchorPairs { seen, held_out };
 
 struct TaskBatch {
-  torch::Tensor tokens;  // [B, L + 1] int64
-  torch::Tensor scored;  // [B, L] bool: target positions the task scores
+  torch::Tensor tokens;   // [B, L + 1] int64: inputs are [:, :L]
+  torch::Tensor targets;  // [B, L] int64: the next token (tokens[:, 1:]) unless the task sets its own
+  torch::Tensor scored;   // [B, L] bool: target positions the task scores
   // anchor_composite: the key item and the anchors of each sequence.
   std::vector<int64_t> key_item, first_anchor, second_anchor, key_position;
 };
 
 // One sequence of length + 1 tokens: the window to fill and its scored targets [length].
+// `target` [length] starts at -1 (the next token); a task whose targets are not its next
+// tokens (sparse_memory: y_t = a readout of past inputs) writes them there.
 struct TaskSequence {
   int64_t* window;
   bool* scored;
   TaskBatch& batch;  // for tasks that record per-sequence facts (anchor_composite)
+  int64_t* target;
 };
 
 // Metrics a task adds beyond eval/accuracy: dataset name → {hits, trials} at one length.

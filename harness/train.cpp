@@ -259,7 +259,8 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
           .lr(group == 2 ? step_lr * encoding_lr_scale : step_lr);
 
     auto window = sampler.next().to(device);
-    auto inputs = window.slice(1, 0, length), targets = window.slice(1, 1, length + 1);
+    auto inputs = window.slice(1, 0, length);
+    auto targets = sampler.targets().defined() ? sampler.targets().to(device) : window.slice(1, 1, length + 1);
     torch::Tensor logits;
     {
       Autocast autocast(device.type(), bf16);

@@ -52,6 +52,7 @@ TEST(Tasks, EverySequenceStartsWithTheStartTokenBeforeTheTasksOwnTokens) {
     EXPECT_TRUE(torch::equal(with.tokens.slice(1, 1), without.tokens)) << name;
     EXPECT_FALSE(with.scored.select(1, 0).any().item<bool>()) << name;
     EXPECT_TRUE(torch::equal(with.scored.slice(1, 1), without.scored)) << name;
+    EXPECT_TRUE(torch::equal(with.targets.slice(1, 1), without.targets)) << name;
   }
 }
 
@@ -135,23 +136,39 @@ TEST(Tasks, AssociativeRecallAnswersWithTheQueriedKeysValue) {
   EXPECT_TRUE(batch.scored.select(1, length - 1).all().item<bool>());
 }
 
-TEST(Tasks, SparseMemoryTokensAreTheSumOfTheirLagsModSymbols) {
+// Wang & E's form: random inputs, and a separate target sequence read from fixed lags;
+// each lag alone informs the target (pebench before issue 17 had x_t = sum mod S as the
+// next token, where no single lag does).
+TEST(Tasks, SparseMemoryTargetsAreTheSumOfTheLaggedInputs) {
   auto spec = bare("sparse_memory");
   spec.symbols = 10;
   spec.lags = {2, 5};
   const int64_t length = 24;
-  const auto batch = sample(spec, 4, length, 5);
+  const auto batch = sample(spec, 64, length, 5);
   const auto tokens = batch.tokens.accessor<int64_t, 2>();
+  const auto targets = batch.targets.accessor<int64_t, 2>();
   const auto scored = batch.scored.accessor<bool, 2>();
-  for (int64_t b = 0; b < 4; ++b)
-    for (int64_t t = 1; t <= length; ++t) {
-      EXPECT_EQ(scored[b][t - 1], t >= 5) << t;  // every lag inside the sequence
+  for (int64_t b = 0; b < 64; ++b)
+    for (int64_t t = 0; t < length; ++t) {
+      EXPECT_LT(tokens[b][t], 10);
+      EXPECT_EQ(scored[b][t], t >= 5) << t;  // every lag inside the window
       if (t >= 5) {
-        EXPECT_EQ(tokens[b][t], (tokens[b][t - 2] + tokens[b][t - 5]) % 10) << t;
+        EXPECT_EQ(targets[b][t], tokens[b][t - 2] + tokens[b][t - 5]) << t;
       }
     }
-  // The first tokens are random: not all equal across the batch.
-  EXPECT_FALSE(torch::equal(batch.tokens.slice(1, 0, 5)[0], batch.tokens.slice(1, 0, 5)[1]));
+  EXPECT_EQ(spec.vocab_size(), 19);  // targets 0..18
+  // One lag informs the target: its mean rises with x_{t-2}.
+  auto lagged = batch.tokens.slice(1, 3, length - 2).to(torch::kDouble).reshape({-1});
+  auto target = batch.targets.slice(1, 5, length).to(torch::kDouble).reshape({-1});
+  const double low = target.masked_select(lagged < 5).mean().item<double>();
+  const double high = target.masked_select(lagged >= 5).mean().item<double>();
+  EXPECT_GT(high - low, 4.0);  // 5 on average: E[x | x >= 5] - E[x | x < 5]
+}
+
+// Tasks without their own targets predict the next token.
+TEST(Tasks, TargetsAreTheNextTokensUnlessTheTaskSetsThem) {
+  const auto batch = sample(task("copy"), 8, 32, 3);
+  EXPECT_TRUE(torch::equal(batch.targets, batch.tokens.slice(1, 1)));
 }
 
 TEST(Tasks, AnchorMapsAndTheirComposition) {
@@ -218,15 +235,15 @@ TEST(Tasks, ExactMatchAccuracyCountsScoredPositionsOnly) {
 }
 
 TEST(Tasks, TaskCorpusHoldsTestSequencesOfTheLongestLength) {
-  auto spec = bare("sparse_memory");
-  spec.lags = {1, 2};
-  const Corpus corpus = task_corpus(spec, 8, 20);
+  const Corpus corpus = task_corpus(task("copy"), 8, 20);
   ASSERT_EQ(corpus.heldout.size(), 24u);  // 3 sequences of 8 input tokens
   EXPECT_TRUE(corpus.train.empty());
-  EXPECT_EQ(corpus.vocab_size, 16);
-  for (size_t s = 0; s < 3; ++s)
-    for (size_t t = 2; t < 8; ++t)
-      EXPECT_EQ(corpus.heldout[s * 8 + t], (corpus.heldout[s * 8 + t - 1] + corpus.heldout[s * 8 + t - 2]) % 16);
+  EXPECT_EQ(corpus.vocab_size, 19);
+  for (size_t s = 0; s < 3; ++s) {  // start, x1 x2 x3, separator, x1 x2 x3 (the longest copy of 7 inputs)
+    EXPECT_EQ(corpus.heldout[s * 8], 18);
+    EXPECT_EQ(corpus.heldout[s * 8 + 4], 16);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(corpus.heldout[s * 8 + 5 + i], corpus.heldout[s * 8 + 1 + i]);
+  }
 }
 
 }  // namespace
