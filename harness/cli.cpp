@@ -356,7 +356,10 @@ bool parse_submit_flags(int argc, char** argv, SubmitFlags& flags) {
       ("help,h", "show this help")
       ("scheduler", po::value(&flags.scheduler), "slurm | pbs")
       ("nodes", po::value(&flags.nodes)->default_value(1), "nodes")
-      ("ranks-per-node", po::value(&flags.ranks_per_node)->default_value(1), "MPI ranks per node")
+      ("ranks-per-node", po::value(&flags.ranks_per_node)->default_value(0), "MPI ranks per node (0: 1, or gpus-per-node x ranks-per-gpu with --device cuda)")
+      ("device", po::value(&flags.device)->default_value("cpu"), "cpu | cuda: the job's `pebench run --device`; local rank r uses GPU r mod gpus-per-node")
+      ("gpus-per-node", po::value(&flags.gpus_per_node)->default_value(0), "cuda: GPUs per node (SLURM --gpus-per-node, PBS ngpus)")
+      ("ranks-per-gpu", po::value(&flags.ranks_per_gpu)->default_value(1), "cuda: ranks sharing each GPU; above 1 the job runs one MPS control daemon per node")
       ("threads-per-rank", po::value(&flags.threads_per_rank)->default_value(1), "intra-op threads (cores) per rank")
       ("time", po::value(&flags.time)->default_value("01:00:00"), "walltime HH:MM:SS")
       ("partition", po::value(&flags.partition), "SLURM partition / PBS queue")
@@ -371,7 +374,16 @@ bool parse_submit_flags(int argc, char** argv, SubmitFlags& flags) {
       ("study", po::value(&flags.study_path), "the study file");
   po::positional_options_description positional;
   positional.add("study", 1);
-  if (!parse_options(argc, argv, options, positional, "usage: pebench submit STUDY.ini --scheduler slurm|pbs [options]"))
+  // `-- RUN FLAGS...`: forwarded to the job's `pebench run`, checked by submit_command.
+  int own = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--") {
+      own = i;
+      break;
+    }
+  for (int i = own + 1; i < argc; ++i) flags.run_arguments.push_back(argv[i]);
+  if (!parse_options(own, argv, options, positional,
+                     "usage: pebench submit STUDY.ini --scheduler slurm|pbs [options] [-- pebench run flags]"))
     return false;
   if (flags.study_path.empty())
     throw UserError("command line: missing STUDY; usage: pebench submit STUDY.ini --scheduler slurm|pbs");

@@ -35,8 +35,12 @@ struct SubmitFlags {
   std::string partition, account;    // SLURM partition / PBS queue; account to charge
   std::string template_path;         // "" → the built-in template (jobs/templates/)
   int64_t nodes = 1;
-  int64_t ranks_per_node = 1;
+  int64_t ranks_per_node = 0;        // 0 → 1, or gpus_per_node × ranks_per_gpu with --device cuda
   int64_t threads_per_rank = 1;
+  std::string device = "cpu";        // the job's `pebench run --device`
+  int64_t gpus_per_node = 0;         // cuda: GPUs asked per node (SLURM --gpus-per-node, PBS ngpus)
+  int64_t ranks_per_gpu = 1;         // cuda: ranks sharing each GPU; above 1 the job starts MPS
+  std::vector<std::string> run_arguments;  // after `--`: added to the job's `pebench run` line
   int64_t array_shards = 0;          // SLURM: K >= 2 → a job array of shards + a merge job
   int64_t max_requeues = 3;          // SLURM: requeues after a checkpointed stop
   int64_t signal_seconds = 120;      // SLURM: USR1 this long before walltime

@@ -59,7 +59,17 @@ void validate(const SubmitFlags& s) {
     if (has_control(line))
       bad("extra", line, "one directive line, no control characters (newline, carriage return, escape)");
   if (s.scheduler != "slurm" && s.scheduler != "pbs") bad("scheduler", s.scheduler, "slurm | pbs");
-  for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"nodes", s.nodes}, {"ranks-per-node", s.ranks_per_node},
+  if (s.device != "cpu" && s.device != "cuda") bad("device", s.device, "cpu | cuda");
+  const bool cuda = s.device == "cuda";
+  if (cuda && (s.gpus_per_node < 1 || s.gpus_per_node > 1024))
+    bad("gpus-per-node", std::to_string(s.gpus_per_node), "1..1024 with --device cuda");
+  if (!cuda && s.gpus_per_node != 0) bad("gpus-per-node", std::to_string(s.gpus_per_node), "0 without --device cuda");
+  if (s.ranks_per_gpu < 1 || s.ranks_per_gpu > 1024 || (!cuda && s.ranks_per_gpu != 1))
+    bad("ranks-per-gpu", std::to_string(s.ranks_per_gpu), cuda ? "1..1024" : "1 without --device cuda");
+  if (cuda && s.ranks_per_node != 0 && s.ranks_per_node != s.gpus_per_node * s.ranks_per_gpu)
+    bad("ranks-per-node", std::to_string(s.ranks_per_node),
+        "gpus-per-node x ranks-per-gpu = " + std::to_string(s.gpus_per_node * s.ranks_per_gpu) + " with --device cuda (or leave it out)");
+  for (const auto& [flag, value] : {std::pair<const char*, int64_t>{"nodes", s.nodes}, {"ranks-per-node", s.ranks_per_node == 0 ? 1 : s.ranks_per_node},
                                     {"threads-per-rank", s.threads_per_rank}, {"signal-seconds", s.signal_seconds}})
     if (value < 1 || value > 1000000) bad(flag, std::to_string(value), "a positive integer up to 1000000");
   if (s.max_requeues < 0) bad("max-requeues", std::to_string(s.max_requeues), "a non-negative integer");
@@ -131,6 +141,70 @@ std::string write_script(const std::string& path, const std::string& text) {
   return path;
 }
 
+// The flags after `--`, checked as `pebench run` would check them (its options, the
+// study keys with the study file), as a shell-quoted tail for the run line. Flags the
+// script sets itself are refused, naming the submit flag to use instead.
+std::string forwarded_run_flags(const SubmitFlags& s, std::vector<Override>& overrides) {
+  static const std::map<std::string, std::string> owned = {
+      {"store", "pebench submit --store"}, {"resume", "(always on in the job)"},
+      {"shard", "pebench submit --array-shards"}, {"device", "pebench submit --device"},
+      {"threads-per-rank", "pebench submit --threads-per-rank (it also sets the cores the job asks for)"},
+      {"dry-run", "pebench run --dry-run here"}, {"help", "pebench run --help"}};
+  std::string tail;
+  for (const auto& argument : s.run_arguments) {
+    if (has_control(argument))
+      throw UserError("command line: -- \"" + argument + "\": expected run flags without control characters (they go into the batch script)");
+    if (argument.rfind("--", 0) == 0) {
+      const std::string name = argument.substr(2, argument.find('=') == std::string::npos ? std::string::npos : argument.find('=') - 2);
+      auto found = owned.find(name);
+      if (found != owned.end())
+        throw UserError("command line: -- --" + name + ": the job's run line sets it; use " + found->second);
+    }
+    std::string quoted = "'";
+    for (char c : argument) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    tail += " " + quoted + "'";
+  }
+  std::vector<std::string> words = {"pebench", "run", s.study_path};
+  words.insert(words.end(), s.run_arguments.begin(), s.run_arguments.end());
+  std::vector<char*> argv;
+  for (auto& word : words) argv.push_back(word.data());
+  RunFlags run;
+  parse_run_flags(static_cast<int>(argv.size()), argv.data(), run);  // UserError names the flag
+  overrides = run.overrides;
+  return tail;
+}
+
+// With K ranks per GPU: one MPS control daemon per node for the job's life, its pipe and
+// log folders per job (two jobs on one node never share a daemon). Started by one task
+// per node that waits for a stop file beside the store, so no daemon outlives its job:
+// the EXIT trap touches it on every way out (done, failed, checkpointed and requeued,
+// cancelled). Ranks start once every node's daemon is up.
+std::string mps_start(bool slurm, const std::string& store, int64_t nodes) {
+  const std::string per_node = slurm ? "srun --overlap --ntasks-per-node=1 --ntasks=" + std::to_string(nodes)
+                                     : "mpirun -np " + std::to_string(nodes) + " --map-by ppr:1:node";
+  const std::string n = std::to_string(nodes);
+  return std::string("# MPS: ranks share each GPU through one control daemon per node (pebench submit --ranks-per-gpu).\n") +
+         "mps_job=" + (slurm ? "${SLURM_JOB_ID}" : "$$") + "\n"
+         "mps_folder=/tmp/pebench-mps-$mps_job\n"
+         "mps_flag=" + store + ".mps-$mps_job\n"
+         "export CUDA_MPS_PIPE_DIRECTORY=$mps_folder/pipe CUDA_MPS_LOG_DIRECTORY=$mps_folder/log\n"
+         "rm -f \"$mps_flag\".*\n" +
+         per_node + " bash -c \"mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY && "
+         "CUDA_MPS_PIPE_DIRECTORY=$CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY=$CUDA_MPS_LOG_DIRECTORY nvidia-cuda-mps-control -d && "
+         "touch $mps_flag.ready.\\$(hostname); while [ ! -e $mps_flag.stop ]; do sleep 1; done; "
+         "echo quit | CUDA_MPS_PIPE_DIRECTORY=$CUDA_MPS_PIPE_DIRECTORY nvidia-cuda-mps-control; rm -rf $mps_folder\" &\n"
+         "mps_pid=$!\n"
+         "stop_mps() { touch \"$mps_flag.stop\"; wait \"$mps_pid\" 2> /dev/null; rm -f \"$mps_flag\".*; }\n"
+         "trap stop_mps EXIT\n"
+         "for _ in $(seq 600); do  # 60 s at most\n"
+         "  [ \"$(ls \"$mps_flag\".ready.* 2> /dev/null | wc -l)\" -ge " + n + " ] && break\n"
+         "  kill -0 \"$mps_pid\" 2> /dev/null || { echo \"MPS did not start\"; exit 1; }\n"
+         "  sleep 0.1\n"
+         "done\n"
+         "[ \"$(ls \"$mps_flag\".ready.* 2> /dev/null | wc -l)\" -ge " + n + " ] || { echo \"MPS did not start on every node\"; exit 1; }\n"
+         "echo \"MPS up on " + n + " node(s): $CUDA_MPS_PIPE_DIRECTORY\"\n";
+}
+
 // sbatch --parsable prints "id" or "id;cluster".
 std::string submitted_id(const std::string& output) {
   std::smatch id;
@@ -144,7 +218,10 @@ int submit_command(int argc, char** argv) {
   SubmitFlags s;
   if (!parse_submit_flags(argc, argv, s)) return 0;
   validate(s);
-  const Study study = load_study(s.study_path, {});  // bad studies fail here, not on the cluster
+  std::vector<Override> overrides;
+  const std::string run_tail = (s.device == "cuda" ? " --device cuda" : "") + forwarded_run_flags(s, overrides);
+  const Study study = load_study(s.study_path, overrides);  // bad studies fail here, not on the cluster
+  if (s.ranks_per_node == 0) s.ranks_per_node = s.device == "cuda" ? s.gpus_per_node * s.ranks_per_gpu : 1;
   if (s.store.empty()) s.store = study.name + ".h5";
   const std::string store = safe_path("store", s.store);
   const std::string study_path = safe_path("study", s.study_path);
@@ -160,6 +237,12 @@ int submit_command(int argc, char** argv) {
   for (const auto& line : s.extra) directives += line + "\n";
   if (!s.partition.empty()) directives += (slurm ? "#SBATCH --partition=" : "#PBS -q ") + s.partition + "\n";
   if (!s.account.empty()) directives += (slurm ? "#SBATCH --account=" : "#PBS -A ") + s.account + "\n";
+  if (slurm && s.gpus_per_node > 0) directives += "#SBATCH --gpus-per-node=" + std::to_string(s.gpus_per_node) + "\n";
+  const std::string cores = std::to_string(s.ranks_per_node * s.threads_per_rank);
+  // PBS: Torque's nodes=N:ppn=C for CPU jobs; PBS Pro's select with ngpus for GPU jobs.
+  const std::string resources = s.gpus_per_node > 0 ? "select=" + std::to_string(s.nodes) + ":ncpus=" + cores + ":mpiprocs=" +
+                                                          std::to_string(s.ranks_per_node) + ":ngpus=" + std::to_string(s.gpus_per_node)
+                                                    : "nodes=" + std::to_string(s.nodes) + ":ppn=" + cores;
   const bool array = s.array_shards > 0;
   const std::string log = store + (slurm ? (array ? ".slurm-%A_%a.log" : ".slurm-%j.log") : ".pbs.log");
   std::map<std::string, std::string> values = {
@@ -170,7 +253,10 @@ int submit_command(int argc, char** argv) {
       {"THREADS_PER_RANK", std::to_string(s.threads_per_rank)},
       {"CORES_PER_NODE", std::to_string(s.ranks_per_node * s.threads_per_rank)},
       {"SIGNAL_SECONDS", std::to_string(s.signal_seconds)}, {"MAX_REQUEUES", std::to_string(s.max_requeues)},
-      {"ARRAY_SHARDS", std::to_string(s.array_shards)}, {"DIRECTIVES", directives}};
+      {"ARRAY_SHARDS", std::to_string(s.array_shards)}, {"DIRECTIVES", directives},
+      {"RESOURCES", resources}, {"RUN_FLAGS", run_tail},
+      {"MPS_START", s.ranks_per_gpu > 1 ? mps_start(slurm, store, s.nodes) : ""},
+      {"MPI_ENV", s.ranks_per_gpu > 1 ? " -x CUDA_MPS_PIPE_DIRECTORY -x CUDA_MPS_LOG_DIRECTORY" : ""}};
   const std::string origin = s.template_path.empty() ? "jobs/templates/" + s.scheduler + ".sh" : s.template_path;
   const std::string script = render(s.template_path.empty() ? (slurm ? k_slurm_template : k_pbs_template)
                                                             : read_text(s.template_path),

@@ -3,7 +3,7 @@
 # Resubmitting this script continues the study (--resume). It relies on no PBS_*
 # variable (Torque, PBS Pro and SLURM's qsub wrapper set different ones).
 #PBS -N {{JOB_NAME}}
-#PBS -l nodes={{NODES}}:ppn={{CORES_PER_NODE}}
+#PBS -l {{RESOURCES}}
 #PBS -l walltime={{TIME}}
 #PBS -j oe
 #PBS -o {{LOG}}
@@ -12,8 +12,8 @@ set -u
 export OMP_NUM_THREADS={{THREADS_PER_RANK}}
 cd {{WORKDIR}}
 echo "pebench job on $(hostname), start $(date -Is)"
-mpirun -np {{RANKS}} --map-by ppr:{{RANKS_PER_NODE}}:node:PE={{THREADS_PER_RANK}} \
-  {{PEBENCH}} run {{STUDY}} --store {{STORE}} --resume --threads-per-rank {{THREADS_PER_RANK}} &
+{{MPS_START}}mpirun -np {{RANKS}} --map-by ppr:{{RANKS_PER_NODE}}:node:PE={{THREADS_PER_RANK}}{{MPI_ENV}} \
+  {{PEBENCH}} run {{STUDY}} --store {{STORE}} --resume --threads-per-rank {{THREADS_PER_RANK}}{{RUN_FLAGS}} &
 mpirun_pid=$!
 # PBS sends SIGTERM at walltime (then SIGKILL after its kill delay); mpirun forwards
 # SIGUSR1 to every rank, which checkpoints and exits 3.

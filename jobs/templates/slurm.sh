@@ -17,7 +17,7 @@ shard=()
 if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then shard=(--shard "${SLURM_ARRAY_TASK_ID}/{{ARRAY_SHARDS}}"); fi
 
 echo "pebench job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST}, start $(date -Is), restart ${SLURM_RESTART_COUNT:-0}"
-srun --mpi=pmix {{PEBENCH}} run {{STUDY}} --store {{STORE}} --resume --threads-per-rank {{THREADS_PER_RANK}} "${shard[@]}" &
+{{MPS_START}}srun --mpi=pmix {{PEBENCH}} run {{STUDY}} --store {{STORE}} --resume --threads-per-rank {{THREADS_PER_RANK}}{{RUN_FLAGS}} "${shard[@]}" &
 srun_pid=$!
 # --signal=B:USR1 reaches this shell only (srun would die of it): pass it to every rank,
 # which checkpoints at its next step boundary and exits 3.
