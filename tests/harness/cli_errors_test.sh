@@ -133,8 +133,8 @@ expect_error "submit a bad study" "unknown.ini: [train] stepz" "$pebench" submit
 
 # Synthetic tasks: known names, lags that fit, their own vocabulary.
 expect_error "unknown task" "synthetic:cpy" "$pebench" run good.ini --data.source synthetic:cpy
-expect_error "lag beyond the train length" "[data] lags = \"3,17,40\": the largest lag must be at most train.seq_len = 16" "$pebench" run good.ini --data.source synthetic:sparse_memory
-expect_error "task with a vocab size" "a synthetic task sets its own vocabulary (18)" "$pebench" run good.ini --data.source synthetic:copy --data.vocab_size 100
+expect_error "lag beyond the train length" "[data] lags = \"3,17,40\": the largest lag must be below train.seq_len = 16 - 1 (the start token)" "$pebench" run good.ini --data.source synthetic:sparse_memory
+expect_error "task with a vocab size" "a synthetic task sets its own vocabulary (19)" "$pebench" run good.ini --data.source synthetic:copy --data.vocab_size 100
 expect_error "one-symbol alphabet" "--data.symbols = \"1\": expected an integer >= 2" "$pebench" run good.ini --data.source synthetic:copy --data.symbols 1
 
 # Stores: never overwritten without --resume, never opened as something they are not.
