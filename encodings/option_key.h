@@ -3,6 +3,7 @@
 // the encoding.* keys it reads in its own file (EncodingInfo::keys), as LAMMPS styles own
 // their arguments. Torch-free, so results/ and the CLI can list keys without LibTorch.
 #pragma once
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <string>
@@ -40,6 +41,16 @@ enum class IdRule {
   unless_default,  // only when not at its default (train.precision = fp32 is left out)
   when,            // only when OptionKey::counted_when says so for the run's values
 };
+
+// Whether a choice_list value ("pi,ntk,yarn") names `choice`: what IdRule::when predicates ask.
+inline bool lists_choice(const std::string& list, const std::string& choice) {
+  for (size_t begin = 0; begin <= list.size();) {
+    const size_t end = std::min(list.find(',', begin), list.size());
+    if (list.compare(begin, end - begin, choice) == 0) return true;
+    begin = end + 1;
+  }
+  return false;
+}
 
 struct OptionKey {
   std::string name;           // dotted: "train.steps"; "encoding" and "seed" are bare

@@ -22,7 +22,6 @@
 #include "encodings/formulas.h"
 
 #include <cmath>
-#include <sstream>
 
 namespace pebench {
 
@@ -91,11 +90,7 @@ bool lists_yarn(const std::map<std::string, std::string>& values) {
   auto encoding = values.find("encoding");
   if (encoding == values.end() || encoding->second != "rope") return false;
   auto found = values.find("encoding.rope_scaling");
-  if (found == values.end()) return false;
-  std::istringstream names(found->second);
-  for (std::string name; std::getline(names, name, ',');)
-    if (name == "yarn" || name == "yarn_paper") return true;
-  return false;
+  return found != values.end() && (lists_choice(found->second, "yarn") || lists_choice(found->second, "yarn_paper"));
 }
 OptionKey yarn_key(const char* name, const char* value, const char* help) {
   OptionKey key{name, value, "a positive number", help, ValueKind::positive_real, {}, IdRule::when};

@@ -363,17 +363,15 @@ torch::Tensor BatchSampler::next() {
   // position in the stream (served_) is the whole state.
   const int64_t n = examples_.size(0);
   std::vector<int64_t> rows;
-  std::vector<int64_t> order;
-  int64_t epoch = -1;
   for (int64_t i = 0; i < batch_; ++i, ++served_) {
-    if (served_ / n != epoch) {
-      epoch = served_ / n;
-      order.resize(static_cast<size_t>(n));
-      std::iota(order.begin(), order.end(), int64_t{0});
-      std::mt19937_64 shuffle(shuffle_seed_ + static_cast<uint64_t>(epoch));
-      std::shuffle(order.begin(), order.end(), shuffle);
+    if (served_ / n != order_epoch_) {
+      order_epoch_ = served_ / n;
+      order_.resize(static_cast<size_t>(n));
+      std::iota(order_.begin(), order_.end(), int64_t{0});
+      std::mt19937_64 shuffle(shuffle_seed_ + static_cast<uint64_t>(order_epoch_));
+      std::shuffle(order_.begin(), order_.end(), shuffle);
     }
-    rows.push_back(order[static_cast<size_t>(served_ % n)]);
+    rows.push_back(order_[static_cast<size_t>(served_ % n)]);
   }
   const auto index = torch::tensor(rows, torch::kLong);
   if (examples_scored_.defined()) scored_ = examples_scored_.index_select(0, index);

@@ -97,6 +97,8 @@ class BatchSampler {
   torch::Tensor examples_, examples_scored_, examples_targets_;
   int64_t served_ = 0;
   uint64_t shuffle_seed_ = 0;
+  std::vector<int64_t> order_;  // the shuffle of epoch order_epoch_, derived from served_
+  int64_t order_epoch_ = -1;
   torch::Tensor draw(int64_t count);  // `count` fresh sequences; sets scored_ for tasks
 };
 

@@ -114,11 +114,7 @@ OptionKey probe_folds_key() {
                 ValueKind::positive_int, {}, IdRule::when, 64};
   key.counted_when = [](const std::map<std::string, std::string>& values) {
     auto found = values.find("analysis.run");
-    if (found == values.end()) return false;
-    std::istringstream names(found->second);
-    for (std::string name; std::getline(names, name, ',');)
-      if (name == "probe") return true;
-    return false;
+    return found != values.end() && lists_choice(found->second, "probe");
   };
   return key;
 }

@@ -106,11 +106,12 @@ TransformerLMImpl::TransformerLMImpl(const TransformerLMOptions& options,
   initialize_optional_weights();
 }
 
+void TransformerLMImpl::normal_by_fan_in(torch::Tensor weight, int64_t fan_in) const {
+  weight.normal_(0.0, std::pow(static_cast<double>(fan_in), -options_.init_gamma));
+}
+
 void TransformerLMImpl::initialize_weights() {
   torch::NoGradGuard no_grad;
-  auto normal_by_fan_in = [&](torch::Tensor& weight, int64_t fan_in) {
-    weight.normal_(0.0, std::pow(static_cast<double>(fan_in), -options_.init_gamma));
-  };
   // The tied embedding is also the output projection, whose fan-in is d_model.
   normal_by_fan_in(token_embedding->weight, options_.d_model);
   for (auto& module : blocks->children()) {
@@ -125,11 +126,10 @@ void TransformerLMImpl::initialize_weights() {
 
 void TransformerLMImpl::initialize_optional_weights() {
   torch::NoGradGuard no_grad;
-  const double std = std::pow(static_cast<double>(options_.d_model), -options_.init_gamma);  // fan-in d_model
-  if (output) output->weight.normal_(0.0, std);
+  if (output) normal_by_fan_in(output->weight, options_.d_model);
   if (options_.init_scope == "all") {
     auto table = encoding_->table();  // learned and randomized:learned; shares the parameter's storage
-    if (table.defined()) table.normal_(0.0, std);
+    if (table.defined()) normal_by_fan_in(table, options_.d_model);
   }
 }
 

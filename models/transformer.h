@@ -106,6 +106,8 @@ class TransformerLMImpl : public torch::nn::Module {
  private:
   void initialize_weights();
   void initialize_optional_weights();  // the untied output, and the PE table with init_scope = all
+  // weight ~ N(0, fan_in^(-2·init_gamma)), in place (a tensor shares its parameter's storage).
+  void normal_by_fan_in(torch::Tensor weight, int64_t fan_in) const;
 
   TransformerLMOptions options_;
   std::shared_ptr<PositionalEncodingImpl> encoding_;

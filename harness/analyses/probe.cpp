@@ -127,14 +127,14 @@ ProbeScore ridge_probe(const std::vector<torch::Tensor>& x_by_window, const std:
   std::vector<double> chosen;
   for (int64_t f = 0; f < folds; ++f) {
     // λ by leave-one-fold-out over the fit folds only.
-    size_t best = 0;
-    double best_error = INFINITY;
-    for (size_t r = 0; r < kRidgeGrid.size(); ++r) {
-      double error = 0;
-      for (int64_t g = 0; g < folds; ++g)
-        if (g != f) error += squared_error(fold_sums[static_cast<size_t>(g)], fit_ridge(sum_except({f, g}), kRidgeGrid[r]));
-      if (error < best_error) best_error = error, best = r;
+    std::vector<double> error(kRidgeGrid.size(), 0.0);
+    for (int64_t g = 0; g < folds; ++g) {
+      if (g == f) continue;
+      const RowSums fit = sum_except({f, g});
+      for (size_t r = 0; r < kRidgeGrid.size(); ++r)
+        error[r] += squared_error(fold_sums[static_cast<size_t>(g)], fit_ridge(fit, kRidgeGrid[r]));
     }
+    const size_t best = static_cast<size_t>(std::min_element(error.begin(), error.end()) - error.begin());
     chosen.push_back(kRidgeGrid[best]);
     const LinearFit fit = fit_ridge(sum_except({f}), kRidgeGrid[best]);
     for (int64_t w = f; w < windows; w += folds) {

@@ -284,21 +284,27 @@ TEST(Kerple, BiasMatchesTheKernels) {
   EXPECT_EQ(power_kernel->bias(positions, positions)[0][4][4].item<float>(), 0.0f);
 }
 
+// FIRE on one head with its MLP made the identity (ReLU of the input, averaged over the
+// 32 hidden units): its bias is then the normalized distance itself.
+std::shared_ptr<PositionalEncodingImpl> identity_fire(int64_t train_length, const std::map<std::string, std::string>& keys = {}) {
+  EncodingOptions options;
+  options.heads = 1;
+  options.train_length = train_length;
+  options.keys = keys;
+  auto fire = find_encoding("fire")->make(options);
+  torch::NoGradGuard no_grad;
+  auto parameters = fire->named_parameters();
+  parameters["hidden_weight"].fill_(1);
+  parameters["hidden_bias"].fill_(0);
+  parameters["out_weight"].fill_(1.0 / 32);
+  parameters["out_bias"].fill_(0);
+  return fire;
+}
+
 // With the MLP made the identity on one head, the bias is the normalized distance
 // ψ(i - j)/ψ(max(i, L)), ψ(x) = log(0.1·x + 1), L = 512 (fire_threshold 0.25 of 2048).
 TEST(Fire, BiasIsTheMlpOfTheProgressivelyNormalizedDistance) {
-  EncodingOptions options;
-  options.heads = 1;
-  options.train_length = 2048;
-  auto fire = find_encoding("fire")->make(options);
-  {
-    torch::NoGradGuard no_grad;
-    auto parameters = fire->named_parameters();
-    parameters["hidden_weight"].fill_(1);
-    parameters["hidden_bias"].fill_(0);
-    parameters["out_weight"].fill_(1.0 / 32);
-    parameters["out_bias"].fill_(0);
-  }
+  auto fire = identity_fire(2048);
   auto bias = fire->bias(torch::tensor({10, 1000}, torch::kLong), torch::tensor({0, 4}, torch::kLong));
   ASSERT_EQ(bias.sizes(), (std::vector<int64_t>{1, 2, 2}));
   EXPECT_NEAR(bias[0][0][1].item<float>(), 0.1188353242, 1e-6);  // log(1.6) / (log(52.2) + 1e-6)
@@ -309,18 +315,7 @@ TEST(Fire, BiasIsTheMlpOfTheProgressivelyNormalizedDistance) {
 // positions past 16 are normalized by themselves: the largest MLP input is 1 in training
 // already (pebench before issue 17 started L at 512: at most ψ(63)/ψ(512) = 0.48).
 TEST(Fire, ThresholdStartsAtAQuarterOfTheTrainLength) {
-  EncodingOptions options;
-  options.heads = 1;
-  options.train_length = 64;
-  auto fire = find_encoding("fire")->make(options);
-  {
-    torch::NoGradGuard no_grad;
-    auto parameters = fire->named_parameters();
-    parameters["hidden_weight"].fill_(1);
-    parameters["hidden_bias"].fill_(0);
-    parameters["out_weight"].fill_(1.0 / 32);
-    parameters["out_bias"].fill_(0);
-  }
+  auto fire = identity_fire(64);
   auto positions = torch::arange(64, torch::kLong);
   auto bias = fire->bias(positions, positions);
   // i = 63 > L = 16: log(7.3)/log(7.3); i = 8 < L: ψ(8)/ψ(16) = log(1.8)/log(2.6).
@@ -328,8 +323,7 @@ TEST(Fire, ThresholdStartsAtAQuarterOfTheTrainLength) {
   EXPECT_NEAR(bias[0][8][0].item<float>(), std::log(1.8) / (std::log(2.6) + 1e-6), 1e-6);
   auto facts = fire->facts();
   EXPECT_NE(std::find(facts.begin(), facts.end(), std::pair<std::string, int64_t>{"fire_initial_threshold", 16}), facts.end());
-  options.keys["encoding.fire_threshold"] = "8";  // L = 512 at train length 64: the old default
-  auto old = find_encoding("fire")->make(options);
+  auto old = identity_fire(64, {{"encoding.fire_threshold", "8"}});  // L = 512 at train length 64: the old default
   EXPECT_EQ(old->facts().back(), (std::pair<std::string, int64_t>{"fire_initial_threshold", 512}));
 }
 
