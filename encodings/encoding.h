@@ -56,7 +56,8 @@ class PositionalEncodingImpl : public torch::nn::Module {
     return {};
   }
   // Positions of a forward over `length` tokens when the caller gives none: 0..length-1,
-  // unless the encoding samples them (randomized positions).
+  // unless the encoding samples them (randomized positions, which may give [layers, T]:
+  // one row per layer, passed to that layer's rotate() and to bias() whole).
   virtual torch::Tensor positions(int64_t length, torch::Device device) {
     return torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(device));
   }

@@ -22,8 +22,9 @@ torch::Tensor logit_offset(PositionalEncodingImpl& encoding, const torch::Tensor
   auto forbidden = key_index > query_index;  // causal: by token order, not position value
   if (attention_window > 0) forbidden = forbidden | (query_index - key_index >= attention_window);
 
-  auto bias = encoding.bias(positions.slice(0, query_begin, query_end),
-                            positions.slice(0, 0, key_end));
+  // positions [T], or [L, T] when a randomized encoding draws per layer.
+  auto bias = encoding.bias(positions.slice(-1, query_begin, query_end),
+                            positions.slice(-1, 0, key_end));
   auto offset = bias.defined() ? bias.clone()
                                : torch::zeros({1, query_end - query_begin, key_end},
                                               positions.options().dtype(torch::kFloat32));
@@ -42,7 +43,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
   const int64_t d_head = d_model / heads_;
   auto qkv_heads = qkv->forward(x).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4});
   auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];  // [B, H, T, d_head]
-  encoding.rotate(q, k, positions);
+  encoding.rotate(q, k, positions.dim() == 2 ? positions[layer] : positions);
   // Scaling q before the product is the same as scaling the logits, and cheaper.
   q = q * (1.0 / std::sqrt(static_cast<double>(d_head)));
 

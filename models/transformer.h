@@ -89,8 +89,8 @@ class TransformerLMImpl : public torch::nn::Module {
  public:
   TransformerLMImpl(const TransformerLMOptions& options,
                     std::shared_ptr<PositionalEncodingImpl> encoding);
-  // tokens [B, T] int64; positions [T] int64 (default: the encoding's, 0..T-1 unless it
-  // samples them) → logits [B, T, vocab].
+  // tokens [B, T] int64; positions [T] int64, or [L, T] with a row per layer (default:
+  // the encoding's, 0..T-1 unless it samples them) → logits [B, T, vocab].
   torch::Tensor forward(const torch::Tensor& tokens, torch::Tensor positions = {}, ForwardProbe* probe = nullptr);
 
   const TransformerLMOptions& options() const { return options_; }

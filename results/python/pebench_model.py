@@ -12,8 +12,9 @@ Conventions that change numbers (README "Conventions that change numbers"): pre-
 blocks, exact GELU, tied embeddings (or an untied output.weight), token embeddings x sqrt(d_model) for additive PEs,
 biases added after the 1/sqrt(d_head) scaling, half-split RoPE, T5 buckets as HF's (causal),
 KERPLE parameters clamped before use, FIRE's threshold |L0 m| (L0 = fire_threshold x train length), Sandwich's cosine sum,
-xPos centred decay. randomized:<base> uses positions 0..T-1 unless given `positions`, or
-`positions="pebench"` to draw them as pebench's eval does (the same generator stream).
+xPos centred decay. randomized:<base> uses positions 0..T-1 unless given `positions` ([T], or
+[L, T] rows per layer), or `positions="pebench"` to draw them as pebench's eval does (the same
+generator stream, per layer where pebench draws per layer).
 Where transformers is installed, PebenchConfig / PebenchForCausalLM make DIR load with
 AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True).
 """
@@ -312,24 +313,51 @@ BASES = {"none": NoEncoding, "sinusoidal": Sinusoidal, "learned": Learned, "rope
 
 class Randomized(Encoding):
     """randomized:<base> (Ruoss et al. 2023): the base encoding at sampled positions in
-    training; at eval, positions 0..T-1 unless pebench's eval draws are asked for."""
+    training; at eval, positions 0..T-1 unless pebench's eval draws are asked for.
+    random_draw = per_layer (encodings/randomized.cpp): additive bases draw once per
+    forward; rotary bases and fire draw positions per layer ([L, T]); relative biases draw
+    a distance table D per layer ([L, T], bias at i - j = d is the base's at D[d])."""
 
     def __init__(self, c, base):
         super().__init__()
         option = int(c["options"].get("random_max_position", 0))
         self.max_position = option if option > 0 else c["max_length"]
         self.seed = c["seed"]
+        self.layers = c["layers"]
         self.eval_randomized = c["options"].get("random_eval_positions", "randomized") == "randomized"
         self.base = BASES[base](dict(c, max_length=max(c["max_length"], self.max_position)))
         self.additive = self.base.additive
+        # A store made before draws were per layer has no random_draw in its config.
+        per_layer = c["options"].get("random_draw", "per_forward") == "per_layer"
+        if not per_layer or self.additive or base == "none":
+            self.sampling = "positions_per_forward"
+        elif base in ("alibi", "sandwich", "t5", "kerple_log", "kerple_power"):
+            self.sampling = "distances_per_layer"
+        else:
+            self.sampling = "positions_per_layer"
+
+    def _generator(self, index):
+        mask = (1 << 64) - 1
+        seed = ((self.seed * 0x100000001b3) & mask) ^ 0xc2b2ae3d27d4eb4f ^ index
+        return torch.Generator().manual_seed(seed & mask)
 
     def draw(self, length, draw):
         """pebench's eval draw number `draw` (0, 1, ... per forward of one evaluation):
-        the first `length` of a permutation of [0, max_position), sorted."""
-        mask = (1 << 64) - 1
-        seed = ((self.seed * 0x100000001b3) & mask) ^ 0xc2b2ae3d27d4eb4f ^ draw
-        generator = torch.Generator().manual_seed(seed & mask)
-        drawn = torch.randperm(self.max_position, generator=generator, dtype=torch.long)
+        [length] sorted positions from [0, max_position), or [layers, length] rows."""
+        if self.sampling == "positions_per_forward":
+            return self._positions(length, draw)
+        rows = []
+        for layer in range(self.layers):
+            index = draw * self.layers + layer
+            if self.sampling == "positions_per_layer":
+                rows.append(self._positions(length, index))
+            else:
+                drawn = torch.randperm(self.max_position - 1, generator=self._generator(index), dtype=torch.long)
+                rows.append(torch.cat([torch.zeros(1, dtype=torch.long), drawn[:length - 1].sort().values + 1]))
+        return torch.stack(rows)
+
+    def _positions(self, length, index):
+        drawn = torch.randperm(self.max_position, generator=self._generator(index), dtype=torch.long)
         return drawn[:length].sort().values
 
     def embed(self, x, positions):
@@ -339,7 +367,25 @@ class Randomized(Encoding):
         return self.base.rotate(q, k, positions)
 
     def bias(self, query_positions, key_positions):
-        return self.base.bias(query_positions, key_positions)
+        if query_positions.dim() == 1:
+            return self.base.bias(query_positions, key_positions)
+        layers = []
+        if self.sampling == "distances_per_layer":
+            tq, tk = query_positions.size(1), key_positions.size(1)
+            distance = causal_distance(torch.arange(tk - tq, tk), torch.arange(tk))
+            for layer in range(self.layers):
+                profile = self.base.bias(key_positions[layer], torch.zeros(1, dtype=torch.long))
+                if profile is None:
+                    return None
+                profile = (profile[layer] if profile.dim() == 4 else profile).squeeze(-1)
+                layers.append(profile[:, distance.reshape(-1)].view(profile.size(0), tq, tk))
+        else:
+            for layer in range(self.layers):
+                bias = self.base.bias(query_positions[layer], key_positions[layer])
+                if bias is None:
+                    return None
+                layers.append(bias[layer] if bias.dim() == 4 else bias)
+        return torch.stack(layers)
 
 
 def make_encoding(c):
@@ -386,7 +432,7 @@ class _Body:
         self.encoding = make_encoding(c)
 
     def _offset(self, positions, layer):
-        t = positions.size(0)
+        t = positions.size(-1)
         index = torch.arange(t)
         forbidden = index.unsqueeze(0) > index.unsqueeze(1)  # causal, by token order
         window = self.c["attention_window"]
@@ -415,7 +461,7 @@ class _Body:
             b = h.size(0)
             qkv = block.attention.qkv(h).view(b, t, 3, heads, d_head).permute(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            q, k = self.encoding.rotate(q, k, positions)
+            q, k = self.encoding.rotate(q, k, positions[layer] if positions.dim() == 2 else positions)
             q = q * (1.0 / math.sqrt(d_head))
             scores = torch.matmul(q, k.transpose(-2, -1)) + self._offset(positions, layer)
             attended = torch.matmul(torch.softmax(scores, -1), v)
@@ -432,7 +478,7 @@ class PebenchLM(_Body, nn.Module):
         self._build(model_config(config))
 
     def forward(self, tokens, positions=None, rope_scaling=None):
-        """tokens [B, T] int64 -> logits [B, T, vocab]. positions: [T] int64, or "pebench"
+        """tokens [B, T] int64 -> logits [B, T, vocab]. positions: [T] or [L, T] int64, or "pebench"
         (randomized: pebench's first eval draw); rope_scaling: pi | ntk | yarn | yarn_paper (rope only)."""
         return self._forward(tokens, positions, rope_scaling)
 

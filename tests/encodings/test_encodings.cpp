@@ -351,9 +351,11 @@ TEST(Randomized, TrainPositionsAreSortedDistinctDrawsBelowMaxPosition) {
   EncodingOptions options;
   options.max_length = 256;
   options.keys["encoding.random_max_position"] = "1000";
-  auto randomized = find_encoding("randomized:rope")->make(options);
+  // An additive base draws once per forward (the one table), per_layer or not.
+  auto randomized = find_encoding("randomized:learned")->make(options);
   randomized->train();
   auto first = randomized->positions(64, torch::kCPU), second = randomized->positions(64, torch::kCPU);
+  ASSERT_EQ(first.dim(), 1);
   for (const auto& positions : {first, second}) {
     EXPECT_TRUE((positions.slice(0, 1) > positions.slice(0, 0, -1)).all().item<bool>());  // sorted, distinct
     EXPECT_GE(positions.min().item<int64_t>(), 0);
@@ -369,11 +371,77 @@ TEST(Randomized, TrainPositionsAreSortedDistinctDrawsBelowMaxPosition) {
   EXPECT_TRUE(torch::equal(eval_first, randomized->positions(64, torch::kCPU)));
   // Sequential eval positions on request.
   options.keys["encoding.random_eval_positions"] = "sequential";
-  auto sequential = find_encoding("randomized:rope")->make(options);
-  sequential->eval();
-  EXPECT_TRUE(torch::equal(sequential->positions(5, torch::kCPU), torch::arange(5, torch::kLong)));
+  for (const char* name : {"randomized:rope", "randomized:alibi"}) {
+    auto sequential = find_encoding(name)->make(options);
+    sequential->eval();
+    EXPECT_TRUE(torch::equal(sequential->positions(5, torch::kCPU), torch::arange(5, torch::kLong))) << name;
+  }
   EXPECT_EQ(find_encoding("randomized:no-such"), nullptr);
   EXPECT_EQ(find_encoding("randomized:randomized:rope"), nullptr);
+}
+
+// google-deepmind/randomized_positional_encodings draws inside each attention layer
+// (hk.next_rng_key() per MultiHeadDotProductAttention call): rotary positions per layer.
+TEST(Randomized, RotaryBasesDrawPerLayerAndPerForwardKeepsOneDraw) {
+  EncodingOptions options;
+  options.layers = 3;
+  options.max_length = 256;
+  options.keys["encoding.random_max_position"] = "1000";
+  auto per_layer = find_encoding("randomized:rope")->make(options);
+  per_layer->train();
+  auto rows = per_layer->positions(64, torch::kCPU);
+  ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{3, 64}));
+  for (int64_t l = 0; l < 3; ++l) {
+    EXPECT_TRUE((rows[l].slice(0, 1) > rows[l].slice(0, 0, -1)).all().item<bool>());
+    EXPECT_LT(rows[l].max().item<int64_t>(), 1000);
+  }
+  EXPECT_FALSE(torch::equal(rows[0], rows[1]));
+  EXPECT_FALSE(torch::equal(rows[1], rows[2]));
+  options.keys["encoding.random_draw"] = "per_forward";
+  auto per_forward = find_encoding("randomized:rope")->make(options);
+  per_forward->train();
+  auto one = per_forward->positions(64, torch::kCPU);
+  EXPECT_EQ(one.dim(), 1);
+  // per_forward draw k and per_layer row l of draw k use generators k and k·layers + l:
+  // one numbering of draws, every row of every forward its own.
+  EXPECT_TRUE(torch::equal(one, rows[0]));
+  EXPECT_TRUE(torch::equal(per_forward->positions(64, torch::kCPU), rows[1]));
+  EXPECT_FALSE(torch::equal(per_layer->positions(64, torch::kCPU)[0], rows[1]));
+}
+
+// The reference's noisy ALiBi samples distances, not positions: per layer, sorted
+// distinct D_1 < ... < D_{T-1} from [1, max_position), and the bias at i - j = d is
+// -m_h · D_d. Blocks of queries (long evals) must see the same draw.
+TEST(Randomized, RelativeBiasesSampleDistancesPerLayer) {
+  EncodingOptions options;
+  options.layers = 2;
+  options.heads = 2;
+  options.max_length = 64;
+  options.keys["encoding.random_max_position"] = "100";
+  auto alibi = find_encoding("randomized:alibi")->make(options);
+  alibi->train();
+  auto rows = alibi->positions(8, torch::kCPU);  // [L, T] distance tables
+  ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{2, 8}));
+  for (int64_t l = 0; l < 2; ++l) {
+    EXPECT_EQ(rows[l][0].item<int64_t>(), 0);
+    EXPECT_TRUE((rows[l].slice(0, 1) > rows[l].slice(0, 0, -1)).all().item<bool>());
+    EXPECT_LT(rows[l].max().item<int64_t>(), 100);
+  }
+  EXPECT_FALSE(torch::equal(rows[0], rows[1]));
+  auto bias = alibi->bias(rows, rows);  // [L, H, T, T]
+  ASSERT_EQ(bias.sizes(), (std::vector<int64_t>{2, 2, 8, 8}));
+  const auto slopes = alibi_slopes(2);  // 1/16, 1/256
+  for (int64_t l = 0; l < 2; ++l)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t i = 0; i < 8; ++i)
+        for (int64_t j = 0; j <= i; ++j)
+          EXPECT_NEAR(bias[l][h][i][j].item<double>(), -slopes[h] * rows[l][i - j].item<double>(), 1e-5);
+  // Queries 5..7 against keys 0..7: the last three rows of the full bias.
+  auto block = alibi->bias(rows.slice(1, 5, 8), rows);
+  EXPECT_TRUE(torch::allclose(block, bias.slice(2, 5, 8)));
+  // The stored bias profile stays the base's, at true distances.
+  auto profile = bias_profile(*alibi, 4, torch::kCPU);
+  EXPECT_NEAR(profile[0][3].item<double>(), -slopes[0] * 3, 1e-6);
 }
 
 TEST(Learned, TableRowsAreAddedByPosition) {

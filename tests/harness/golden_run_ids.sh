@@ -12,7 +12,11 @@
 # varied copy lengths: data.start_token, data.copy_lengths), rope runs with a yarn curve
 # (yarn became HF's ramp: encoding.yarn_beta_*), fire runs (threshold from the train
 # length: encoding.fire_threshold) and runs with the probe (k-fold: analysis.probe_folds).
-# Every other id stayed as recorded.
+# Every other id stayed as recorded. And for the rest of issue 17 (2026-12-01, later):
+# jobs/quickstart.ini and jobs/zoo.ini run window_ppl and gradient by default (their
+# settings changed, so every id of theirs and of their overrides), and randomized runs
+# whose draws became per layer (rope, xpos, fire, relative biases: encoding.random_draw)
+# changed in wikitext.ini and sparse-memory-extrapolation.ini; randomized:learned kept its.
 # usage: golden_run_ids.sh PEBENCH [--record]
 set -uo pipefail
 pebench=$1

@@ -126,6 +126,24 @@ TEST(Study, YarnBoundsEnterTheRunIdOnlyOfRunsWithAYarnCurve) {
             std::string::npos);
 }
 
+// Randomized draws became per layer (issue 17): runs whose draws changed get new ids;
+// per_forward (what they computed before) and additive bases, which draw once either
+// way, keep theirs.
+TEST(Study, RandomDrawEntersTheRunIdOnlyWhereItChangedTheDraws) {
+  for (const std::string name : {"randomized:rope", "randomized:alibi", "randomized:fire"}) {
+    const auto run = parse_study("a.ini", kStudy, {{"encoding", name}}).runs[0];
+    EXPECT_NE(run.canonical_text().find("encoding.random_draw = per_layer\n"), std::string::npos) << name;
+    const auto old = parse_study("a.ini", kStudy, {{"encoding", name}, {"encoding.random_draw", "per_forward"}}).runs[0];
+    EXPECT_EQ(old.canonical_text().find("random_draw"), std::string::npos) << name;
+    EXPECT_NE(old.run_id, run.run_id) << name;
+  }
+  for (const std::string name : {"randomized:learned", "randomized:sinusoidal", "rope"})
+    EXPECT_EQ(parse_study("a.ini", kStudy, {{"encoding", name}}).runs[0].canonical_text().find("random_draw"),
+              std::string::npos) << name;
+  EXPECT_NE(error_of(kStudy, {{"encoding", "randomized:rope"}, {"encoding.random_draw", "sometimes"}})
+                .find("per_layer | per_forward"), std::string::npos);
+}
+
 // Resume: new grid values add runs; a changed fixed key is reported by name.
 TEST(Study, AChangedFixedKeyIsNamedGridGrowthIsNot) {
   const Study before = parse_study("demo.ini", kStudy, {});

@@ -49,6 +49,29 @@ TEST(TransformerLM, BlockedAttentionEqualsFullAttention) {
   }
 }
 
+// Randomized encodings that draw per layer give [L, T] positions: layer l must get row l
+// (rotary positions, fire's positions, or a relative bias's distance table), in full and
+// in query blocks. Rows that are all 0..T-1 are the base itself.
+TEST(TransformerLM, PerLayerPositionRowsReachTheirLayers) {
+  for (const std::string name : {"randomized:rope", "randomized:alibi", "randomized:t5", "randomized:fire"}) {
+    auto model = make_model(name, 128);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    auto tokens = torch::randint(0, 256, {2, 100}, torch::kLong);
+    auto rows = model->encoding().positions(100, torch::kCPU);
+    ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{2, 100})) << name;
+    model->options().attention_block = 0;
+    auto full = model->forward(tokens, rows);
+    model->options().attention_block = 16;
+    EXPECT_TRUE(torch::allclose(full, model->forward(tokens, rows), 1e-4, 1e-5)) << name;
+    auto swapped = model->forward(tokens, rows.flip(0));
+    EXPECT_FALSE(torch::allclose(full, swapped, 1e-4, 1e-5)) << name;
+    auto sequential = torch::arange(100, torch::kLong);
+    EXPECT_TRUE(torch::allclose(model->forward(tokens, torch::stack({sequential, sequential})),
+                                model->forward(tokens, sequential), 1e-4, 1e-5)) << name;
+  }
+}
+
 TEST(TransformerLM, BandMaskLimitsWhatAQuerySees) {
   auto model = make_model("none");
   model->options().attention_window = 4;

@@ -2,7 +2,7 @@
 // the first LENGTH held-out tokens, through the production model code (query-blocked
 // eval when LENGTH exceeds eval.attention_block), with the run's stored final weights.
 // usage: pebench_export_logits STORE RUN_ID LENGTH VARIANT OUT_PREFIX
-//   writes OUT_PREFIX.tokens (int64 [LENGTH]), .positions (int64 [LENGTH]),
+//   writes OUT_PREFIX.tokens (int64 [LENGTH]), .positions (int64 [LENGTH] or [layers, LENGTH]),
 //   .logits (float32 [LENGTH, vocab]) and .heldout (int64, the held-out split)
 #include <algorithm>
 #include <fstream>
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   model->encoding().set_eval_variant(variant, length);
   auto logits = model->forward(tokens, positions).contiguous();
   write_raw(out + ".tokens", tokens.data_ptr<int64_t>(), static_cast<size_t>(length));
-  write_raw(out + ".positions", positions.data_ptr<int64_t>(), static_cast<size_t>(length));
+  write_raw(out + ".positions", positions.data_ptr<int64_t>(), static_cast<size_t>(positions.numel()));
   write_raw(out + ".logits", logits.data_ptr<float>(), static_cast<size_t>(logits.numel()));
   return 0;
 }

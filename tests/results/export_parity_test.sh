@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Trained models leave pebench: a tiny model per registered encoding (shared and per-layer
-# biases, randomized positions, rope's eval variants) is trained, exported with `pebench
-# export --all`, loaded with results/python/pebench_model.py as copied into each export,
-# and must give pebench's own logits (pebench_export_logits: the production model with the
+# biases; randomized positions drawn per forward, per layer and as distances; rope's eval
+# variants) is trained, exported with `pebench export --all`, loaded with
+# results/python/pebench_model.py as copied into each export, and must give pebench's own logits (pebench_export_logits: the production model with the
 # stored weights, query-blocked at 4x the train length) to 1e-5 relative at the train
 # length and 4x it, and every eval length's perplexity in the store to 1e-5 relative.
 # Bad exports exit 2 with one line and write nothing.
@@ -17,12 +17,12 @@ encodings=$("$pebench" encodings | awk 'NR > 1 && /^[a-z_]+ / {print $1}' | grep
 tiny_study parity.ini "[model]" "layers = 2" "[train]" "steps = 30" "batch = 4" "log_every = 10" "warmup = 5" \
   "[eval]" "lengths = 16,32,64" "tokens = 512" "batch_tokens = 128" "attention_block = 16" \
   "[encoding]" "rope_scaling = pi,ntk,yarn,yarn_paper" \
-  "[grid]" "encoding = $encodings,randomized:rope,randomized:learned,randomized:t5" \
+  "[grid]" "encoding = $encodings,randomized:rope,randomized:learned,randomized:t5,randomized:fire" \
   "encoding.share_across_layers = true,false"
 "$pebench" run parity.ini --store parity.h5 --threads-per-rank 1 > run.log 2>&1 || { cat run.log; die "pebench run"; }
 "$pebench" export --all parity.h5 -o exports > export.log 2>&1 || { cat export.log; die "pebench export --all"; }
 runs=$(ls exports)
-[[ $(wc -w <<< "$runs") -eq $(($(tr ',' '\n' <<< "$encodings" | wc -l) * 2 + 6)) ]] || die "exported $(wc -w <<< "$runs") runs"
+[[ $(wc -w <<< "$runs") -eq $(($(tr ',' '\n' <<< "$encodings" | wc -l) * 2 + 8)) ]] || die "exported $(wc -w <<< "$runs") runs"
 mkdir -p logits
 for run in $runs; do
   for length in 16 64; do "$logits_tool" parity.h5 "$run" "$length" - "logits/$run-$length" || fail "logits of $run"; done
@@ -50,7 +50,10 @@ for run_id in sorted(os.listdir(exports)):
     for variant, length in variants:
         prefix = os.path.join(logits_dir, f"{run_id}-{length}" + (f"-{variant}" if variant else ""))
         tokens = torch.from_numpy(np.fromfile(prefix + ".tokens", dtype=np.int64)).view(1, -1)
-        positions = torch.from_numpy(np.fromfile(prefix + ".positions", dtype=np.int64))
+        positions = torch.from_numpy(np.fromfile(prefix + ".positions", dtype=np.int64)).view(-1, length)
+        positions = positions[0] if positions.size(0) == 1 else positions  # [L, T]: drawn per layer
+        if isinstance(model.encoding, module.Randomized):  # pebench's first eval draw, redrawn in Python
+            assert torch.equal(model.encoding.draw(length, 0), positions), f"{run_id}: eval draw 0 differs"
         theirs = torch.from_numpy(np.fromfile(prefix + ".logits", dtype=np.float32)).view(1, length, -1)
         with torch.no_grad():
             ours = model(tokens, positions=positions, rope_scaling=variant or None)
