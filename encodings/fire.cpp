@@ -28,6 +28,7 @@ OptionKey fire_threshold_key() {
     auto found = values.find("encoding");
     return found != values.end() && (found->second == "fire" || found->second == "randomized:fire");
   };
+  key.legacy_value = "512 positions (before issue 17)";
   return key;
 }
 const OptionKey kFireThreshold = fire_threshold_key();

@@ -68,6 +68,10 @@ struct OptionKey {
   // that a change of what a named choice computes brings in (encoding.yarn_beta_fast
   // counts only where encoding.rope_scaling lists yarn).
   std::function<bool(const std::map<std::string, std::string>&)> counted_when = nullptr;
+  // What a run computed with before the key existed, for keys whose arrival changed what
+  // their runs compute: a stored run that lacks the key where it would count now predates
+  // it, and compare and report show this value for it instead of the default.
+  std::string legacy_value = "";
 };
 
 }  // namespace pebench

@@ -56,6 +56,7 @@ OptionKey random_draw_key() {
     const EncodingInfo* base = find_encoding(encoding->second.substr(prefix.size()));
     return base && sampling_of(*base, true) != Sampling::positions_per_forward;
   };
+  key.legacy_value = "per_forward";
   return key;
 }
 const OptionKey kRandomDraw = random_draw_key();

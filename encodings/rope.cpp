@@ -95,6 +95,7 @@ bool lists_yarn(const std::map<std::string, std::string>& values) {
 OptionKey yarn_key(const char* name, const char* value, const char* help) {
   OptionKey key{name, value, "a positive number", help, ValueKind::positive_real, {}, IdRule::when};
   key.counted_when = lists_yarn;
+  key.legacy_value = "paper ramp (before issue 17)";  // old stores' yarn was the paper's ramp
   return key;
 }
 const OptionKey kYarnBetaSlow = yarn_key("encoding.yarn_beta_slow", "1", "rope yarn: α, turns within the train length below which a frequency is interpolated fully");

@@ -72,6 +72,7 @@ CompareOptions compare_options(const GroupingFlags& grouping) {
   compare.metric = grouping.metric;
   if (!grouping.by.empty()) compare.by = split_commas(grouping.by);
   compare.defaults = study_key_defaults();
+  compare.legacy = legacy_value;
   for (const auto& condition : grouping.where) {
     const auto equals = condition.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == condition.size())

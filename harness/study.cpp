@@ -116,6 +116,7 @@ OptionKey probe_folds_key() {
     auto found = values.find("analysis.run");
     return found != values.end() && lists_choice(found->second, "probe");
   };
+  key.legacy_value = "halves (before issue 17)";
   return key;
 }
 
@@ -140,8 +141,8 @@ const std::vector<KeyEntry>& key_table() {
         {{"data.symbols", "16", "an integer >= 2", "synthetic copy, associative_recall, sparse_memory: alphabet size", K::positive_int, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::symbols)},
         // Counted for every task: the start token changed what every task run computes
         // (issue 17), and `true, varied` gave them new ids; `false, longest` is pebench 0.1.
-        {{"data.start_token", "true", "true | false", "synthetic tasks: a start token first in every sequence (Kazemnejad et al. 2023 need it for NoPE)", K::boolean, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::start_token)},
-        {{"data.copy_lengths", "varied", "varied | longest", "synthetic:copy: training copy lengths uniform in 1..n/2 (varied) or always n/2 (longest, a fixed offset)", K::choice, {"varied", "longest"}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::copy_lengths)},
+        {{"data.start_token", "true", "true | false", "synthetic tasks: a start token first in every sequence (Kazemnejad et al. 2023 need it for NoPE)", K::boolean, {}, IdRule::with_task, 0, nullptr, "false"}, field(&RunConfig::data, &DataOptions::start_token)},
+        {{"data.copy_lengths", "varied", "varied | longest", "synthetic:copy: training copy lengths uniform in 1..n/2 (varied) or always n/2 (longest, a fixed offset)", K::choice, {"varied", "longest"}, IdRule::with_task, 0, nullptr, "longest"}, field(&RunConfig::data, &DataOptions::copy_lengths)},
         {{"data.lags", "3,17,40", "comma-separated positive integers", "synthetic:sparse_memory: target y_t = sum of the inputs x_{t-lag}", K::length_list, {}, IdRule::with_task}, field(&RunConfig::data, &DataOptions::lags)},
         {{"model.d_model", "128", "a positive integer", "model width", K::positive_int}, field(&RunConfig::model, &ModelOptions::d_model)},
         {{"model.layers", "2", "a positive integer", "transformer blocks", K::positive_int}, field(&RunConfig::model, &ModelOptions::layers)},
@@ -387,6 +388,16 @@ const std::vector<OptionKey>& study_keys() {
 const OptionKey* find_study_key(const std::string& name) {
   const KeyEntry* entry = find_entry(name);
   return entry ? &entry->key : nullptr;
+}
+
+std::string legacy_value(const std::string& key, const std::map<std::string, std::string>& config) {
+  const KeyEntry* entry = find_entry(key);
+  if (!entry || entry->key.legacy_value.empty() || config.count(key)) return "";
+  const IdRule rule = entry->key.id_rule;
+  auto source = config.find("data.source");
+  const bool counts = (rule == IdRule::when && entry->key.counted_when(config)) ||
+                      (rule == IdRule::with_task && source != config.end() && source->second.rfind("synthetic:", 0) == 0);
+  return counts ? entry->key.legacy_value : "";
 }
 
 std::map<std::string, std::string> study_key_defaults() {

@@ -21,6 +21,10 @@ const std::vector<OptionKey>& study_keys();
 const OptionKey* find_study_key(const std::string& name);
 // Key → default value, for reading configs that leave keys out (compare, report).
 std::map<std::string, std::string> study_key_defaults();
+// The value a stored run without `key` computed with, where the key would count in its id
+// now, so it predates the key (OptionKey::legacy_value: per_forward for
+// encoding.random_draw, false for data.start_token, ...); "" otherwise.
+std::string legacy_value(const std::string& key, const std::map<std::string, std::string>& config);
 
 // [data]: what the model reads. Defaults and allowed values: study_keys().
 struct DataOptions {

@@ -220,10 +220,17 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
   for (const auto& contents : stores)
     for (const auto& run : contents.runs) {
       auto& config = configs[run_index++];
-      // A key the run leaves out had its store's default (recorded at creation), or, in
-      // stores made before defaults were recorded, this version's.
+      // A key the run leaves out had its legacy value if the run predates it, else its
+      // store's default (recorded at creation), or, in stores made before defaults were
+      // recorded, this version's.
+      const auto as_stored = config;
       for (const auto& key : stored_keys) {
         if (config.count(key)) continue;
+        const std::string legacy = options.legacy ? options.legacy(key, as_stored) : "";
+        if (!legacy.empty()) {
+          config[key] = legacy;
+          continue;
+        }
         auto from_store = contents.key_defaults.find(key);
         auto fallback = options.defaults.find(key);
         if (from_store != contents.key_defaults.end()) config[key] = readable(from_store->second);

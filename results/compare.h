@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -29,6 +30,11 @@ struct CompareOptions {
   // keys at values older stores could not hold (train.precision = fp32, ...): a run lacking
   // a key that another run has gets its default, so it is grouped and filtered by its real value.
   std::map<std::string, std::string> defaults;
+  // For a key the run leaves out, before the defaults: the value runs made before the key
+  // existed computed with, where the key would count for this run now ("" otherwise; the
+  // CLI passes harness/study.h's legacy_value). Keeps an old store's randomized:rope
+  // (one draw per forward) from grouping with a new one's as two seeds of one config.
+  std::function<std::string(const std::string& key, const std::map<std::string, std::string>& config)> legacy;
 };
 
 // One ppl curve of a run: as trained, or an eval-time variant ("rope+pi").

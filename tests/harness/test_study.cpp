@@ -144,6 +144,20 @@ TEST(Study, RandomDrawEntersTheRunIdOnlyWhereItChangedTheDraws) {
                 .find("per_layer | per_forward"), std::string::npos);
 }
 
+// Keys whose arrival changed what their runs compute name the value runs from before
+// them computed with; compare shows it for a stored run that lacks the key where it counts.
+TEST(Study, LegacyValuesNameWhatRunsFromBeforeAKeyComputed) {
+  EXPECT_EQ(legacy_value("encoding.random_draw", {{"encoding", "randomized:rope"}}), "per_forward");
+  EXPECT_EQ(legacy_value("encoding.random_draw", {{"encoding", "randomized:learned"}}), "");  // never counted
+  EXPECT_EQ(legacy_value("encoding.random_draw", {{"encoding", "randomized:rope"}, {"encoding.random_draw", "per_layer"}}), "");
+  EXPECT_NE(legacy_value("encoding.fire_threshold", {{"encoding", "fire"}}).find("512"), std::string::npos);
+  EXPECT_EQ(legacy_value("encoding.fire_threshold", {{"encoding", "alibi"}}), "");
+  EXPECT_EQ(legacy_value("data.start_token", {{"data.source", "synthetic:copy"}}), "false");
+  EXPECT_EQ(legacy_value("data.copy_lengths", {{"data.source", "synthetic:copy"}}), "longest");
+  EXPECT_EQ(legacy_value("data.start_token", {{"data.source", "text:embedded"}}), "");
+  EXPECT_EQ(legacy_value("train.precision", {{"encoding", "rope"}}), "");  // fp32 runs lack it by design
+}
+
 // Resume: new grid values add runs; a changed fixed key is reported by name.
 TEST(Study, AChangedFixedKeyIsNamedGridGrowthIsNot) {
   const Study before = parse_study("demo.ini", kStudy, {});

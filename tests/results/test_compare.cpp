@@ -86,6 +86,26 @@ TEST(Compare, AKeyLeftOutTakesTheDefaultItsStoreRecorded) {
   EXPECT_EQ(json.find("fp32"), std::string::npos) << json;
 }
 
+// A run that lacks a key which would count in its id now predates the key: it gets the
+// key's legacy value (what it computed with), not the default, so an old store's run and a
+// new store's run of one config but different computations are not grouped as seeds.
+TEST(Compare, ARunThatPredatesAKeyGetsItsLegacyValueNotTheDefault) {
+  StoreContents contents = seeds_store("compare_legacy.h5");
+  for (auto& run : contents.runs)
+    if (run.row.run_id == "alibi-2") run.config += "encoding.random_draw = per_layer\n";
+  contents.key_defaults = {{"encoding.random_draw", "per_layer"}};
+  CompareOptions options;
+  options.format = "json";
+  const std::string grouped = compare_stores({contents}, options);  // without legacy values: one group
+  EXPECT_NE(grouped.find("\"encoding\": \"alibi\", \"L_train\": \"16\", \"seeds\": 3, \"diverged\": 1"), std::string::npos) << grouped;
+  options.legacy = [](const std::string& key, const std::map<std::string, std::string>& config) {
+    return key == "encoding.random_draw" && config.at("encoding") == "alibi" ? std::string("per_forward") : "";
+  };
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"encoding.random_draw\": \"per_forward\", \"seeds\": 2"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"encoding\": \"alibi\", \"L_train\": \"16\", \"encoding.random_draw\": \"per_layer\", \"seeds\": 1"), std::string::npos) << json;
+}
+
 TEST(Compare, WhereByToleranceSortAndFormats) {
   const StoreContents contents = seeds_store("compare.h5");
   CompareOptions options;
