@@ -7,8 +7,9 @@
 #   a pip torch     of ${PYTHON:-python3}: torch.utils.cmake_prefix_path (torch 2.x, CPU or CUDA)
 #   Debian's        libtorch-dev 1.13 (CPU), installed when missing
 # BUILD_DIR (default build/): a folder configured for another LibTorch is reconfigured from scratch.
-# Not on Debian (a cluster): load CMake, a C++ compiler, OpenMPI, parallel HDF5 and Boost
-# as modules first; nothing is installed (README "GPU clusters").
+# Not on Debian, or without root or passwordless sudo (a cluster): load CMake, a C++
+# compiler, OpenMPI, parallel HDF5 and Boost as modules first; nothing is installed
+# (README "GPU clusters").
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -36,10 +37,13 @@ if command -v dpkg-query > /dev/null && command -v apt-get > /dev/null; then
   for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
   done
-  if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  if ((${#missing[@]})) && [[ -n $sudo ]] && ! sudo -n true 2> /dev/null; then
+    # A cluster login node on Debian or Ubuntu: no root, so the modules must provide these.
+    echo "pebench: not installing ${missing[*]} (no root or passwordless sudo); using the CMake, compiler, MPI, HDF5 and Boost on PATH (modules)"
+  elif ((${#missing[@]})); then
     echo "pebench: installing ${missing[*]}"
-    sudo=""
-    [[ $(id -u) -ne 0 ]] && sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
   fi

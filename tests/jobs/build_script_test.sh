@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # jobs/build.sh picks the LibTorch a cluster user means: TORCH_DIR first, else the pip
 # torch of $PYTHON, else Debian's; a build folder configured for another one is
-# reconfigured from scratch; a TORCH_DIR without TorchConfig.cmake exits 2 with one line.
+# reconfigured from scratch; a TORCH_DIR without TorchConfig.cmake exits 2 with one line;
+# without root or passwordless sudo nothing is installed.
 # Stand-in LibTorches (a TorchConfig.cmake that stops configuring with its own name) show
 # which one CMake was given; the real one (Debian's) is configured with the target `help`,
 # which builds nothing.
@@ -54,5 +55,17 @@ build again.txt PYTHON=/bin/false
 status=$?
 [[ $status -eq 0 ]] && grep -q "reconfiguring for the Debian LibTorch" again.txt && grep -q "LibTorch 1.13" again.txt ||
   { cat again.txt; fail "Debian's LibTorch after a failed configure: exit $status"; }
-[[ $failures -eq 0 ]] && echo "build.sh: Debian's, TORCH_DIR, pip torch, a bad TORCH_DIR and each switch as documented"
+# A cluster login node on Debian or Ubuntu: packages missing, no root, no passwordless
+# sudo. Nothing is installed (apt-get is never called) and the build goes on.
+mkdir -p stubs
+printf '#!/bin/bash\n[[ $1 == -u ]] && echo 1000 || exec /usr/bin/id "$@"\n' > stubs/id
+printf '#!/bin/bash\nexit 1\n' > stubs/sudo
+printf '#!/bin/bash\necho "deinstall ok config-files"\n' > stubs/dpkg-query
+printf '#!/bin/bash\necho "apt-get called"; exit 1\n' > stubs/apt-get
+chmod +x stubs/*
+build noroot.txt PATH="$work/stubs:$PATH" PYTHON=/bin/false
+status=$?
+[[ $status -eq 0 ]] && grep -q "^pebench: not installing .*libhdf5-openmpi-dev.* (no root or passwordless sudo)" noroot.txt &&
+  ! grep -q "apt-get called" noroot.txt || { cat noroot.txt; fail "no root: exit $status"; }
+[[ $failures -eq 0 ]] && echo "build.sh: Debian's, TORCH_DIR, pip torch, a bad TORCH_DIR, each switch and no root as documented"
 exit $((failures > 0))
