@@ -67,6 +67,7 @@ const std::vector<OptionKey>& randomized_keys() {
   return keys;
 }
 
+namespace {
 // Shapes: T tokens of the forward, L layers, H heads.
 class RandomizedEncodingImpl : public PositionalEncodingImpl {
  public:
@@ -88,15 +89,30 @@ class RandomizedEncodingImpl : public PositionalEncodingImpl {
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
     base_->rotate(q, k, positions);
   }
+  // Rows per layer [L, T] give [L, H, Tq, Tk], layer l's bias from its own row: the base's
+  // bias at those positions, or, for drawn distances, gathered from the base's bias at the
+  // row's distances (keys 0..Tk-1, queries the last Tq of them, as models/transformer.cpp's
+  // logit_offset asks, query blocks too): the bias at i - j = d is the base's at D_d.
   torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
     if (query_positions.dim() == 1) return base_->bias(query_positions, key_positions);
-    if (sampling_ == Sampling::distances_per_layer) return bias_at_drawn_distances(query_positions, key_positions);
-    // Positions per layer [L, T]: layer l's bias from its own row → [L, H, Tq, Tk].
+    const bool distances = sampling_ == Sampling::distances_per_layer;
+    const int64_t tq = query_positions.size(1), tk = key_positions.size(1);
+    TORCH_CHECK(!distances || tq <= tk, "randomized distances: queries must be the last of the keys");
+    const auto index_options = key_positions.options();
+    torch::Tensor distance, zero;  // [Tq, Tk] token distances; the key at distance 0
+    if (distances) {
+      distance = causal_distance(torch::arange(tk - tq, tk, index_options), torch::arange(tk, index_options));
+      zero = torch::zeros({1}, index_options);
+    }
     std::vector<torch::Tensor> layers;
     for (int64_t l = 0; l < layers_; ++l) {
-      auto bias = base_->bias(query_positions[l], key_positions[l]);
+      auto bias = distances ? base_->bias(key_positions[l], zero)  // [(L,) H, Tk, 1]
+                            : base_->bias(query_positions[l], key_positions[l]);
       if (!bias.defined()) return {};
-      layers.push_back(bias.dim() == 4 ? bias[l] : bias);
+      if (bias.dim() == 4) bias = bias[l];
+      if (distances)
+        bias = bias.squeeze(-1).index_select(1, distance.reshape({-1})).view({bias.size(0), tq, tk});
+      layers.push_back(bias);
     }
     return torch::stack(layers);
   }
@@ -155,26 +171,6 @@ class RandomizedEncodingImpl : public PositionalEncodingImpl {
     auto distances = std::get<0>(drawn.slice(0, 0, length - 1).sort()) + 1;
     return torch::cat({torch::zeros({1}, torch::kLong), distances});
   }
-  // Rows of D [L, Tk] for keys 0..Tk-1 and queries the last Tq of them, as the model
-  // asks (models/transformer.cpp, logit_offset; query blocks too): the bias at i - j = d
-  // is the base's bias at distance D_d of the layer's row → [L, H, Tq, Tk].
-  torch::Tensor bias_at_drawn_distances(const torch::Tensor& query_rows, const torch::Tensor& key_rows) {
-    const int64_t tq = query_rows.size(1), tk = key_rows.size(1);
-    TORCH_CHECK(tq <= tk, "randomized distances: queries must be the last of the keys");
-    auto index_options = key_rows.options();
-    auto distance = causal_distance(torch::arange(tk - tq, tk, index_options), torch::arange(tk, index_options));
-    auto zero = torch::zeros({1}, index_options);
-    std::vector<torch::Tensor> layers;
-    for (int64_t l = 0; l < layers_; ++l) {
-      auto profile = base_->bias(key_rows[l], zero);  // [(L,) H, Tk, 1]
-      if (!profile.defined()) return {};
-      if (profile.dim() == 4) profile = profile[l];
-      profile = profile.squeeze(-1);  // [H, Tk]
-      layers.push_back(profile.index_select(1, distance.reshape({-1})).view({profile.size(0), tq, tk}));
-    }
-    return torch::stack(layers);
-  }
-
   int64_t max_position_;
   uint64_t seed_;
   int64_t layers_;
@@ -183,6 +179,7 @@ class RandomizedEncodingImpl : public PositionalEncodingImpl {
   uint64_t train_draws_ = 0, eval_draws_ = 0;
   std::shared_ptr<PositionalEncodingImpl> base_;
 };
+}  // namespace
 
 EncodingInfo randomized_encoding(const EncodingInfo& base) {
   EncodingInfo info = base;

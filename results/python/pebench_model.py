@@ -369,22 +369,21 @@ class Randomized(Encoding):
     def bias(self, query_positions, key_positions):
         if query_positions.dim() == 1:
             return self.base.bias(query_positions, key_positions)
+        distances = self.sampling == "distances_per_layer"
+        tq, tk = query_positions.size(1), key_positions.size(1)
+        distance = causal_distance(torch.arange(tk - tq, tk), torch.arange(tk)) if distances else None
         layers = []
-        if self.sampling == "distances_per_layer":
-            tq, tk = query_positions.size(1), key_positions.size(1)
-            distance = causal_distance(torch.arange(tk - tq, tk), torch.arange(tk))
-            for layer in range(self.layers):
-                profile = self.base.bias(key_positions[layer], torch.zeros(1, dtype=torch.long))
-                if profile is None:
-                    return None
-                profile = (profile[layer] if profile.dim() == 4 else profile).squeeze(-1)
-                layers.append(profile[:, distance.reshape(-1)].view(profile.size(0), tq, tk))
-        else:
-            for layer in range(self.layers):
+        for layer in range(self.layers):
+            if distances:
+                bias = self.base.bias(key_positions[layer], torch.zeros(1, dtype=torch.long))
+            else:
                 bias = self.base.bias(query_positions[layer], key_positions[layer])
-                if bias is None:
-                    return None
-                layers.append(bias[layer] if bias.dim() == 4 else bias)
+            if bias is None:
+                return None
+            bias = bias[layer] if bias.dim() == 4 else bias
+            if distances:
+                bias = bias.squeeze(-1)[:, distance.reshape(-1)].view(bias.size(0), tq, tk)
+            layers.append(bias)
         return torch.stack(layers)
 
 
