@@ -17,6 +17,8 @@
 # settings changed, so every id of theirs and of their overrides), and randomized runs
 # whose draws became per layer (rope, xpos, fire, relative biases: encoding.random_draw)
 # changed in wikitext.ini and sparse-memory-extrapolation.ini; randomized:learned kept its.
+# jobs/studies/init-rate-composite.ini moved to Zhang et al.'s setting (one head, untied
+# output, a fixed training set, their learning rate, 5 seeds; 2026-12-01): its ids only.
 # usage: golden_run_ids.sh PEBENCH [--record]
 set -uo pipefail
 pebench=$1
