@@ -58,8 +58,13 @@ class PositionalEncodingImpl : public torch::nn::Module {
   // Positions of a forward over `length` tokens when the caller gives none: 0..length-1,
   // unless the encoding samples them (randomized positions, which may give [layers, T]:
   // one row per layer, passed to that layer's rotate() and to bias() whole).
+  // The plain positions are views of one remembered arange per device, so every forward
+  // of a length passes the same tensor and the caches below recognise it without reading
+  // it (no device sync).
   virtual torch::Tensor positions(int64_t length, torch::Device device) {
-    return torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(device));
+    if (!plain_positions_.defined() || plain_positions_.device() != device || plain_positions_.size(0) < length)
+      plain_positions_ = torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(device));
+    return plain_positions_.slice(0, 0, length);
   }
   // Training resumes from a checkpoint after `steps` steps (one forward each): encodings
   // that draw per forward continue their sequence, as if never interrupted.
@@ -74,6 +79,9 @@ class PositionalEncodingImpl : public torch::nn::Module {
   virtual bool is_additive() const { return false; }
   // Facts about this encoding worth recording in the store next to the run.
   virtual std::vector<std::pair<std::string, int64_t>> facts() const { return {}; }
+
+ private:
+  torch::Tensor plain_positions_;  // 0..n-1 on the device last asked for; positions() slices it
 };
 
 struct EncodingInfo {
@@ -95,21 +103,37 @@ struct EncodingInfo {
 // position n_distances-1: [heads, n] (or [layers, heads, n]); undefined without a bias.
 torch::Tensor bias_profile(PositionalEncodingImpl& encoding, int64_t n_distances, torch::Device device);
 
-// Returns true when the two position tensors hold the same values (cache keys).
-inline bool same_positions(const torch::Tensor& cached, const torch::Tensor& positions) {
-  return cached.defined() && cached.sizes() == positions.sizes() &&
-         cached.device() == positions.device() && torch::equal(cached, positions);
-}
+// A cache key for position tensors that never reads their values, so a cache check costs
+// no device sync on CUDA: a tensor is "the same positions" when it is a view of the same
+// storage at the same offset, shape and strides, unwritten since (its version counter).
+// The key holds a reference, so that storage cannot be freed and its address handed to
+// other positions. Equal values in another tensor count as new: the cache is rebuilt, to
+// the same numbers. The model passes the same tensor every forward (positions() above).
+struct PositionsKey {
+  torch::Tensor seen;
+  int64_t version = -1;
+  // True when `positions` is not the remembered tensor, which it then replaces.
+  bool changed(const torch::Tensor& positions) {
+    if (seen.defined() && positions.defined() && seen.is_alias_of(positions) &&
+        seen.storage_offset() == positions.storage_offset() && seen.sizes() == positions.sizes() &&
+        seen.strides() == positions.strides() && seen.dtype() == positions.dtype() &&
+        positions._version() == version)
+      return false;
+    seen = positions;
+    version = positions.defined() ? positions._version() : -1;
+    return true;
+  }
+  void forget() { *this = PositionsKey(); }
+};
 
 // The (query, key) positions a cached bias or distance was built for.
 struct PositionPairKey {
-  torch::Tensor query, key;
+  PositionsKey query, key;
   // True when these positions differ from the remembered ones, which they then replace.
   bool changed(const torch::Tensor& query_positions, const torch::Tensor& key_positions) {
-    if (same_positions(query, query_positions) && same_positions(key, key_positions)) return false;
-    query = query_positions.clone();
-    key = key_positions.clone();
-    return true;
+    const bool query_changed = query.changed(query_positions);
+    const bool key_changed = key.changed(key_positions);
+    return query_changed || key_changed;
   }
 };
 

@@ -110,13 +110,12 @@ class RopeEncodingImpl : public PositionalEncodingImpl {
         beta_fast_(options.real(kYarnBetaFast)) {}
 
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
-    if (!same_positions(cached_positions_, positions)) {
+    if (cached_for_.changed(positions)) {
       auto angles = rope_angles(positions, rope_scaled_frequency(variant_, d_head_, base_, scale_, train_length_,
                                                                  beta_slow_, beta_fast_));
       const double factor = rope_attention_factor(variant_, scale_);
       cos_ = (angles.cos() * factor).to(q.dtype());
       sin_ = (angles.sin() * factor).to(q.dtype());
-      cached_positions_ = positions.clone();
     }
     q = q * cos_ + rotate_half(q) * sin_;
     k = k * cos_ + rotate_half(k) * sin_;
@@ -126,7 +125,7 @@ class RopeEncodingImpl : public PositionalEncodingImpl {
   void set_eval_variant(const std::string& variant, int64_t eval_length) override {
     variant_ = variant;
     scale_ = static_cast<double>(eval_length) / static_cast<double>(train_length_);
-    cached_positions_ = torch::Tensor();
+    cached_for_.forget();
   }
 
  private:
@@ -137,7 +136,8 @@ class RopeEncodingImpl : public PositionalEncodingImpl {
   double beta_slow_, beta_fast_;
   std::string variant_;  // "" = as trained
   double scale_ = 1;
-  torch::Tensor cached_positions_, cos_, sin_;
+  PositionsKey cached_for_;
+  torch::Tensor cos_, sin_;
 };
 
 EncodingInfo rope_encoding() {

@@ -37,10 +37,9 @@ class SinusoidalEncodingImpl : public PositionalEncodingImpl {
 
   torch::Tensor embed(const torch::Tensor& token_embeddings,
                       const torch::Tensor& positions) override {
-    if (!same_positions(cached_positions_, positions)) {
+    if (cached_for_.changed(positions)) {
       cached_table_ = sinusoid_table(positions, options_.d_model, layout_)
                           .to(token_embeddings.dtype());
-      cached_positions_ = positions.clone();
     }
     return token_embeddings + cached_table_;
   }
@@ -49,7 +48,8 @@ class SinusoidalEncodingImpl : public PositionalEncodingImpl {
  private:
   EncodingOptions options_;
   std::string layout_;
-  torch::Tensor cached_positions_, cached_table_;
+  PositionsKey cached_for_;
+  torch::Tensor cached_table_;
 };
 
 EncodingInfo sinusoidal_encoding() {

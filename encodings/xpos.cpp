@@ -29,7 +29,7 @@ class XposEncodingImpl : public PositionalEncodingImpl {
       : d_head_(options.d_model / options.heads), base_(options.real(kRopeBase)), scale_base_(static_cast<double>(options.integer(kXposScaleBase))) {}
 
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
-    if (!same_positions(cached_positions_, positions)) {
+    if (cached_for_.changed(positions)) {
       auto angles = rope_angles(positions, rope_inverse_frequency(d_head_, base_, positions.device()));
       const int64_t length = positions.size(0);
       const double centre = length ? std::floor((positions[0].item<double>() + positions[length - 1].item<double>()) / 2) : 0;
@@ -41,7 +41,6 @@ class XposEncodingImpl : public PositionalEncodingImpl {
       query_sin_ = (angles.sin() * scale).to(q.dtype());
       key_cos_ = (angles.cos() / scale).to(q.dtype());
       key_sin_ = (angles.sin() / scale).to(q.dtype());
-      cached_positions_ = positions.clone();
     }
     q = q * query_cos_ + rotate_half(q) * query_sin_;
     k = k * key_cos_ + rotate_half(k) * key_sin_;
@@ -54,7 +53,8 @@ class XposEncodingImpl : public PositionalEncodingImpl {
  private:
   int64_t d_head_;
   double base_, scale_base_;
-  torch::Tensor cached_positions_, query_cos_, query_sin_, key_cos_, key_sin_;
+  PositionsKey cached_for_;
+  torch::Tensor query_cos_, query_sin_, key_cos_, key_sin_;
 };
 
 EncodingInfo xpos_encoding() {

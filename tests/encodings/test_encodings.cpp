@@ -54,6 +54,66 @@ TEST(Alibi, BiasIsMinusSlopeTimesDistance) {
   EXPECT_TRUE(alibi->bias(positions, positions).is_same(bias));
 }
 
+// Cache keys never read position values (a read is a device sync on CUDA): the same
+// tensor, or a view of it at the same offset and shape, is a hit; anything else, or a
+// write since, is a miss.
+TEST(PositionCaches, KeyIsTheTensorNotItsValues) {
+  auto positions = torch::arange(6, torch::kLong);
+  PositionsKey key;
+  EXPECT_TRUE(key.changed(positions));
+  EXPECT_FALSE(key.changed(positions));
+  EXPECT_FALSE(key.changed(positions.slice(0, 0, 6)));  // a new view of the same elements
+  EXPECT_TRUE(key.changed(positions.slice(0, 1, 6)));   // other elements
+  EXPECT_TRUE(key.changed(positions));
+  EXPECT_TRUE(key.changed(torch::arange(6, torch::kLong)));  // equal values, another tensor
+  auto written = torch::arange(6, torch::kLong);
+  key.changed(written);
+  written.mul_(2);  // in place: the version counter moves
+  EXPECT_TRUE(key.changed(written));
+  EXPECT_FALSE(key.changed(written));
+}
+
+// Every forward of one length gets a view of the same arange, so caches hit across steps.
+TEST(PositionCaches, PlainPositionsAreViewsOfOneArange) {
+  auto alibi = find_encoding("alibi")->make(EncodingOptions{});
+  auto first = alibi->positions(8, torch::kCPU);
+  auto again = alibi->positions(8, torch::kCPU);
+  auto shorter = alibi->positions(5, torch::kCPU);
+  EXPECT_TRUE(torch::equal(first, torch::arange(8, torch::kLong)));
+  EXPECT_TRUE(torch::equal(shorter, torch::arange(5, torch::kLong)));
+  EXPECT_TRUE(first.is_alias_of(again) && first.is_alias_of(shorter));
+  auto bias = alibi->bias(first, first);
+  EXPECT_TRUE(alibi->bias(again, again).is_same(bias));  // the next step's forward: a hit
+  EXPECT_TRUE(torch::equal(alibi->positions(12, torch::kCPU), torch::arange(12, torch::kLong)));
+}
+
+// A position tensor written in place after a cache was built from it is not served from
+// that cache: every caching encoding then gives what a fresh one gives.
+TEST(PositionCaches, AWriteToThePositionsRebuildsEveryCache) {
+  EncodingOptions options;
+  options.d_model = 16;
+  options.heads = 2;
+  for (const std::string name : {"sinusoidal", "rope", "xpos", "alibi", "sandwich", "t5", "kerple_log"}) {
+    torch::manual_seed(0);
+    auto cached = find_encoding(name)->make(options);
+    torch::manual_seed(0);
+    auto fresh = find_encoding(name)->make(options);
+    auto positions = torch::arange(6, torch::kLong);
+    auto q = torch::randn({1, 2, 6, 8}), k = torch::randn({1, 2, 6, 8});
+    auto tokens = torch::randn({1, 6, 16});
+    auto run = [&](PositionalEncodingImpl& encoding, const torch::Tensor& p) {
+      auto qq = q.clone(), kk = k.clone();
+      encoding.rotate(qq, kk, p);
+      auto bias = encoding.bias(p, p);
+      return std::vector<torch::Tensor>{encoding.embed(tokens, p), qq, kk, bias.defined() ? bias : torch::zeros({1})};
+    };
+    run(*cached, positions);
+    positions.mul_(3);
+    const auto got = run(*cached, positions), want = run(*fresh, torch::arange(6, torch::kLong) * 3);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], want[i])) << name << ", output " << i;
+  }
+}
+
 TEST(Sinusoidal, InterleavedTableMatchesVaswani) {
   auto table = sinusoid_table(torch::tensor({0, 1, 2}, torch::kLong), 4, "interleaved");
   // d = 4: frequencies 1 and 1/10000^(2/4) = 0.01.

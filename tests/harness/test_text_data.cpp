@@ -211,7 +211,7 @@ TEST(Study, TokenizerSettingsArePartOfTheRunIdBytesIsNot) {
   // data.documents counts for sources of several documents only: not for this one file,
   // but for a folder and for the embedded corpus.
   EXPECT_EQ(run_id("documents = joined\n"), bytes);
-  for (const std::string source : {"text:" + std::string(PEBENCH_SOURCE_DIR) + "/jobs", std::string("text:embedded")}) {
+  for (const std::string& source : {"text:" + std::string(PEBENCH_SOURCE_DIR) + "/jobs", std::string("text:embedded")}) {
     auto id = [&](const std::string& extra) {
       return parse_study("r.ini", "[data]\nsource = " + source + "\n" + extra, {}).runs.front().run_id;
     };
