@@ -236,8 +236,8 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
         if (from_store != contents.key_defaults.end()) config[key] = readable(from_store->second);
         else if (fallback != options.defaults.end()) config[key] = readable(fallback->second);
       }
-      std::vector<RunCurve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config}};
-      for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config, true});
+      std::vector<RunCurve> of_run{{&run, config.count("encoding") ? config.at("encoding") : run.row.encoding, &run.eval_ppl, config, false, nullptr}};
+      for (const auto& variant : run.variants) of_run.push_back({&run, of_run[0].encoding + "+" + variant.name, &variant.ppl, config, true, nullptr});
       for (auto& curve : of_run) {
         if (options.metric == "bpb") {
           curve.converted = std::make_shared<const std::vector<double>>(bits_per_byte(run, *curve.ppl));

@@ -14,8 +14,11 @@ all_done() {  # STORE: every run done
 
 "$pebench" run slow.ini --store s.h5 --threads-per-rank 1 > first.log 2>&1 &
 first=$!
-for _ in $(seq 100); do [[ -s s.h5.lock ]] && break; sleep 0.1; done
+for _ in $(seq 1000); do [[ -s s.h5.lock ]] && break; sleep 0.01; done
 [[ -s s.h5.lock ]] || die "the first run made no lock file"
+# Hold the first run still while the second tries: on a fast machine its 800 steps ended
+# before the second process started (CI, 2026-12-01: the second --resume exited 0).
+kill -STOP "$first" 2> /dev/null || die "the first run ended before a second could meet its lock; lengthen slow.ini"
 for resume in --resume ""; do
   # shellcheck disable=SC2086
   "$pebench" run slow.ini --store s.h5 --threads-per-rank 1 $resume > second.log 2> err.txt
@@ -24,6 +27,7 @@ for resume in --resume ""; do
   # With --resume it meets the lock; without, the existing store (which needs --resume).
   [[ -n $resume ]] && ! grep -q "in use by pebench pid $first on " err.txt && fail "the refusal does not name the holder: $(cat err.txt)"
 done
+kill -CONT "$first"
 wait "$first" || fail "the first run: $(tail -2 first.log)"
 all_done s.h5 || fail "the first run's store is not all done"
 [[ ! -e s.h5.lock ]] || fail "the lock file outlived its run"
