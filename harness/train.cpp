@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <type_traits>
 #include <sstream>
 
 #include "encodings/registry.h"
@@ -22,6 +24,77 @@ double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, dou
   if (step <= warmup) return lr * static_cast<double>(step) / static_cast<double>(warmup);
   const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, steps - warmup));
   return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+namespace {
+// LibTorch keys optimizer state by the parameter's TensorImpl: by its address printed
+// to a string in torch 1.x (c10::guts::to_string), by the address itself in later 2.x;
+// the map's key type says which.
+template <typename Key>
+Key optimizer_state_key(const torch::Tensor& parameter) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << parameter.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return parameter.unsafeGetTensorImpl();
+  }
+}
+}  // namespace
+
+torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  using Key = std::decay_t<decltype(state_.begin()->first)>;
+  // One batch per step count: parameters that skipped a step (no gradient) have their own
+  // bias correction. In a training run every parameter has a gradient: one batch.
+  struct Batch {
+    std::vector<torch::Tensor> parameters, gradients, exp_avg, exp_avg_sq;
+  };
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    if (options.amsgrad()) throw std::logic_error("MultiTensorAdamW: amsgrad is not implemented");
+    std::map<int64_t, Batch> batches;
+    for (auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) continue;
+      const Key key = optimizer_state_key<Key>(parameter);
+      auto found = state_.find(key);
+      if (found == state_.end()) {  // as LibTorch initialises it
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+        found = state_.emplace(key, std::move(fresh)).first;
+      }
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
+      state.step(state.step() + 1);
+      auto& batch = batches[state.step()];
+      batch.parameters.push_back(parameter);
+      batch.gradients.push_back(parameter.grad());
+      batch.exp_avg.push_back(state.exp_avg());
+      batch.exp_avg_sq.push_back(state.exp_avg_sq());
+    }
+    const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
+    for (auto& [step, batch] : batches) {
+      // LibTorch's AdamW::step, op for op: decoupled decay, both moments, then the
+      // update with the bias corrections folded into the denominator and the step size.
+      const double correction1 = 1 - std::pow(beta1, step), correction2 = 1 - std::pow(beta2, step);
+      if (options.weight_decay() != 0) torch::_foreach_mul_(batch.parameters, 1 - options.lr() * options.weight_decay());
+      torch::_foreach_mul_(batch.exp_avg, beta1);
+      torch::_foreach_add_(batch.exp_avg, batch.gradients, 1 - beta1);
+      torch::_foreach_mul_(batch.exp_avg_sq, beta2);
+      torch::_foreach_addcmul_(batch.exp_avg_sq, batch.gradients, batch.gradients, 1 - beta2);
+      auto denominator = torch::_foreach_sqrt(batch.exp_avg_sq);
+      torch::_foreach_div_(denominator, std::sqrt(correction2));
+      torch::_foreach_add_(denominator, options.eps());
+      torch::_foreach_addcdiv_(batch.parameters, batch.exp_avg, denominator, -options.lr() / correction1);
+    }
+  }
+  return loss;
 }
 
 namespace {
@@ -224,7 +297,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
                                  torch::optim::AdamWOptions(options).weight_decay(0.0)));
   groups.emplace_back(encoding_parameters, std::make_unique<torch::optim::AdamWOptions>(
                                                torch::optim::AdamWOptions(options).weight_decay(0.0)));
-  torch::optim::AdamW optimizer(std::move(groups), options);
+  MultiTensorAdamW optimizer(std::move(groups), options);
   const auto parameters = model->parameters();
 
   const uint64_t data_seed = static_cast<uint64_t>(run.seed) * 7919u + 17u;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/optim/adamw.h>
+
 #include "harness/data.h"
 #include "harness/study.h"
 #include "models/transformer.h"
@@ -31,6 +33,18 @@ struct TrainLog {
   int64_t resumed_from_step = 0;  // the checkpoint's step, 0 when training started fresh
   double seconds_before_resume = 0;  // training time spent by earlier processes
   bool interrupted = false;       // stopped early with a checkpoint; not finished
+};
+
+// AdamW with LibTorch's arithmetic and state, stepped in multi-tensor (_foreach) ops: on
+// CUDA a step launches 9 multi-tensor kernels per parameter group where LibTorch's AdamW
+// launches 9 per parameter (a d128 two-layer LM has 27 parameter tensors: 243 launches);
+// on the CPU the foreach ops run the same per-tensor kernels, so every number equals
+// LibTorch's AdamW to the last bit. The state is LibTorch's own (same keys, same
+// AdamWParamState), so checkpoints load either way.
+class MultiTensorAdamW : public torch::optim::AdamW {
+ public:
+  using torch::optim::AdamW::AdamW;
+  torch::Tensor step(LossClosure closure = nullptr) override;
 };
 
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.

@@ -299,5 +299,45 @@ TEST(Train, LogStepsEndAtTheLastStep) {
   EXPECT_EQ(log_steps(7, 50), (std::vector<int64_t>{7}));
 }
 
+// Parameters after 6 steps in train_model's three groups (decayed, plain, an encoding
+// group with its own learning rate), one parameter missing a gradient at step 2 (it then
+// needs its own bias correction), stepped by MultiTensorAdamW up to `handoff` and by
+// LibTorch's AdamW::step (on the same object) from there.
+std::vector<torch::Tensor> adamw_trajectory(int handoff) {
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> p;
+  for (auto shape : std::vector<std::vector<int64_t>>{{8, 5}, {5}, {4, 3}, {2}}) p.push_back(torch::randn(shape).requires_grad_());
+  auto options = torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).weight_decay(0.1);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{p[0], p[2]}, std::make_unique<torch::optim::AdamWOptions>(options));
+  groups.emplace_back(std::vector<torch::Tensor>{p[1]}, std::make_unique<torch::optim::AdamWOptions>(
+                                                            torch::optim::AdamWOptions(options).weight_decay(0.0)));
+  groups.emplace_back(std::vector<torch::Tensor>{p[3]}, std::make_unique<torch::optim::AdamWOptions>(
+                                                            torch::optim::AdamWOptions(options).weight_decay(0.0)));
+  MultiTensorAdamW optimizer(std::move(groups), options);
+  for (int step = 1; step <= 6; ++step) {
+    for (size_t group = 0; group < 3; ++group)
+      static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[group].options()).lr((group == 2 ? 10 : 1) * 1e-2 / step);
+    for (size_t i = 0; i < p.size(); ++i) p[i].mutable_grad() = torch::randn(p[i].sizes()) * std::pow(10.0, static_cast<double>(i) - 2);
+    if (step == 2) p[2].mutable_grad() = torch::Tensor();
+    if (step < handoff) optimizer.step();
+    else optimizer.torch::optim::AdamW::step();
+  }
+  std::vector<torch::Tensor> out;
+  for (auto& parameter : p) out.push_back(parameter.detach().clone());
+  return out;
+}
+
+TEST(Train, MultiTensorAdamWIsLibTorchsAdamWToTheLastBit) {
+  const auto libtorch = adamw_trajectory(0), ours = adamw_trajectory(7), handed_over = adamw_trajectory(4);
+  torch::manual_seed(3);
+  for (size_t i = 0; i < libtorch.size(); ++i) {
+    EXPECT_FALSE(torch::allclose(libtorch[i], torch::randn(libtorch[i].sizes()))) << "parameter " << i << " never moved";
+    EXPECT_TRUE(torch::equal(ours[i], libtorch[i])) << "parameter " << i << ": " << (ours[i] - libtorch[i]).abs().max().item<double>();
+    // LibTorch's step finds the state ours made (same key): the moments and step counts go on.
+    EXPECT_TRUE(torch::equal(handed_over[i], libtorch[i])) << "parameter " << i << " after the handover";
+  }
+}
+
 }  // namespace
 }  // namespace pebench
