@@ -41,10 +41,25 @@ struct TrainLog {
 // on the CPU the foreach ops run the same per-tensor kernels, so every number equals
 // LibTorch's AdamW to the last bit. The state is LibTorch's own (same keys, same
 // AdamWParamState), so checkpoints load either way.
+//
+// Kernel::fused steps each group with torch's one fused kernel (`_fused_adamw_`, torch
+// >= 2.4, which has it on the CPU and CUDA): per group, one launch fills the step count
+// and one updates every tensor (a few when the tensors exceed one launch's lists). Same
+// formula and state; it rounds differently in the last bits (it divides step_size * m by
+// the denominator where LibTorch multiplies by m / denominator). train_model uses it on
+// CUDA only, so CPU numbers stay LibTorch's.
 class MultiTensorAdamW : public torch::optim::AdamW {
  public:
-  using torch::optim::AdamW::AdamW;
+  enum class Kernel { foreach_ops, fused };
+  // Whether this build's LibTorch has `_fused_adamw_`.
+  static bool fused_available();
+
+  MultiTensorAdamW(std::vector<torch::optim::OptimizerParamGroup> groups, torch::optim::AdamWOptions defaults,
+                   Kernel kernel = Kernel::foreach_ops);
   torch::Tensor step(LossClosure closure = nullptr) override;
+
+ private:
+  Kernel kernel_;
 };
 
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
