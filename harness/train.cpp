@@ -94,9 +94,9 @@ torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
       batch.exp_avg_sq.push_back(state.exp_avg_sq());
     }
     const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
+    for (auto& [step, batch] : batches) {
 #if PEBENCH_HAS_FUSED_ADAMW
-    if (kernel_ == Kernel::fused) {
-      for (auto& [step, batch] : batches) {
+      if (kernel_ == Kernel::fused) {
         // The kernel reads each tensor's step count from a float tensor on its device (as
         // torch.optim.AdamW(fused=True) keeps them); one count serves the whole batch.
         const auto count = torch::full({}, static_cast<double>(step),
@@ -105,11 +105,9 @@ torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
         at::_fused_adamw_(batch.parameters, batch.gradients, batch.exp_avg, batch.exp_avg_sq, /*max_exp_avg_sqs=*/{}, steps,
                           options.lr(), beta1, beta2, options.weight_decay(), options.eps(), /*amsgrad=*/false,
                           /*maximize=*/false);
+        continue;
       }
-      continue;
-    }
 #endif
-    for (auto& [step, batch] : batches) {
       // LibTorch's AdamW::step, op for op: decoupled decay, both moments, then the
       // update with the bias corrections folded into the denominator and the step size.
       const double correction1 = 1 - std::pow(beta1, step), correction2 = 1 - std::pow(beta2, step);
