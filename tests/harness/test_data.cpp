@@ -19,8 +19,10 @@
 namespace pebench {
 namespace {
 
+// Named per process: ctest runs the tests in parallel, one process each, and two writing
+// one file let a test read it empty ("corpus is empty").
 std::string temp_file(const std::string& name, const std::string& bytes) {
-  const auto path = std::filesystem::temp_directory_path() / ("pebench_test_" + name);
+  const auto path = std::filesystem::temp_directory_path() / ("pebench_test_" + std::to_string(getpid()) + "_" + name);
   std::ofstream(path, std::ios::binary) << bytes;
   return path.string();
 }
