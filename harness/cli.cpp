@@ -285,6 +285,8 @@ bool parse_run_flags(int argc, char** argv, RunFlags& flags) {
       ("keep-checkpoints", po::bool_switch(&flags.keep_checkpoints), "keep a run's checkpoint (STORE.ckpt/RUN_ID.pt) after it is done")
       ("threads-per-rank", po::value(&flags.threads_per_rank), "intra-op threads per rank (default: cores / ranks on the node; 1 for models under d_model 128 and 2^18 activations per step)")
       ("device", po::value(&flags.device)->default_value("cpu"), "cpu | cuda")
+      ("attention", po::value(&flags.attention)->default_value("auto"),
+       "auto | explicit | fused: softmax(q.k + bias) v by torch's scaled_dot_product_attention (fused, torch >= 2.1) or by scores, softmax and product (explicit, every CPU number); auto: fused on CUDA")
       ("verbose", po::bool_switch(&flags.verbose), "print training progress of every run");
   po::options_description keys("Study keys (override the study file; `--grid.KEY a,b` adds a grid axis)");
   for (const auto& key : study_keys())
@@ -344,6 +346,8 @@ bool parse_run_flags(int argc, char** argv, RunFlags& flags) {
   }
   if (flags.device != "cpu" && flags.device != "cuda")
     throw UserError("command line: --device \"" + flags.device + "\": expected cpu | cuda");
+  if (flags.attention != "auto" && flags.attention != "explicit" && flags.attention != "fused")
+    throw UserError("command line: --attention \"" + flags.attention + "\": expected auto | explicit | fused");
   if (values.count("threads-per-rank") && flags.threads_per_rank < 1)
     throw UserError("command line: --threads-per-rank \"" + std::to_string(flags.threads_per_rank) +
                     "\": expected a positive integer");

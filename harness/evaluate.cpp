@@ -36,14 +36,14 @@ torch::Tensor strided_window_losses(TransformerLM& model, const std::vector<uint
     if (stop_requested()) throw Interrupted();  // the run resumes from its final checkpoint
     const size_t last = std::min(starts.size(), first + per_batch);
     std::vector<int64_t> chunk(starts.begin() + first, starts.begin() + last);
-    auto windows = gather_windows(tokens, chunk, length).to(device);
+    auto windows = upload(gather_windows(tokens, chunk, length), device);
     auto logits = model->forward(windows.slice(1, 0, length));
     auto loss = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), windows.slice(1, 1, length + 1).reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    losses.push_back(loss.view({-1, length}).to(torch::kCPU, torch::kFloat64));
+    losses.push_back(loss.view({-1, length}));  // on the device: read back once, not per batch
   }
-  return torch::cat(losses, 0);
+  return torch::cat(losses, 0).to(torch::kCPU, torch::kFloat64);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -345,6 +346,10 @@ int run_command(int argc, char** argv) {
     }
     device = torch::Device(torch::kCUDA, static_cast<int>(mpi.local_rank % torch::cuda::device_count()));
   }
+  if (invocation.attention == "fused" && !fused_attention_available()) {
+    if (root) std::cerr << "pebench: error: command line: --attention \"fused\": this LibTorch (" TORCH_VERSION ") has no scaled_dot_product_attention with a scale (torch >= 2.1); expected auto | explicit" << std::endl;
+    return 2;
+  }
 
   const auto& runs = prepared.study.runs;
   const std::string& store_path = prepared.store_path;
@@ -403,6 +408,7 @@ int run_command(int argc, char** argv) {
 
   RunEnvironment environment;
   environment.device = device;
+  environment.attention = invocation.attention;
   environment.checkpoint_folder = store_path + ".ckpt";
   environment.keep_checkpoints = invocation.keep_checkpoints;
   environment.rank = mpi.rank;

@@ -1,5 +1,7 @@
 #include "harness/run_one.h"
 
+#include <torch/version.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -28,6 +30,7 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
     fs::create_directories(environment.checkpoint_folder);
     auto model = build_model(run);
     model->to(environment.device);
+    model->options().attention = environment.attention;
     auto log_line = [&](const std::string& line) {
       if (environment.progress) environment.progress(run.run_id + " " + line);
     };
@@ -35,6 +38,9 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
     const TrainLog log = train_model(model, corpus, run, environment.device, control, log_line);
     if (log.interrupted) throw Interrupted();
     RunResults results;
+    results.compute = environment.device.str() + " attention=" +
+                      (model->attends_fused(environment.device) ? "fused " : "explicit ") + log.kernels +
+                      " torch=" TORCH_VERSION;
     results.train_step = log.step;
     results.train_loss = log.loss;
     results.train_lr = log.lr;

@@ -14,6 +14,7 @@ namespace pebench {
 
 struct RunEnvironment {
   torch::Device device = torch::kCPU;
+  std::string attention = "auto";  // TransformerLMOptions::attention (--attention)
   std::string checkpoint_folder;   // STORE.ckpt: RUN_ID.pt while a run trains
   bool keep_checkpoints = false;   // keep RUN_ID.pt after the run is done
   int rank = 0;                    // recorded in the run's summary

@@ -177,19 +177,36 @@ std::vector<int64_t> log_steps(int64_t steps, int64_t log_every) {
   return out;
 }
 
-namespace {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define PEBENCH_HAS_FOREACH_TENSOR_MUL 1  // _foreach_mul_(TensorList, Tensor)
+#else
+#define PEBENCH_HAS_FOREACH_TENSOR_MUL 0
+#endif
 
-// Clips the global gradient norm without a host sync: the scale stays a tensor.
-void clip_gradients(const std::vector<torch::Tensor>& parameters, double max_norm) {
+bool multi_tensor_clip_available() { return PEBENCH_HAS_FOREACH_TENSOR_MUL; }
+
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm, ClipKernel kernel) {
+  std::vector<torch::Tensor> gradients;
+  for (const auto& p : parameters)
+    if (p.grad().defined()) gradients.push_back(p.grad());
+  if (gradients.empty()) return;
+#if PEBENCH_HAS_FOREACH_TENSOR_MUL
+  if (kernel == ClipKernel::multi_tensor) {
+    auto total = torch::stack(torch::_foreach_norm(gradients)).norm();
+    torch::_foreach_mul_(gradients, torch::clamp_max(max_norm / (total + 1e-6), 1.0));
+    return;
+  }
+#else
+  if (kernel == ClipKernel::multi_tensor)
+    throw std::logic_error("clip_gradient_norm: this LibTorch (" TORCH_VERSION ") has no _foreach_mul_ by a tensor (torch >= 2.1)");
+#endif
   std::vector<torch::Tensor> norms;
-  for (const auto& p : parameters)
-    if (p.grad().defined()) norms.push_back(p.grad().norm());
-  if (norms.empty()) return;
-  auto total = torch::stack(norms).norm();
-  auto scale = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
-  for (const auto& p : parameters)
-    if (p.grad().defined()) p.grad().mul_(scale);
+  for (const auto& gradient : gradients) norms.push_back(gradient.norm());
+  auto scale = torch::clamp_max(max_norm / (torch::stack(norms).norm() + 1e-6), 1.0);
+  for (auto& gradient : gradients) gradient.mul_(scale);
 }
+
+namespace {
 
 torch::Tensor text_tensor(const std::string& text) {
   return torch::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8).clone();
@@ -330,6 +347,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   const auto kernel = device.is_cuda() && MultiTensorAdamW::fused_available() ? MultiTensorAdamW::Kernel::fused
                                                                               : MultiTensorAdamW::Kernel::foreach_ops;
   MultiTensorAdamW optimizer(std::move(groups), options, kernel);
+  const auto clip_kernel = device.is_cuda() && multi_tensor_clip_available() ? ClipKernel::multi_tensor : ClipKernel::per_tensor;
   const auto parameters = model->parameters();
 
   const uint64_t data_seed = static_cast<uint64_t>(run.seed) * 7919u + 17u;
@@ -339,6 +357,8 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   if (run.data.train_examples > 0) sampler.fix_examples(run.data.train_examples);
   model->train();
   TrainLog log;
+  log.kernels = std::string("adamw=") + (kernel == MultiTensorAdamW::Kernel::fused ? "fused" : "foreach") +
+                " clip=" + (clip_kernel == ClipKernel::multi_tensor ? "multi_tensor" : "per_tensor");
   // Per-step losses stay on the device until a log point: no host sync in the step.
   TrainState state;
   if (load_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, state, log, device)) {
@@ -363,9 +383,9 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
       static_cast<torch::optim::AdamWOptions&>(optimizer_groups[group].options())
           .lr(group == 2 ? step_lr * encoding_lr_scale : step_lr);
 
-    auto window = sampler.next().to(device);
+    auto window = upload(sampler.next(), device);
     auto inputs = window.slice(1, 0, length);
-    auto targets = sampler.targets().defined() ? sampler.targets().to(device) : window.slice(1, 1, length + 1);
+    auto targets = sampler.targets().defined() ? upload(sampler.targets(), device) : window.slice(1, 1, length + 1);
     torch::Tensor logits;
     {
       Autocast autocast(device.type(), bf16);
@@ -374,7 +394,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     logits = logits.to(torch::kFloat32);  // the loss in fp32 whatever the precision
     torch::Tensor loss;
     if (sampler.scored().defined()) {  // a task: the mean over its scored targets only
-      const auto scored = sampler.scored().to(device).reshape({-1}).to(logits.scalar_type());
+      const auto scored = upload(sampler.scored(), device).reshape({-1}).to(logits.scalar_type());
       loss = (torch::nn::functional::cross_entropy(
                   logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)) * scored).sum() /
@@ -384,7 +404,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     }
     optimizer.zero_grad();
     loss.backward();
-    if (grad_clip > 0) clip_gradients(parameters, grad_clip);
+    if (grad_clip > 0) clip_gradient_norm(parameters, grad_clip, clip_kernel);
     optimizer.step();
     state.pending_losses.push_back(loss.detach());
 

@@ -33,6 +33,7 @@ struct TrainLog {
   int64_t resumed_from_step = 0;  // the checkpoint's step, 0 when training started fresh
   double seconds_before_resume = 0;  // training time spent by earlier processes
   bool interrupted = false;       // stopped early with a checkpoint; not finished
+  std::string kernels;            // what stepped it: "adamw=foreach clip=per_tensor" (the CPU's)
 };
 
 // AdamW with LibTorch's arithmetic and state, stepped in multi-tensor (_foreach) ops: on
@@ -61,6 +62,15 @@ class MultiTensorAdamW : public torch::optim::AdamW {
  private:
   Kernel kernel_;
 };
+
+// Scales every gradient by min(1, max_norm / (‖all gradients‖₂ + 1e-6)) without a host
+// sync: the scale stays a tensor on the device. Kernel::per_tensor runs LibTorch's ops one
+// tensor at a time (a norm and a multiply per parameter: 2 launches each on CUDA), the
+// CPU's numbers; multi_tensor takes the norms and scales in _foreach ops (torch >= 2.1:
+// a few launches for all of them), as torch.nn.utils.clip_grad_norm_ does on CUDA.
+enum class ClipKernel { per_tensor, multi_tensor };
+bool multi_tensor_clip_available();
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm, ClipKernel kernel);
 
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
 double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, double min_lr);

@@ -2,8 +2,17 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include <torch/version.h>
+
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define PEBENCH_HAS_FUSED_ATTENTION 1
+#else
+#define PEBENCH_HAS_FUSED_ATTENTION 0
+#endif
 
 namespace pebench {
 
@@ -13,58 +22,85 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(int64_t d_model, int64_t heads)
   out = register_module("out", torch::nn::Linear(d_model, d_model));
 }
 
-torch::Tensor logit_offset(PositionalEncodingImpl& encoding, const torch::Tensor& positions,
-                           int64_t query_begin, int64_t query_end, int64_t key_end,
-                           int64_t attention_window) {
-  auto index_options = torch::TensorOptions().dtype(torch::kLong).device(positions.device());
+torch::Tensor forbidden_keys(int64_t query_begin, int64_t query_end, int64_t key_end, int64_t attention_window,
+                             torch::Device device) {
+  auto index_options = torch::TensorOptions().dtype(torch::kLong).device(device);
   auto query_index = torch::arange(query_begin, query_end, index_options).unsqueeze(1);
   auto key_index = torch::arange(0, key_end, index_options).unsqueeze(0);
   auto forbidden = key_index > query_index;  // causal: by token order, not position value
   if (attention_window > 0) forbidden = forbidden | (query_index - key_index >= attention_window);
+  return forbidden;
+}
 
+namespace {
+// The offset from the encoding's bias over these positions (undefined: none) and the mask.
+torch::Tensor masked_offset(const torch::Tensor& bias, const torch::Tensor& forbidden, int64_t query_count,
+                            int64_t key_end) {
+  const float minus_infinity = -std::numeric_limits<float>::infinity();
+  if (bias.defined()) return bias.masked_fill(forbidden, minus_infinity);
+  return torch::zeros({1, query_count, key_end}, torch::TensorOptions().dtype(torch::kFloat32).device(forbidden.device()))
+      .masked_fill_(forbidden, minus_infinity);
+}
+}  // namespace
+
+torch::Tensor logit_offset(PositionalEncodingImpl& encoding, const torch::Tensor& positions,
+                           int64_t query_begin, int64_t query_end, int64_t key_end,
+                           int64_t attention_window) {
   // positions [T], or [L, T] when a randomized encoding draws per layer.
   auto bias = encoding.bias(positions.slice(-1, query_begin, query_end),
                             positions.slice(-1, 0, key_end));
-  auto offset = bias.defined() ? bias.clone()
-                               : torch::zeros({1, query_end - query_begin, key_end},
-                                              positions.options().dtype(torch::kFloat32));
-  return offset.masked_fill_(forbidden, -std::numeric_limits<float>::infinity());
+  return masked_offset(bias, forbidden_keys(query_begin, query_end, key_end, attention_window, positions.device()),
+                       query_end - query_begin, key_end);
 }
 
-torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x,
-                                               const torch::Tensor& positions,
-                                               PositionalEncodingImpl& encoding,
-                                               const torch::Tensor& offset,
-                                               const TransformerLMOptions& options, int64_t layer,
-                                               ForwardProbe* probe) {
+namespace {
+// Each query's softmax over its keys' logits q·k + offset, times the values: q [B, H, Tq,
+// d_head], already scaled; k, v [B, H, Tk, d_head]; offset [heads or 1, Tq, Tk].
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& offset,
+                     bool plain_causal, bool fused, ForwardProbe* probe, int64_t layer, int64_t query_begin) {
+#if PEBENCH_HAS_FUSED_ATTENTION
+  if (fused) {
+    // The offset in the queries' dtype (bf16 under autocast), as the kernels require: a
+    // bias rounds as the bf16 logits do (2^-8 relative); 0 and -inf are exact.
+    if (plain_causal) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, /*scale=*/1.0);
+    return at::scaled_dot_product_attention(q, k, v, offset.to(q.scalar_type()), 0.0, false, /*scale=*/1.0);
+  }
+#else
+  (void)plain_causal, (void)fused;
+#endif
+  auto probabilities = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) + offset, -1);
+  if (probe && probe->attention) probe->attention(layer, query_begin, probabilities);
+  return torch::matmul(probabilities, v);
+}
+}  // namespace
+
+bool fused_attention_available() { return PEBENCH_HAS_FUSED_ATTENTION; }
+
+torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& inputs,
+                                               const TransformerLMOptions& options, int64_t layer) {
   // Encodings with per-layer parameters give [layers, heads, Tq, Tk].
   auto of_layer = [layer](const torch::Tensor& t) { return t.dim() == 4 ? t[layer] : t; };
   const int64_t batch = x.size(0), length = x.size(1), d_model = x.size(2);
   const int64_t d_head = d_model / heads_;
   auto qkv_heads = qkv->forward(x).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4});
   auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];  // [B, H, T, d_head]
-  encoding.rotate(q, k, positions.dim() == 2 ? positions[layer] : positions);
+  const auto& positions = inputs.positions;
+  inputs.encoding->rotate(q, k, positions.dim() == 2 ? positions[layer] : positions);
   // Scaling q before the product is the same as scaling the logits, and cheaper.
   q = q * (1.0 / std::sqrt(static_cast<double>(d_head)));
 
   torch::Tensor attended;
-  if (offset.defined()) {
-    auto scores = torch::matmul(q, k.transpose(-2, -1)) + of_layer(offset);
-    auto probabilities = torch::softmax(scores, -1);
-    if (probe && probe->attention) probe->attention(layer, 0, probabilities);
-    attended = torch::matmul(probabilities, v);
+  if (inputs.offset.defined()) {
+    attended = attend(q, k, v, of_layer(inputs.offset), inputs.plain_causal, inputs.fused, inputs.probe, layer, 0);
   } else {
     // Query blocks: each block attends to keys up to its last query (causal).
     const int64_t block = options.attention_block;
     std::vector<torch::Tensor> outputs;
     for (int64_t begin = 0; begin < length; begin += block) {
       const int64_t end = std::min(length, begin + block);
-      auto block_offset = logit_offset(encoding, positions, begin, end, end, options.attention_window);
-      auto scores = torch::matmul(q.slice(2, begin, end), k.slice(2, 0, end).transpose(-2, -1)) +
-                    of_layer(block_offset);
-      auto probabilities = torch::softmax(scores, -1);
-      if (probe && probe->attention) probe->attention(layer, begin, probabilities);
-      outputs.push_back(torch::matmul(probabilities, v.slice(2, 0, end)));
+      auto block_offset = logit_offset(*inputs.encoding, positions, begin, end, end, options.attention_window);
+      outputs.push_back(attend(q.slice(2, begin, end), k.slice(2, 0, end), v.slice(2, 0, end), of_layer(block_offset),
+                               false, inputs.fused, inputs.probe, layer, begin));
     }
     attended = torch::cat(outputs, 2);
   }
@@ -80,10 +116,9 @@ BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
   mlp_out = register_module("mlp_out", torch::nn::Linear(4 * d_model, d_model));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& positions,
-                                 PositionalEncodingImpl& encoding, const torch::Tensor& offset,
-                                 const TransformerLMOptions& options, int64_t layer, ForwardProbe* probe) {
-  auto h = x + attention->forward(norm_attention->forward(x), positions, encoding, offset, options, layer, probe);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionInputs& inputs, const TransformerLMOptions& options,
+                                 int64_t layer) {
+  auto h = x + attention->forward(norm_attention->forward(x), inputs, options, layer);
   return h + mlp_out->forward(torch::gelu(mlp_in->forward(norm_mlp->forward(h))));
 }
 
@@ -151,16 +186,44 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Ten
   // long inputs are attended in query blocks instead, built per block.
   const bool blocked = !is_training() && options_.attention_block > 0 &&
                        length > options_.attention_block;
-  torch::Tensor offset;
-  if (!blocked) offset = logit_offset(*encoding_, positions, 0, length, length, options_.attention_window);
+  AttentionInputs inputs;
+  inputs.positions = positions;
+  inputs.encoding = encoding_.get();
+  inputs.probe = probe;
+  if (!blocked) {
+    inputs.offset = full_logit_offset(positions, length);
+    inputs.plain_causal = inputs.offset.is_same(mask_cache_.unbiased_offset) && options_.attention_window == 0;
+  }
+  inputs.fused = attends_fused(tokens.device()) && !(probe && probe->attention);
+  if (inputs.fused && !fused_attention_available())
+    throw std::invalid_argument("attention = fused: this LibTorch (" TORCH_VERSION ") has no scaled_dot_product_attention with a scale (torch >= 2.1)");
 
   int64_t layer = 0;
   for (auto& module : blocks->children()) {
-    x = module->as<BlockImpl>()->forward(x, positions, *encoding_, offset, options_, layer++, probe);
+    x = module->as<BlockImpl>()->forward(x, inputs, options_, layer++);
     if (probe && probe->keep_hidden) probe->hidden.push_back(x);
   }
   x = final_norm->forward(x);
   return torch::matmul(x, (output ? output->weight : token_embedding->weight).t());
+}
+
+torch::Tensor TransformerLMImpl::full_logit_offset(const torch::Tensor& positions, int64_t length) {
+  auto& cache = mask_cache_;
+  const int64_t window = options_.attention_window;
+  if (cache.length != length || cache.window != window || cache.forbidden.device() != positions.device()) {
+    cache.length = length;
+    cache.window = window;
+    cache.forbidden = forbidden_keys(0, length, length, window, positions.device());
+    cache.unbiased_offset = torch::Tensor();
+  }
+  auto bias = encoding_->bias(positions.slice(-1, 0, length), positions.slice(-1, 0, length));
+  if (bias.defined()) return masked_offset(bias, cache.forbidden, length, length);
+  if (!cache.unbiased_offset.defined()) cache.unbiased_offset = masked_offset(bias, cache.forbidden, length, length);
+  return cache.unbiased_offset;
+}
+
+bool TransformerLMImpl::attends_fused(torch::Device device) const {
+  return options_.attention == "fused" || (options_.attention == "auto" && device.is_cuda());
 }
 
 int64_t TransformerLMImpl::parameter_count() const {

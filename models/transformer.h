@@ -35,7 +35,16 @@ struct TransformerLMOptions {
   int64_t attention_window = 0;
   // Queries per attention block outside training; memory O(heads·block·T). 0 = one block.
   int64_t attention_block = 0;
+  // How the softmax(q·k + offset)·v is computed: "explicit" (scores, softmax, product:
+  // every CPU number of pebench), "fused" (torch's scaled_dot_product_attention, torch >=
+  // 2.1: flash or memory-efficient kernels on CUDA, which never hold the T x T scores),
+  // "auto" (fused on CUDA, explicit elsewhere). Forwards that hand attention probabilities
+  // to an analysis stay explicit.
+  std::string attention = "auto";
 };
+
+// Whether this LibTorch has scaled_dot_product_attention with a scale (torch >= 2.1).
+bool fused_attention_available();
 
 // What an analysis asks of one forward (harness/analyse); training passes none and pays
 // nothing for it.
@@ -50,14 +59,24 @@ struct ForwardProbe {
   torch::Tensor embeddings;
 };
 
+// What every layer's attention shares in one forward.
+struct AttentionInputs {
+  torch::Tensor positions;           // [T], or [L, T]: a row per layer
+  PositionalEncodingImpl* encoding;
+  // Bias + mask, [heads or 1, T, T] or [layers, heads, T, T] (per-layer bias); undefined:
+  // query blocks, each building its own.
+  torch::Tensor offset;
+  bool plain_causal = false;          // the offset is the causal mask alone (no bias, no band)
+  bool fused = false;                 // through torch's scaled_dot_product_attention
+  ForwardProbe* probe = nullptr;
+};
+
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
   CausalSelfAttentionImpl(int64_t d_model, int64_t heads);
-  // x [B, T, d]; logit_offset [heads or 1, T, T] or [layers, heads, T, T] (bias + mask),
-  // or blocked mode when undefined; `layer` picks this layer's bias when per layer.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
-                        PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
-                        const TransformerLMOptions& options, int64_t layer, ForwardProbe* probe = nullptr);
+  // x [B, T, d] → [B, T, d]; `layer` picks this layer's position row and bias.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& inputs, const TransformerLMOptions& options,
+                        int64_t layer);
 
   torch::nn::Linear qkv{nullptr}, out{nullptr};
 
@@ -69,15 +88,19 @@ TORCH_MODULE(CausalSelfAttention);
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(int64_t d_model, int64_t heads);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions,
-                        PositionalEncodingImpl& encoding, const torch::Tensor& logit_offset,
-                        const TransformerLMOptions& options, int64_t layer, ForwardProbe* probe = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& inputs, const TransformerLMOptions& options,
+                        int64_t layer);
 
   torch::nn::LayerNorm norm_attention{nullptr}, norm_mlp{nullptr};
   CausalSelfAttention attention{nullptr};
   torch::nn::Linear mlp_in{nullptr}, mlp_out{nullptr};
 };
 TORCH_MODULE(Block);
+
+// Where queries [query_begin, query_end) may not attend keys [0, key_end): later keys
+// (causal, by token order), and keys attention_window or more back (0: no band). [Tq, Tk].
+torch::Tensor forbidden_keys(int64_t query_begin, int64_t query_end, int64_t key_end, int64_t attention_window,
+                             torch::Device device);
 
 // Additive logit offset for queries [query_begin, query_end) over keys [0, key_end):
 // the encoding's bias (if any) plus -inf where the causal/band mask forbids.
@@ -97,6 +120,14 @@ class TransformerLMImpl : public torch::nn::Module {
   TransformerLMOptions& options() { return options_; }
   PositionalEncodingImpl& encoding() { return *encoding_; }
   int64_t parameter_count() const;
+  // Whether forwards on `device` attend through the fused op (options().attention; a
+  // forward whose probabilities an analysis reads is explicit all the same).
+  bool attends_fused(torch::Device device) const;
+  // logit_offset over the whole sequence (every training forward): the mask is built once
+  // per length, window and device, and so is the whole offset of an encoding without a
+  // bias; a bias is masked afresh each forward (a learned one changes every step). Equal
+  // to logit_offset(encoding(), positions, 0, length, length, window) to the last bit.
+  torch::Tensor full_logit_offset(const torch::Tensor& positions, int64_t length);
 
   torch::nn::Embedding token_embedding{nullptr};
   torch::nn::ModuleList blocks;
@@ -111,6 +142,14 @@ class TransformerLMImpl : public torch::nn::Module {
 
   TransformerLMOptions options_;
   std::shared_ptr<PositionalEncodingImpl> encoding_;
+  // Kept across forwards: rebuilt, the mask is 4-5 ops (2 aranges, a compare, the band's
+  // compare and or) and the unbiased offset 2 more (zeros, fill), each a kernel launch on
+  // CUDA, where a small model's step is launch-bound.
+  struct MaskCache {
+    int64_t length = -1, window = -1;
+    torch::Tensor forbidden;        // [T, T] bool
+    torch::Tensor unbiased_offset;  // [1, T, T]: 0 or -inf, for encodings without a bias
+  } mask_cache_;
 };
 TORCH_MODULE(TransformerLM);
 

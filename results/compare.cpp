@@ -522,13 +522,15 @@ std::string compare_table(const StoreContents& contents) { return compare_stores
 
 std::string inspect_table(const StoreContents& contents) {
   std::vector<std::vector<std::string>> rows = {
-      {"run_id", "status", "rank", "host", "wall_s", "train_tok/s", "final_loss", "params"}};
+      {"run_id", "status", "rank", "host", "device", "wall_s", "train_tok/s", "final_loss", "params"}};
   std::map<std::string, int> counts;
   for (const auto& run : contents.runs) {
     const auto& s = run.summary;
     ++counts[run.row.status];
+    // The device: the first word of the run's compute string (results/README.md).
+    const std::string device = run.compute.substr(0, run.compute.find(' '));
     rows.push_back({run.row.run_id, run.row.status, s.rank >= 0 ? std::to_string(s.rank) : "-",
-                    s.host.empty() ? "-" : s.host, fixed(s.wall_seconds, 1),
+                    s.host.empty() ? "-" : s.host, device.empty() ? "-" : device, fixed(s.wall_seconds, 1),
                     fixed(s.train_tokens_per_second, 0), fixed(s.final_train_loss, 4),
                     std::to_string(run.params)});
   }

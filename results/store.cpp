@@ -31,7 +31,7 @@ double store_seconds() { return store_seconds_total; }
 StoreError::StoreError(const std::string& message) : std::runtime_error(one_line(message)) {}
 namespace {
 
-constexpr size_t kIdLength = 64, kEncodingLength = 32, kStatusLength = 16, kHostLength = 64;
+constexpr size_t kIdLength = 64, kEncodingLength = 32, kStatusLength = 16, kHostLength = 64, kComputeLength = 128;
 
 // The /index row and the summary as they lie in the file (fixed-length strings:
 // parallel HDF5 cannot write variable-length data independently).
@@ -367,6 +367,14 @@ StoredRun read_run(hid_t file, const IndexRow& row, const std::string& path,
                    record.train_tokens_per_second, record.final_train_loss, record.diverged_step,
                    record.rank, read_string(record.host)};
   }
+  if (has_link(group, "compute", group_path)) {
+    Handle dataset = open_dataset(group, "compute", group_path + "/compute");
+    if (element_count(dataset, group_path + "/compute") != 1)
+      throw StoreError("dataset compute holds more than one string");
+    char compute[kComputeLength];
+    read_all(dataset, string_type(kComputeLength), compute, group_path + "/compute");
+    run.compute = read_string(compute);
+  }
   // Every dataset read is looked at first: present, and its shape (checked below).
   std::map<std::string, std::vector<int64_t>> shapes;
   auto required = [&](const std::string& name) {
@@ -448,8 +456,8 @@ double layout_bytes(const std::vector<RunLayout>& layouts) {
   for (const auto& layout : layouts) {
     const double lengths = static_cast<double>(layout.eval_lengths.size());
     const double longest = layout.eval_lengths.empty() ? 0 : static_cast<double>(layout.eval_lengths.back());
-    double datasets = 8 + 3 * static_cast<double>(layout.eval_variants.size());
-    bytes += sizeof(SummaryRecord) + 24 * static_cast<double>(layout.n_logged) + (1 + layout.eval_variants.size()) * (16 * lengths + 8 * longest);
+    double datasets = 9 + 3 * static_cast<double>(layout.eval_variants.size());
+    bytes += sizeof(SummaryRecord) + kComputeLength + 24 * static_cast<double>(layout.n_logged) + (1 + layout.eval_variants.size()) * (16 * lengths + 8 * longest);
     bytes += 8 * (elements(layout.bias_profile_shape) + elements(layout.table_shape));
     datasets += !layout.bias_profile_shape.empty() + !layout.table_shape.empty();
     for (const auto& [name, shape] : layout.weights) bytes += 4 * elements(shape), ++datasets;
@@ -528,6 +536,8 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
 
   SummaryRecord empty_summary{kNaN, kNaN, kNaN, kNaN, kNaN, kMissing, kMissing, {}};
   Handle summary_file_type = summary_type();
+  Handle compute_type = string_type(kComputeLength);
+  const char empty_compute[kComputeLength] = {};
   for (const auto& layout : layouts) {
     const std::string group_path = "/runs/" + layout.run_id;
     Handle group = create_group(file, group_path);
@@ -548,6 +558,7 @@ void ParallelStore::add_runs(const std::vector<RunLayout>& layouts, bool is_writ
     fault_point("mid_layout");
 
     create_dataset(group, "summary", summary_file_type, {}, &empty_summary, group_path);
+    create_dataset(group, "compute", compute_type, {}, empty_compute, group_path);
     const auto logged = static_cast<hsize_t>(layout.n_logged);
     const auto lengths = static_cast<hsize_t>(layout.eval_lengths.size());
     const auto longest = static_cast<hsize_t>(layout.eval_lengths.back());
@@ -638,6 +649,12 @@ void ParallelStore::write_results(const std::string& run_id, const RunResults& r
                        s.final_train_loss, s.diverged_step, s.rank, {}};
   copy_string(record.host, s.host);
   write_all(open_dataset(group, "summary", group_path + "/summary"), summary_type(), &record, group_path + "/summary");
+  if (has_link(group, "compute", group_path)) {  // not in runs laid out before it
+    char compute[kComputeLength];
+    copy_string(compute, results.compute);
+    write_all(open_dataset(group, "compute", group_path + "/compute"), string_type(kComputeLength), compute,
+              group_path + "/compute");
+  }
 }
 
 void ParallelStore::write_status(const IndexRow& row) {

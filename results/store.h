@@ -82,6 +82,10 @@ struct RunSummary {
 
 struct RunResults {
   RunSummary summary;
+  // How the finishing process computed it (dataset `compute`): device, the attention,
+  // optimizer and clip kernels, LibTorch version, e.g. "cuda:0 attention=fused
+  // adamw=fused clip=multi_tensor torch=2.11.0". Kept to 128 bytes.
+  std::string compute;
   std::vector<int64_t> train_step;
   std::vector<double> train_loss, train_lr;
   std::vector<double> eval_ppl;
@@ -110,6 +114,7 @@ struct StoredRun {
   std::string data_identity;  // the corpus it was laid out with; "" when none was recorded
   int64_t params = 0;
   RunSummary summary;
+  std::string compute;  // RunResults::compute; "" before the run finished, and in stores before it
   std::vector<int64_t> train_step;
   std::vector<double> train_loss;
   std::vector<int64_t> eval_lengths;

@@ -15,7 +15,9 @@ Debian's modules live under Debian's interpreter: run with /usr/bin/python3
 Text runs also carry run["eval"]["bpb"] (bits per byte at each length); passkey runs
 run["eval"]["passkey"] = {"accuracy": [lengths, depths], "distance": ..., "max_distance": ...};
 SentencePiece runs run["tokenizer"] = {"spec": "bpe:8192 model=HASH", "model": bytes of the
-.model file, loadable with sentencepiece.SentencePieceProcessor(model_proto=...)}.
+.model file, loadable with sentencepiece.SentencePieceProcessor(model_proto=...)};
+run["compute"] is how the run was computed ("cuda:0 attention=fused adamw=fused ...";
+"" before it finished and in stores made before it).
 """
 import math
 
@@ -145,6 +147,7 @@ def _run(f, row, run_id, read, key_defaults):
         "params": int(group.attrs["params"]),
         "summary": {name: (_text(summary[name]) if name == "host" else summary[name].item())
                     for name in summary.dtype.names},
+        "compute": _text(read(group, "compute")) if "compute" in group else "",
         "train": {name: read(group, "train/" + name) for name in ("step", "loss", "lr")},
         "eval": {
             "lengths": read(group, "eval/lengths"),

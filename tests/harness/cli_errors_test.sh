@@ -118,6 +118,15 @@ expect_error "bad shard" '--shard "2/2": expected i/n with 0 <= i < n' "$pebench
 expect_error "unparsable shard" '--shard "x": expected i/n' "$pebench" run good.ini --shard x --store store.h5
 expect_error "zero threads" '--threads-per-rank "0"' "$pebench" run good.ini --threads-per-rank 0 --store store.h5
 expect_error "unknown device" '--device "tpu": expected cpu | cuda' "$pebench" run good.ini --device tpu --store store.h5
+expect_error "unknown attention" '--attention "flash": expected auto | explicit | fused' "$pebench" run good.ini --attention flash --store store.h5
+# --attention fused needs torch >= 2.1: refused up front by Debian's 1.13, run by a torch 2.x build.
+(cd "$work" && "$pebench" run good.ini --attention fused --store fused.h5) > "$logs/out" 2>&1
+if grep -q "has no scaled_dot_product_attention" "$logs/out"; then
+  expect_error "fused attention on an old LibTorch" '--attention "fused": this LibTorch (' "$pebench" run good.ini --attention fused --store store.h5
+elif [[ ! -s $work/fused.h5 ]]; then
+  echo "FAIL --attention fused on this LibTorch: neither refused nor run:"; cat "$logs/out"; failures=$((failures + 1))
+fi
+rm -rf "$work/fused.h5" "$work/fused.h5.ckpt"
 expect_error "unwritable store" "does not exist or is not writable" "$pebench" run good.ini --store /nonexistent/dir/store.h5
 expect_error "unknown command" "unknown command 'frobnicate'" "$pebench" frobnicate
 expect_error "under mpirun, one message" "unknown.ini: [train] stepz" mpirun -np 2 "$pebench" run unknown.ini --store store.h5

@@ -363,5 +363,50 @@ TEST(Train, FusedAdamWFollowsLibTorchsAdamW) {
   }
 }
 
+// The gradient clip in multi-tensor ops (what CUDA runs use, torch >= 2.1) scales as the
+// per-tensor clip does, both when the threshold engages (the global norm lands on it) and
+// when it does not (every gradient as it was); a parameter without a gradient is skipped.
+TEST(Train, MultiTensorClipScalesAsThePerTensorClip) {
+  torch::manual_seed(5);
+  auto make = [] {
+    std::vector<torch::Tensor> parameters{torch::zeros({7, 3}).requires_grad_(), torch::zeros({11}).requires_grad_(),
+                                          torch::zeros({2, 2}).requires_grad_(), torch::zeros({5}).requires_grad_()};
+    parameters[0].mutable_grad() = torch::randn({7, 3});
+    parameters[1].mutable_grad() = 3 * torch::randn({11});
+    parameters[3].mutable_grad() = torch::randn({5});  // parameters[2]: no gradient
+    return parameters;
+  };
+  auto global_norm = [](const std::vector<torch::Tensor>& parameters) {
+    double sum = 0;
+    for (const auto& p : parameters)
+      if (p.grad().defined()) sum += p.grad().pow(2).sum().item<double>();
+    return std::sqrt(sum);
+  };
+  const auto reference = make();
+  const double before = global_norm(reference);
+  ASSERT_GT(before, 5.0);
+  if (!multi_tensor_clip_available()) {
+    EXPECT_THROW(clip_gradient_norm(reference, 1.0, ClipKernel::multi_tensor), std::logic_error);
+    GTEST_SKIP() << "this LibTorch has no _foreach_mul_ by a tensor (torch >= 2.1)";
+  }
+  for (double max_norm : {1.0, 1000.0}) {
+    auto per_tensor = make(), multi_tensor = make();
+    for (size_t i = 0; i < per_tensor.size(); ++i)
+      if (reference[i].grad().defined()) {
+        per_tensor[i].mutable_grad() = reference[i].grad().clone();
+        multi_tensor[i].mutable_grad() = reference[i].grad().clone();
+      }
+    clip_gradient_norm(per_tensor, max_norm, ClipKernel::per_tensor);
+    clip_gradient_norm(multi_tensor, max_norm, ClipKernel::multi_tensor);
+    EXPECT_NEAR(global_norm(multi_tensor), std::min(before, max_norm), 1e-5 * max_norm) << max_norm;
+    EXPECT_FALSE(multi_tensor[2].grad().defined());
+    for (size_t i = 0; i < per_tensor.size(); ++i) {
+      if (per_tensor[i].grad().defined()) {
+        EXPECT_TRUE(torch::allclose(multi_tensor[i].grad(), per_tensor[i].grad(), 1e-6, 1e-7)) << "parameter " << i << " at " << max_norm;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pebench

@@ -3,8 +3,18 @@
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
+#include <torch/version.h>
+
+// Counting the ops a forward calls: RecordFunction's torch 2.x interface.
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/record_function.h>
+#define PEBENCH_TEST_RECORDS_OPS 1
+#else
+#define PEBENCH_TEST_RECORDS_OPS 0
+#endif
 
 #include <cmath>
+#include <functional>
 
 #include "encodings/registry.h"
 #include "tests/tiny_model.h"
@@ -71,6 +81,110 @@ TEST(TransformerLM, PerLayerPositionRowsReachTheirLayers) {
                                 model->forward(tokens, sequential), 1e-4, 1e-5)) << name;
   }
 }
+
+// The whole-sequence offset of every forward is built once per length and window: what
+// logit_offset builds, bit for bit, and for an encoding without a bias the same tensor
+// again (with a bias, that bias masked afresh).
+TEST(TransformerLM, FullOffsetIsKeptPerShapeAndEqualsLogitOffset) {
+  for (const auto& info : encoding_registry()) {
+    auto model = make_model(info.name);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    for (int64_t window : {0, 5}) {
+      for (int64_t length : {20, 33, 20}) {
+        model->options().attention_window = window;
+        auto positions = model->encoding().positions(length, torch::kCPU);
+        auto kept = model->full_logit_offset(positions, length);
+        auto fresh = logit_offset(model->encoding(), positions, 0, length, length, window);
+        EXPECT_TRUE(torch::equal(kept, fresh)) << info.name << " window " << window << " length " << length;
+        const bool biased = model->encoding().bias(positions, positions).defined();
+        EXPECT_EQ(model->full_logit_offset(positions, length).is_same(kept), !biased) << info.name;
+      }
+    }
+  }
+}
+
+// attention = fused (torch's scaled_dot_product_attention, what CUDA runs use) computes
+// what the explicit softmax does, for every encoding: the logits and every gradient in
+// training (through a learned bias too), with a band, and in query blocks at eval. Skipped
+// where the LibTorch lacks it (Debian's 1.13).
+TEST(TransformerLM, FusedAttentionEqualsExplicit) {
+  if (!fused_attention_available()) GTEST_SKIP() << "this LibTorch (" TORCH_VERSION ") has no fused attention";
+  for (const auto& info : encoding_registry()) {
+    for (int64_t window : {0, 5}) {
+      auto explicit_model = make_model(info.name), fused_model = make_model(info.name);
+      explicit_model->options().attention = "explicit";
+      fused_model->options().attention = "fused";
+      explicit_model->options().attention_window = fused_model->options().attention_window = window;
+      const std::string what = info.name + " window " + std::to_string(window);
+      auto tokens = torch::randint(0, 256, {2, 17}, torch::kLong);
+      auto targets = tokens.slice(1, 1).reshape({-1});
+      auto explicit_logits = explicit_model->forward(tokens.slice(1, 0, 16));
+      auto fused_logits = fused_model->forward(tokens.slice(1, 0, 16));
+      EXPECT_TRUE(torch::allclose(explicit_logits, fused_logits, 1e-5, 1e-5)) << what;
+      torch::nn::functional::cross_entropy(explicit_logits.reshape({-1, 256}), targets).backward();
+      torch::nn::functional::cross_entropy(fused_logits.reshape({-1, 256}), targets).backward();
+      auto fused_parameters = fused_model->named_parameters();
+      for (const auto& parameter : explicit_model->named_parameters()) {
+        const auto& fused_grad = fused_parameters[parameter.key()].grad();
+        ASSERT_EQ(parameter.value().grad().defined(), fused_grad.defined()) << what << " " << parameter.key();
+        if (fused_grad.defined()) {
+          EXPECT_TRUE(torch::allclose(parameter.value().grad(), fused_grad, 1e-4, 1e-6)) << what << " " << parameter.key();
+        }
+      }
+      explicit_model->eval(), fused_model->eval();
+      explicit_model->options().attention_block = fused_model->options().attention_block = 16;
+      torch::NoGradGuard no_grad;
+      auto long_tokens = torch::randint(0, 256, {1, 100}, torch::kLong);
+      EXPECT_TRUE(torch::allclose(explicit_model->forward(long_tokens), fused_model->forward(long_tokens), 1e-5, 1e-5)) << what;
+    }
+  }
+}
+
+#if PEBENCH_TEST_RECORDS_OPS
+// Calls of aten::scaled_dot_product_attention on this thread while `body` runs.
+int64_t fused_attention_calls(const std::function<void()>& body) {
+  static thread_local int64_t calls = 0;
+  calls = 0;
+  auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback([](const at::RecordFunction& function) {
+    if (std::string(function.name()) == "aten::scaled_dot_product_attention") ++calls;
+    return std::unique_ptr<at::ObserverContext>();
+  }));
+  body();
+  at::removeCallback(handle);
+  return calls;
+}
+
+// attention = fused calls the fused op once per layer (per query block at eval), auto does
+// on CUDA only, and a forward whose attention probabilities an analysis reads stays explicit:
+// the numbers of attention = explicit, bit for bit.
+TEST(TransformerLM, FusedAttentionIsTakenWhereAsked) {
+  if (!fused_attention_available()) GTEST_SKIP() << "this LibTorch (" TORCH_VERSION ") has no fused attention";
+  for (const std::string name : {"none", "alibi", "t5"}) {
+    auto model = make_model(name);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    auto tokens = torch::randint(0, 256, {2, 40}, torch::kLong);
+    model->options().attention = "explicit";
+    torch::Tensor explicit_logits;
+    EXPECT_EQ(fused_attention_calls([&] { explicit_logits = model->forward(tokens); }), 0) << name;
+    model->options().attention = "auto";
+    EXPECT_EQ(fused_attention_calls([&] { model->forward(tokens); }), 0) << name << ": auto on the CPU";
+    model->options().attention = "fused";
+    EXPECT_EQ(fused_attention_calls([&] { model->forward(tokens); }), 2) << name;
+    model->options().attention_block = 16;
+    EXPECT_EQ(fused_attention_calls([&] { model->forward(tokens); }), 2 * 3) << name << " in 3 query blocks";
+    model->options().attention_block = 0;
+    int64_t probed = 0;
+    ForwardProbe probe;
+    probe.attention = [&](int64_t, int64_t, const torch::Tensor&) { ++probed; };
+    torch::Tensor probed_logits;
+    EXPECT_EQ(fused_attention_calls([&] { probed_logits = model->forward(tokens, {}, &probe); }), 0) << name;
+    EXPECT_TRUE(torch::equal(probed_logits, explicit_logits)) << name;
+    EXPECT_EQ(probed, 2) << name;
+  }
+}
+#endif
 
 TEST(TransformerLM, BandMaskLimitsWhatAQuerySees) {
   auto model = make_model("none");

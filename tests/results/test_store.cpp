@@ -30,6 +30,7 @@ TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   ParallelStore::create(path, MPI_COMM_WORLD, {"[study]\nname = t\n", "", ""});
   RunResults results;
   results.summary = {12.5, 10.0, 2.5, 3000.0, 1.75, -1, 0, "node7"};
+  results.compute = "cuda:0 attention=fused adamw=fused clip=multi_tensor torch=2.11.0";
   results.train_step = {50, 100, 120};
   results.train_loss = {3.0, 2.0, 1.75};
   results.train_lr = {1e-3, 5e-4, 1e-4};
@@ -59,6 +60,7 @@ TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   EXPECT_EQ(a.summary.train_tokens_per_second, 3000.0);
   EXPECT_EQ(a.summary.host, "node7");
   EXPECT_EQ(a.summary.diverged_step, -1);
+  EXPECT_EQ(a.compute, results.compute);
   EXPECT_EQ(a.train_step, results.train_step);
   EXPECT_EQ(a.train_loss, results.train_loss);
   EXPECT_EQ(a.eval_lengths, (std::vector<int64_t>{16, 32, 64}));
@@ -73,6 +75,7 @@ TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   ASSERT_EQ(r.eval_ppl.size(), 3u);
   for (double ppl : r.eval_ppl) EXPECT_TRUE(std::isnan(ppl));
   EXPECT_TRUE(std::isnan(r.summary.wall_seconds));
+  EXPECT_EQ(r.compute, "");
   EXPECT_EQ(r.train_step, (std::vector<int64_t>{-1, -1, -1}));
 
   const std::string table = compare_table(contents);
@@ -263,16 +266,26 @@ TEST(Store, StoresWithoutTheRecordedAttributesReadByTheOldRules) {
     store.add_runs({older}, true);
     store.close();
   }
-  {  // What an older pebench wrote: none of the three attributes.
+  {  // What an older pebench wrote: none of the three attributes, no compute dataset.
     hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     ASSERT_GE(H5Adelete(file, "study_name"), 0);
     ASSERT_GE(H5Adelete(file, "key_defaults"), 0);
     hid_t group = H5Gopen2(file, "/runs/a-1", H5P_DEFAULT);
     ASSERT_GE(H5Adelete(group, "extra_datasets"), 0);
+    ASSERT_GE(H5Ldelete(group, "compute", H5P_DEFAULT), 0);
     H5Gclose(group);
     H5Fclose(file);
   }
+  {  // This pebench finishes a run of that layout: its results, without the compute string.
+    ParallelStore store(path, MPI_COMM_WORLD);
+    RunResults results = results_of(0);
+    results.compute = "cpu attention=explicit adamw=foreach clip=per_tensor torch=1.13.0";
+    store.write_results("a-1", results);
+    store.close();
+  }
   const StoreContents contents = read_store(path);
+  EXPECT_EQ(contents.runs[0].compute, "");
+  EXPECT_EQ(contents.runs[0].eval_ppl, results_of(0).eval_ppl);
   EXPECT_EQ(contents.study_name, "");
   EXPECT_TRUE(contents.key_defaults.empty());
   EXPECT_EQ(contents.runs[0].extra.count("receptive_field/erf"), 1u);
