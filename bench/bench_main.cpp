@@ -3,10 +3,13 @@
 //   train  [model options] [--steps N]   training tokens/s through harness train_model
 //   eval   [model options] --length L    eval tokens/s through harness window_losses, peak RSS
 // Model options: --encoding E --d_model D --layers L --heads H --seq_len T --batch B
-// --threads N --precision fp32|bf16 (train.precision). One line of `key=value` on stdout per call (bench/run_benchmarks.sh reads it).
+// --threads N --precision fp32|bf16 (train.precision) --device cpu|cuda --attention
+// auto|explicit|fused (`pebench run --attention`). One line of `key=value` on stdout per
+// call (bench/run_benchmarks.sh and bench/gpu_benchmarks.sh read it).
 #include <malloc.h>
 #include <sys/resource.h>
 
+#include <torch/cuda.h>
 #include <torch/types.h>
 #include <torch/utils.h>
 
@@ -32,7 +35,8 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv) {
                                               {"heads", "4"},       {"seq_len", "128"}, {"batch", "32"},
                                               {"threads", "1"},     {"steps", "40"},    {"length", "4096"},
                                               {"tokens", "32768"},  {"size", "1024"},
-                                              {"precision", "fp32"}};
+                                              {"precision", "fp32"}, {"device", "cpu"},
+                                              {"attention", "auto"}};
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !flags.count(key.substr(2))) throw std::invalid_argument("unknown flag " + key);
@@ -62,6 +66,21 @@ RunConfig run_of(const std::map<std::string, std::string>& f, int64_t eval_lengt
   return parse_study("bench.ini", study.str(), {}).runs.front();
 }
 
+torch::Device device_of(const std::map<std::string, std::string>& f) {
+  if (f.at("device") == "cpu") return torch::kCPU;
+  if (f.at("device") != "cuda") throw std::invalid_argument("--device " + f.at("device") + ": expected cpu | cuda");
+  if (!torch::cuda::is_available()) throw std::invalid_argument("--device cuda: this LibTorch has no CUDA device");
+  return torch::kCUDA;
+}
+
+// The model of `run` on the bench's device, attending as --attention says.
+TransformerLM bench_model(const RunConfig& run, const std::map<std::string, std::string>& f) {
+  auto model = build_model(run);
+  model->to(device_of(f));
+  model->options().attention = f.at("attention");
+  return model;
+}
+
 std::vector<uint16_t> random_tokens(int64_t count) {
   std::vector<uint16_t> tokens(static_cast<size_t>(count));
   std::mt19937_64 generator(1);
@@ -84,10 +103,10 @@ void train(const std::map<std::string, std::string>& f) {
   const RunConfig run = run_of(f, std::stoll(f.at("seq_len")));
   Corpus corpus;
   corpus.train = random_tokens(1 << 20);
-  auto model = build_model(run);
+  auto model = bench_model(run, f);
   // tokens/s of every logged window but the first (allocator and caches warming up).
   std::vector<double> windows;
-  const TrainLog log = train_model(model, corpus, run, torch::kCPU, {}, [&](const std::string& line) {
+  const TrainLog log = train_model(model, corpus, run, device_of(f), {}, [&](const std::string& line) {
     const auto end = line.rfind(" tok/s"), begin = line.rfind(' ', end - 1);
     windows.push_back(std::stod(line.substr(begin + 1, end - begin - 1)));
   });
@@ -98,27 +117,30 @@ void train(const std::map<std::string, std::string>& f) {
   const double gflops = 3 * forward_flops_per_token(f, std::stoll(f.at("seq_len"))) * tokens_per_second / 1e9;
   std::cout << "bench=train encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
             << " heads=" << f.at("heads") << " seq_len=" << f.at("seq_len") << " batch=" << f.at("batch")
-            << " threads=" << f.at("threads") << " precision=" << f.at("precision") << " tokens_per_s=" << tokens_per_second
+            << " threads=" << f.at("threads") << " precision=" << f.at("precision") << " device=" << f.at("device")
+            << " attention=" << f.at("attention") << " tokens_per_s=" << tokens_per_second
             << " model_gflops=" << gflops << " final_loss=" << final_loss << std::endl;
 }
 
 void eval(const std::map<std::string, std::string>& f) {
   const int64_t length = std::stoll(f.at("length"));
   const RunConfig run = run_of(f, length);
-  auto model = build_model(run);
+  auto model = bench_model(run, f);
+  const torch::Device device = device_of(f);
   torch::NoGradGuard no_grad;
   model->eval();
   const auto tokens = random_tokens(std::max<int64_t>(length, std::stoll(f.at("tokens"))) + 1);
   const int64_t budget = static_cast<int64_t>(tokens.size() - 1) / length * length;
   const int64_t batch_tokens = run.eval.batch_tokens;
-  window_losses(model, tokens, std::min(budget, length), length, batch_tokens, torch::kCPU);  // warm-up window
+  window_losses(model, tokens, std::min(budget, length), length, batch_tokens, device);  // warm-up window
   const auto start = std::chrono::steady_clock::now();
-  window_losses(model, tokens, budget, length, batch_tokens, torch::kCPU);
+  window_losses(model, tokens, budget, length, batch_tokens, device);  // returns on the host: every kernel has run
   const double seconds = seconds_since(start);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::cout << "bench=eval encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
-            << " length=" << length << " threads=" << f.at("threads") << " tokens_per_s=" << static_cast<double>(budget) / seconds
+            << " length=" << length << " threads=" << f.at("threads") << " device=" << f.at("device")
+            << " attention=" << f.at("attention") << " tokens_per_s=" << static_cast<double>(budget) / seconds
             << " peak_rss_mib=" << static_cast<double>(usage.ru_maxrss) / 1024 << std::endl;
 }
 

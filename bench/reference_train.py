@@ -11,6 +11,14 @@ interpreter:
     /usr/bin/python3 bench/reference_train.py train --d_model 128 --layers 2 --heads 4 --seq_len 128 --batch 32
     /usr/bin/python3 bench/reference_train.py eval --length 4096
 Prints one `key=value` line like pebench_bench.
+
+On a GPU (torch 2.x; bench/gpu_benchmarks.sh), the PyTorch peer of `pebench_bench --device
+cuda`: --device cuda, AdamW(fused=True) as pebench uses there, batches uploaded from pinned
+host memory each step as pebench does, and --mode
+  eager           the explicit attention above
+  sdpa            F.scaled_dot_product_attention(is_causal=True) (pebench --attention fused)
+  compile         the whole step (forward, backward, clip, AdamW) under torch.compile
+  compile-graphs  the same with mode="reduce-overhead" (CUDA graphs)
 """
 import argparse
 import math
@@ -38,8 +46,11 @@ class Block(nn.Module):
         d_head = d_model // self.heads
         q, k, v = self.qkv(x).view(batch, length, 3, self.heads, d_head).permute(2, 0, 3, 1, 4)
         q = q * (1.0 / math.sqrt(d_head))
-        probabilities = torch.softmax(q @ k.transpose(-2, -1) + mask, dim=-1)
-        return self.out((probabilities @ v).transpose(1, 2).reshape(batch, length, d_model))
+        if mask is None:  # --mode sdpa: the fused kernel with its own causal mask
+            attended = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0)
+        else:
+            attended = torch.softmax(q @ k.transpose(-2, -1) + mask, dim=-1) @ v
+        return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))
 
     def forward(self, x, mask):
         h = x + self.attention(self.norm_attention(x), mask)
@@ -47,8 +58,9 @@ class Block(nn.Module):
 
 
 class LM(nn.Module):
-    def __init__(self, vocab, d_model, layers, heads):
+    def __init__(self, vocab, d_model, layers, heads, sdpa=False):
         super().__init__()
+        self.sdpa = sdpa
         self.embedding = nn.Embedding(vocab, d_model)
         self.blocks = nn.ModuleList(Block(d_model, heads) for _ in range(layers))
         self.final_norm = nn.LayerNorm(d_model)
@@ -61,7 +73,7 @@ class LM(nn.Module):
 
     def forward(self, tokens):
         length = tokens.shape[1]
-        mask = torch.full((length, length), float("-inf")).triu(1).unsqueeze(0)
+        mask = None if self.sdpa else torch.full((length, length), float("-inf"), device=tokens.device).triu(1).unsqueeze(0)
         x = self.embedding(tokens)
         for block in self.blocks:
             x = block(x, mask)
@@ -75,11 +87,18 @@ def main():
                           ("steps", 40), ("threads", 1), ("length", 4096), ("tokens", 32768)]:
         parser.add_argument("--" + name, type=int, default=default)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")  # as train.precision
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--mode", choices=["eager", "sdpa", "compile", "compile-graphs"], default="eager")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = LM(256, args.d_model, args.layers, args.heads)
+    device = torch.device(args.device)
+    model = LM(256, args.d_model, args.layers, args.heads, sdpa=args.mode == "sdpa").to(device)
     d, layers = args.d_model, args.layers
+    cuda = device.type == "cuda"
+
+    def upload(batch):  # as pebench's harness/data.h upload()
+        return batch.pin_memory().to(device, non_blocking=True) if cuda else batch
 
     def forward_flops_per_token(length):  # as bench/bench_main.cpp
         return 2 * (12 * d * d * layers + 256 * d) + 4 * layers * length * d
@@ -87,20 +106,29 @@ def main():
     if args.what == "train":
         decayed = [p for p in model.parameters() if p.dim() >= 2]
         plain = [p for p in model.parameters() if p.dim() < 2]
+        fused = {"fused": True} if cuda else {}
         optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": plain, "weight_decay": 0.0}],
-                                      lr=1e-3, betas=(0.9, 0.95))
+                                      lr=1e-3, betas=(0.9, 0.95), **fused)
         generator = torch.Generator().manual_seed(1)
-        windows, losses, start = [], [], time.perf_counter()
-        for step in range(1, args.steps + 1):
-            batch = torch.randint(0, 256, (args.batch, args.seq_len + 1), generator=generator)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+
+        def train_step(batch):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
                 logits = model(batch[:, :-1])
             loss = F.cross_entropy(logits.float().reshape(-1, 256), batch[:, 1:].reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            losses.append(loss.detach())
+            return loss.detach()
+
+        if args.mode.startswith("compile"):
+            train_step = torch.compile(train_step, mode="reduce-overhead" if args.mode == "compile-graphs" else "default")
+        windows, losses, start = [], [], time.perf_counter()
+        for step in range(1, args.steps + 1):
+            batch = upload(torch.randint(0, 256, (args.batch, args.seq_len + 1), generator=generator))
+            loss = train_step(batch)
+            # CUDA graphs reuse their output buffer: keep a copy
+            losses.append(loss.clone() if args.mode == "compile-graphs" else loss)
             if step % 10 == 0:  # a log point, as pebench's train.log_every = 10
                 final_loss = torch.stack(losses).mean().item()
                 losses = []
@@ -110,7 +138,8 @@ def main():
         windows = sorted(windows[1:])
         tokens_per_second = windows[len(windows) // 2]
         print(f"bench=reference_train d_model={d} layers={layers} heads={args.heads} seq_len={args.seq_len} "
-              f"batch={args.batch} threads={args.threads} precision={args.precision} tokens_per_s={tokens_per_second:.1f} "
+              f"batch={args.batch} threads={args.threads} precision={args.precision} device={args.device} "
+              f"mode={args.mode} tokens_per_s={tokens_per_second:.1f} "
               f"model_gflops={3 * forward_flops_per_token(args.seq_len) * tokens_per_second / 1e9:.2f} "
               f"final_loss={final_loss:.4f}")
     else:
@@ -120,14 +149,18 @@ def main():
         per_batch = max(1, 16384 // length)
         data = torch.randint(0, 256, (windows, length + 1), generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
-            model(data[:1, :-1])  # warm-up
+            model(upload(data[:1, :-1]))  # warm-up
             start = time.perf_counter()
+            losses = []
             for first in range(0, windows, per_batch):
-                chunk = data[first:first + per_batch]
-                F.cross_entropy(model(chunk[:, :-1]).reshape(-1, 256), chunk[:, 1:].reshape(-1), reduction="none")
+                chunk = upload(data[first:first + per_batch])
+                losses.append(F.cross_entropy(model(chunk[:, :-1]).reshape(-1, 256), chunk[:, 1:].reshape(-1),
+                                              reduction="none"))
+            torch.cat(losses).cpu()  # every kernel has run (pebench reads its losses back once)
             seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"bench=reference_eval d_model={d} layers={layers} length={length} threads={args.threads} "
+              f"device={args.device} mode={args.mode} "
               f"tokens_per_s={windows * length / seconds:.1f} peak_rss_mib={peak:.1f}")
 
 
