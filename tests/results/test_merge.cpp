@@ -23,6 +23,7 @@ std::string shard(const std::string& name, const std::vector<RunLayout>& layouts
       if (layout.run_id == id) {
         RunResults results = results_of(shift);
         results.summary.wall_seconds = 10 + shift + static_cast<double>(path.size());  // timings always differ
+        results.compute = "cpu attention=explicit in " + path;  // and so may how a copy was computed
         store.write_results(id, results);
         store.write_status({id, layout.encoding, layout.train_seq_len, layout.seed, "done"});
       }
@@ -47,6 +48,7 @@ TEST(Merge, ShardsBecomeOneStoreFinishedCopiesWinIdenticalDuplicatesAreAccepted)
   EXPECT_EQ(merged.study_text, "[study]\nname = merge\n");
   ASSERT_EQ(merged.runs.size(), 3u);
   EXPECT_EQ(merged.runs[0].row.run_id, "alibi-1");
+  EXPECT_EQ(merged.runs[0].compute, "cpu attention=explicit in " + first);  // the first copy's
   EXPECT_EQ(merged.runs[1].row.run_id, "rope-1");  // first seen pending in the third shard...
   EXPECT_EQ(merged.runs[1].row.status, "done");    // ...taken finished from the second
   EXPECT_EQ(merged.runs[2].row.run_id, "t5-1");
