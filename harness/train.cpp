@@ -2,7 +2,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
@@ -15,6 +14,7 @@
 #include <sstream>
 
 #include "encodings/registry.h"
+#include "encodings/torch_version.h"
 #include "results/fault.h"
 #include "results/safe_file.h"
 
@@ -42,7 +42,7 @@ Key optimizer_state_key(const torch::Tensor& parameter) {
 }
 }  // namespace
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if PEBENCH_TORCH_AT_LEAST(2, 4)
 #define PEBENCH_HAS_FUSED_ADAMW 1
 #else
 #define PEBENCH_HAS_FUSED_ADAMW 0
@@ -133,7 +133,7 @@ class Autocast {
  public:
   Autocast(c10::DeviceType device, bool enabled) : device_(device), enabled_(enabled) {
     if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if PEBENCH_TORCH_AT_LEAST(2, 4)
     was_enabled_ = at::autocast::is_autocast_enabled(device_);
     at::autocast::set_autocast_dtype(device_, at::kBFloat16);
     at::autocast::set_autocast_enabled(device_, true);
@@ -153,7 +153,7 @@ class Autocast {
   ~Autocast() {
     if (!enabled_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if PEBENCH_TORCH_AT_LEAST(2, 4)
     at::autocast::set_autocast_enabled(device_, was_enabled_);
 #else
     if (device_ == c10::DeviceType::CUDA) at::autocast::set_enabled(was_enabled_);
@@ -177,7 +177,7 @@ std::vector<int64_t> log_steps(int64_t steps, int64_t log_every) {
   return out;
 }
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#if PEBENCH_TORCH_AT_LEAST(2, 1)
 #define PEBENCH_HAS_FOREACH_TENSOR_MUL 1  // _foreach_mul_(TensorList, Tensor)
 #else
 #define PEBENCH_HAS_FOREACH_TENSOR_MUL 0

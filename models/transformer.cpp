@@ -2,13 +2,13 @@
 
 #include <torch/nn/functional/activation.h>
 
-#include <torch/version.h>
-
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#include "encodings/torch_version.h"
+
+#if PEBENCH_TORCH_AT_LEAST(2, 1)
 #define PEBENCH_HAS_FUSED_ATTENTION 1
 #else
 #define PEBENCH_HAS_FUSED_ATTENTION 0

@@ -3,10 +3,11 @@
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
-#include <torch/version.h>
+
+#include "encodings/torch_version.h"
 
 // Counting the ops a forward calls: RecordFunction's torch 2.x interface.
-#if TORCH_VERSION_MAJOR >= 2
+#if PEBENCH_TORCH_AT_LEAST(2, 0)
 #include <ATen/record_function.h>
 #define PEBENCH_TEST_RECORDS_OPS 1
 #else
