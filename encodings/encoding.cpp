@@ -1,4 +1,4 @@
-// What every encoding shares: the bias profile stored after training, and distances.
+// What every encoding shares: the bias profile stored after training, distances, uploads.
 #include "encodings/encoding.h"
 #include "encodings/formulas.h"
 
@@ -37,6 +37,11 @@ torch::Tensor bias_profile(PositionalEncodingImpl& encoding, int64_t n_distances
 torch::Tensor causal_distance(const torch::Tensor& query_positions, const torch::Tensor& key_positions) {
   // Keys after the query are masked anyway; clamping keeps log/pow finite there.
   return (query_positions.unsqueeze(1) - key_positions.unsqueeze(0)).clamp_min(0);
+}
+
+torch::Tensor upload(const torch::Tensor& host, torch::Device device) {
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 }  // namespace pebench

@@ -103,6 +103,13 @@ struct EncodingInfo {
 // position n_distances-1: [heads, n] (or [layers, heads, n]); undefined without a bias.
 torch::Tensor bias_profile(PositionalEncodingImpl& encoding, int64_t n_distances, torch::Device device);
 
+// A host tensor (a batch, drawn positions) on `device`. On CUDA through pinned memory,
+// without waiting: the copy is queued behind the work already launched, so the host goes
+// on to the next step instead of draining the GPU (a pageable copy waits for the stream,
+// a host sync every step); the pinned block is not reused before its copy has run (torch
+// records the copy's event). Elsewhere, the tensor moved as usual.
+torch::Tensor upload(const torch::Tensor& host, torch::Device device);
+
 // A cache key for position tensors that never reads their values, so a cache check costs
 // no device sync on CUDA: a tensor is "the same positions" when it is a view of the same
 // storage at the same offset, shape and strides, unwritten since (its version counter).

@@ -127,14 +127,14 @@ class RandomizedEncodingImpl : public PositionalEncodingImpl {
     TORCH_CHECK(length <= max_position_, "randomized positions: ", length, " tokens need max_position >= ", length,
                 " (it is ", max_position_, ")");
     const uint64_t draw = (is_training() ? train_draws_ : eval_draws_)++;
-    if (sampling_ == Sampling::positions_per_forward) return draw_positions(draw, length).to(device);
+    if (sampling_ == Sampling::positions_per_forward) return upload(draw_positions(draw, length), device);
     std::vector<torch::Tensor> rows;
     for (int64_t l = 0; l < layers_; ++l) {
       const uint64_t index = draw * static_cast<uint64_t>(layers_) + static_cast<uint64_t>(l);
       rows.push_back(sampling_ == Sampling::positions_per_layer ? draw_positions(index, length)
                                                                 : draw_distances(index, length));
     }
-    return torch::stack(rows).to(device);
+    return upload(torch::stack(rows), device);
   }
 
   void resume_training_at(int64_t steps) override { train_draws_ = static_cast<uint64_t>(steps); }

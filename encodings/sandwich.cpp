@@ -10,6 +10,7 @@
 #include "encodings/encoding.h"
 #include "encodings/formulas.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace pebench {
@@ -36,11 +37,15 @@ class SandwichEncodingImpl : public PositionalEncodingImpl {
       : options_(options), dim_(options.integer(kSandwichDim)) {}
 
   // Gathered from a per-distance profile, kept and grown on demand: the sum over d'/2
-  // cosines is paid once per distance, not per (query, key) pair.
+  // cosines is paid once per distance, not per (query, key) pair. The profile covers the
+  // largest distance without reading the positions (a read would stall a CUDA step, and
+  // randomized positions or eval's query blocks change them every forward): positions are
+  // below the longest eval length (randomized ones below max_position, which the wrapper
+  // passes as max_length) or below the forward's length. index_select refuses any other.
   torch::Tensor bias(const torch::Tensor& query_positions, const torch::Tensor& key_positions) override {
     if (!cached_for_.changed(query_positions, key_positions)) return cached_bias_;  // training: every step
     auto distance = causal_distance(query_positions, key_positions);
-    const int64_t needed = distance.numel() ? distance.max().item<int64_t>() + 1 : 1;
+    const int64_t needed = std::max({options_.max_length, query_positions.size(-1), key_positions.size(-1)});
     if (!profile_.defined() || profile_.size(1) < needed || profile_.device() != distance.device()) {
       auto distances = torch::arange(std::max<int64_t>(needed, 2 * (profile_.defined() ? profile_.size(1) : 0)),
                                      distance.options());

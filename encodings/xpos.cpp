@@ -31,9 +31,12 @@ class XposEncodingImpl : public PositionalEncodingImpl {
   void rotate(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& positions) override {
     if (cached_for_.changed(positions)) {
       auto angles = rope_angles(positions, rope_inverse_frequency(d_head_, base_, positions.device()));
+      // The centre stays a tensor: reading it would stall a CUDA step (randomized
+      // positions change every step). Same float64 arithmetic, bit for bit.
       const int64_t length = positions.size(0);
-      const double centre = length ? std::floor((positions[0].item<double>() + positions[length - 1].item<double>()) / 2) : 0;
-      auto exponent = (positions.to(torch::kFloat64).unsqueeze(1) - centre) / scale_base_;
+      auto exponent = positions.to(torch::kFloat64).unsqueeze(1);
+      if (length) exponent = exponent - torch::floor((positions[0] + positions[length - 1]).to(torch::kFloat64) / 2);
+      exponent = exponent / scale_base_;
       auto scale = torch::pow(xpos_decay(d_head_, positions.device()).unsqueeze(0), exponent);  // [T, d/2]
       scale = torch::cat({scale, scale}, 1);
       // The decay is folded into each side's rotation tables: one product per element.

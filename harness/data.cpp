@@ -430,11 +430,6 @@ void BatchSampler::restore(const std::string& state) {
     throw std::runtime_error("checkpoint: no position in the fixed training examples");
 }
 
-torch::Tensor upload(const torch::Tensor& host, torch::Device device) {
-  if (!device.is_cuda()) return host.to(device);
-  return host.pin_memory().to(device, /*non_blocking=*/true);
-}
-
 torch::Tensor gather_windows(const std::vector<uint16_t>& tokens, const std::vector<int64_t>& starts,
                              int64_t length) {
   auto windows = torch::empty({static_cast<int64_t>(starts.size()), length + 1}, torch::kLong);

@@ -102,13 +102,6 @@ class BatchSampler {
   torch::Tensor draw(int64_t count);  // `count` fresh sequences; sets scored_ for tasks
 };
 
-// A host batch on `device`. On CUDA through pinned memory, without waiting: the copy is
-// queued behind the work already launched, so the host goes on to the next step instead of
-// draining the GPU (a pageable copy waits for the stream, a host sync every step); the
-// pinned block is not reused before its copy has run (torch records the copy's event).
-// Elsewhere, the tensor moved as usual.
-torch::Tensor upload(const torch::Tensor& host, torch::Device device);
-
 // Windows of length+1 tokens starting at `starts` → [starts.size(), length + 1] int64.
 torch::Tensor gather_windows(const std::vector<uint16_t>& tokens, const std::vector<int64_t>& starts,
                              int64_t length);

@@ -63,7 +63,7 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
   const int64_t longest = result.lengths.back(), batch_tokens = run.eval.batch_tokens;
   const TaskInfo& info = task.info();
   const TaskPredictor predict = [&](const torch::Tensor& inputs) {
-    return model->forward(inputs.to(device)).argmax(-1).to(torch::kCPU);
+    return model->forward(upload(inputs, device)).argmax(-1).to(torch::kCPU);
   };
   for (int64_t length : result.lengths) {
     model->encoding().set_eval_variant(variant, length);
@@ -73,22 +73,26 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
     // The task's extra metrics draw from their own stream, so they change no other number.
     auto extra_generator = eval_generator(length + (int64_t{1} << 40));
     TaskMetricSums extra;
-    double loss_sum = 0;
-    MatchCount matches;
+    // Each batch's sums and predictions stay on the device and are read back once per
+    // length: a read per batch would make the host wait for every forward before it builds
+    // the next batch (the task's extra metrics read their own predictions).
+    std::vector<torch::Tensor> loss_sums, predictions, targets_seen, scored_seen;
     torch::Tensor position_sum, position_count;
     for (int64_t done = 0; done < sequences; done += per_batch) {
       if (stop_requested()) throw Interrupted();
       const int64_t n = std::min(per_batch, sequences - done);
       const TaskBatch batch = generate_task(task, n, length, generator, TaskSplit::test);
-      const auto tokens = batch.tokens.to(device);
+      const auto tokens = upload(batch.tokens, device);
       const auto logits = model->forward(tokens.slice(1, 0, length));
-      const auto targets = batch.targets.to(device);
+      const auto targets = upload(batch.targets, device);
       const auto losses = torch::nn::functional::cross_entropy(
           logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).view({n, length}).to(torch::kCPU, torch::kFloat64);
-      const auto scored = batch.scored.to(torch::kFloat64);
-      loss_sum += (losses * scored).sum().item<double>();
-      matches += exact_matches(logits.argmax(-1).to(torch::kCPU), batch.targets, batch.scored);
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).view({n, length}).to(torch::kFloat64);
+      const auto scored = upload(batch.scored, device).to(torch::kFloat64);
+      loss_sums.push_back((losses * scored).sum());
+      predictions.push_back(logits.argmax(-1));
+      targets_seen.push_back(batch.targets);
+      scored_seen.push_back(batch.scored);
       if (length == longest) {
         const auto sum = (losses * scored).sum(0), count = scored.sum(0);
         position_sum = position_sum.defined() ? position_sum + sum : sum;
@@ -96,13 +100,19 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
       }
       if (info.score_extra) info.score_extra(task, length, n, extra_generator, predict, extra);
     }
+    // Added on the host in batch order, as they were before they stayed on the device.
+    double loss_sum = 0;
+    const auto batch_sums = torch::stack(loss_sums).to(torch::kCPU).contiguous();
+    for (int64_t b = 0; b < batch_sums.size(0); ++b) loss_sum += batch_sums.data_ptr<double>()[b];
+    const MatchCount matches =
+        exact_matches(torch::cat(predictions).to(torch::kCPU), torch::cat(targets_seen), torch::cat(scored_seen));
     result.ppl.push_back(std::exp(loss_sum / static_cast<double>(matches.scored)));
     result.tokens.push_back(matches.scored);
     result.metrics["eval/accuracy"].push_back(matches.accuracy());
     for (const auto& name : info.extra_metrics)
       result.metrics[name].push_back(extra[name].first / extra[name].second);
     if (length == longest) {
-      const auto mean = (position_sum / position_count).contiguous();  // 0/0: NaN where nothing is scored
+      const auto mean = (position_sum / position_count).to(torch::kCPU).contiguous();  // 0/0: NaN where nothing is scored
       result.position_loss.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + longest);
     }
   }
@@ -224,7 +234,7 @@ PasskeyResult evaluate_passkey(TransformerLM& model, const std::vector<uint16_t>
         auto* out = inputs.data_ptr<int64_t>();
         for (size_t row = 0; row < batch.size(); ++row)
           std::copy(batch[row].tokens.begin(), batch[row].tokens.begin() + length, out + row * length);
-        matches += passkey_matches(model->forward(inputs.to(device)), batch);
+        matches += passkey_matches(model->forward(upload(inputs, device)), batch);
         for (const auto& prompt : batch) answers += prompt.answer_length;
       }
       result.accuracy.push_back(static_cast<double>(matches) / static_cast<double>(answers));

@@ -10,6 +10,7 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "tests/op_counter.h"
 #include "tests/tiny_model.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
@@ -214,6 +215,82 @@ TEST(Train, NonFiniteLossMarksTheRunDivergedAtItsStep) {
   const TrainLog log = train_model(model, tiny_corpus(), run, torch::kCPU);
   EXPECT_EQ(log.diverged_step, 1);
   EXPECT_EQ(log.step, (std::vector<int64_t>{4}));  // stops at the log point that saw it
+}
+
+// Every encoding, plain and under randomized positions (drawn afresh every step).
+std::vector<std::string> every_encoding() {
+  std::vector<std::string> names;
+  for (const auto& info : encoding_registry()) {
+    names.push_back(info.name);
+    names.push_back("randomized:" + info.name);
+  }
+  return names;
+}
+
+// No host sync between log points (issue 18): on CUDA an op that reads a value back makes
+// the host wait for every queued kernel, and a small model's step is then bound by launch
+// latency. Trained 2 and 6 steps to one log point at the end, a run calls the same
+// host-syncing ops (those at the log point, and first-forward cache builds): none per step.
+// Before: randomized:xpos read the centre of its positions and randomized:sandwich the
+// largest distance every step.
+TEST(Train, StepsCallNoHostSyncingOpBetweenLogPoints) {
+  for (const auto& name : every_encoding()) {
+    for (const std::string precision : {"fp32", "bf16"}) {
+      std::vector<HostSyncs> syncs;
+      for (const std::string steps : {"2", "6"}) {
+        const RunConfig run = parse_study("tiny.ini",
+                                          "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
+                                          "batch = 4\nseq_len = 16\nwarmup = 2\n[eval]\nlengths = 16,64\ntokens = 256\n",
+                                          {{"encoding", name}, {"train.steps", steps}, {"train.log_every", steps},
+                                           {"train.precision", precision}})
+                                  .runs.front();
+        auto model = tiny_model(run);
+        const Corpus corpus = tiny_corpus();
+        TrainLog log;
+        syncs.push_back(count_host_syncs([&] { log = train_model(model, corpus, run, torch::kCPU); }));
+        ASSERT_EQ(log.step, std::vector<int64_t>{std::stoll(steps)}) << name;
+      }
+      EXPECT_EQ(syncs[1].total, syncs[0].total)
+          << name << " " << precision << ": 2 steps " << syncs[0].which << "; 6 steps " << syncs[1].which;
+      EXPECT_LE(syncs[0].total, 4) << name << " " << precision << ": " << syncs[0].which;
+    }
+  }
+}
+
+// Eval reads the device once per length, not per batch of windows: the same host-syncing
+// ops in 1 batch or 4 per length (queries in blocks of 16), for every encoding (randomized
+// ones draw eval positions per forward).
+TEST(Evaluate, ReadsTheDeviceOncePerLengthNotPerBatch) {
+  for (const auto& name : every_encoding()) {
+    std::vector<HostSyncs> syncs;
+    for (const std::string batch_tokens : {"1024", "64"}) {
+      const RunConfig run = tiny_run("batch_tokens = " + batch_tokens + "\n");
+      TinyModel tiny;
+      tiny.encoding = name;
+      tiny.heads = 2;
+      tiny.layers = 1;
+      tiny.max_length = 64;
+      tiny.attention_block = 16;
+      auto model = tiny.build();
+      const Corpus corpus = tiny_corpus();
+      syncs.push_back(count_host_syncs([&] { evaluate_model(model, corpus.heldout, run, torch::kCPU); }));
+    }
+    EXPECT_EQ(syncs[1].total, syncs[0].total) << name << ": 1 batch " << syncs[0].which << "; 4 " << syncs[1].which;
+  }
+  // A synthetic task's eval too (copy has no extra metrics, which read predictions).
+  TaskSpec copy;
+  copy.name = "copy";
+  copy.symbols = 8;
+  std::vector<HostSyncs> syncs;
+  for (const std::string batch_tokens : {"1024", "64"}) {
+    const RunConfig run = tiny_run("batch_tokens = " + batch_tokens + "\n");
+    TinyModel tiny;
+    tiny.encoding = "alibi";
+    tiny.max_length = 64;
+    auto model = tiny.build();
+    syncs.push_back(count_host_syncs([&] { evaluate_task(model, copy, run, torch::kCPU); }));
+  }
+  EXPECT_EQ(syncs[1].total, syncs[0].total) << "copy: 1 batch " << syncs[0].which << "; 4 " << syncs[1].which;
 }
 
 // A run stopped by a signal and continued from its checkpoint ends exactly where an

@@ -6,18 +6,12 @@
 
 #include "encodings/torch_version.h"
 
-// Counting the ops a forward calls: RecordFunction's torch 2.x interface.
-#if PEBENCH_TORCH_AT_LEAST(2, 0)
-#include <ATen/record_function.h>
-#define PEBENCH_TEST_RECORDS_OPS 1
-#else
-#define PEBENCH_TEST_RECORDS_OPS 0
-#endif
 
 #include <cmath>
 #include <functional>
 
 #include "encodings/registry.h"
+#include "tests/op_counter.h"
 #include "tests/tiny_model.h"
 
 namespace pebench {
@@ -142,18 +136,9 @@ TEST(TransformerLM, FusedAttentionEqualsExplicit) {
   }
 }
 
-#if PEBENCH_TEST_RECORDS_OPS
 // Calls of aten::scaled_dot_product_attention on this thread while `body` runs.
 int64_t fused_attention_calls(const std::function<void()>& body) {
-  static thread_local int64_t calls = 0;
-  calls = 0;
-  auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback([](const at::RecordFunction& function) {
-    if (std::string(function.name()) == "aten::scaled_dot_product_attention") ++calls;
-    return std::unique_ptr<at::ObserverContext>();
-  }));
-  body();
-  at::removeCallback(handle);
-  return calls;
+  return count_ops({"aten::scaled_dot_product_attention"}, body)["aten::scaled_dot_product_attention"];
 }
 
 // attention = fused calls the fused op once per layer (per query block at eval), auto does
@@ -185,7 +170,6 @@ TEST(TransformerLM, FusedAttentionIsTakenWhereAsked) {
     EXPECT_EQ(probed, 2) << name;
   }
 }
-#endif
 
 TEST(TransformerLM, BandMaskLimitsWhatAQuerySees) {
   auto model = make_model("none");
