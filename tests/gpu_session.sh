@@ -6,6 +6,10 @@
 # 1. tests/models/cuda_check.sh: every encoding on CUDA against the CPU (logits, every
 #    gradient, query-blocked eval), through the fused attention that CUDA runs use; the
 #    fused-vs-explicit, clip and AdamW tests on that torch's CPU kernels.
+# 1b. tests/harness/test_data.cpp built against build-gpu's objects with the CUDA
+#    sync-debug test on (Cuda.*: no host wait between log points, for every encoding, fp32
+#    and bf16; eval waits as often in 4 batches per length as in 1), then the training and
+#    eval tests on that torch's CPU kernels.
 # 2. Determinism: the quickstart twice on the device with each attention; `pebench merge`
 #    of the two stores refuses, naming the dataset, unless every dataset but the timings is
 #    equal bit for bit.
@@ -14,8 +18,18 @@
 # usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu]
 #   cpu (with a torch 2.x build): steps 2 and 3 on the CPU, to check the script itself;
 #   STEPS=20 shortens the study.
+# GoogleTest for steps 1 and 1b, where the image lacks it: here, `bash tests/gpu_session.sh
+# pack` copies Debian's headers and static libraries to .gpu-gtest/ (git-ignored); carry
+# .gpu and .gpu-gtest.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ${1:-} == pack ]]; then
+  cd "$root" && rm -rf .gpu-gtest && mkdir -p .gpu-gtest/include .gpu-gtest/lib
+  cp -r /usr/include/gtest .gpu-gtest/include/ && cp /usr/lib/x86_64-linux-gnu/libgtest{,_main}.a .gpu-gtest/lib/ || exit 2
+  grep -qx '/.gpu-gtest/' .git/info/exclude 2>/dev/null || echo '/.gpu-gtest/' >> .git/info/exclude
+  du -sh .gpu-gtest && exit 0
+fi
+[[ -d $root/.gpu-gtest ]] && export GTEST_DIR=$root/.gpu-gtest
 build=$(cd "${1:?usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu]}" && pwd)
 device=${2:-cuda}
 pebench=$build/pebench
@@ -32,6 +46,31 @@ if [[ $device == cuda ]]; then
     bash "$root/tests/models/cuda_check.sh" "$torch_dir" > "$work/cuda_check.txt" 2>&1 ||
     fail "cuda_check.sh: $(grep -E 'FAILED|Failure|error' "$work/cuda_check.txt" | head -20)"
   grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/cuda_check.txt"
+
+  # 1b: device_build.sh's flags and objects, the stack it unpacked, the CUDA runtime's
+  # headers from the torch's nvidia wheels (or a toolkit).
+  cuda_include=$(for d in "$torch_dir"/../nvidia/*/include /usr/local/cuda/include; do
+    [[ -e $d/cuda_runtime_api.h ]] && echo "$d"; done | head -1)
+  abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+  stack=/tmp/pebench-stack/root mpi=/usr/lib/x86_64-linux-gnu/openmpi
+  gtest_flags=(); [[ -n ${GTEST_DIR:-} ]] && gtest_flags=(-isystem "$GTEST_DIR/include" -L"$GTEST_DIR/lib")
+  core=$(ls "$build"/obj/*.o | grep -vE 'harness_main.cpp.o|bench_bench_main.cpp.o')
+  if [[ -z $cuda_include ]]; then
+    fail "1b: no cuda_runtime_api.h under $torch_dir/../nvidia/*/include or /usr/local/cuda/include"
+  elif g++ -std=c++17 -O1 -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$root" -I"$build/generated" -isystem "$stack/usr/include" \
+      -isystem /usr/include/hdf5/openmpi -isystem $mpi/include -isystem $mpi/include/openmpi -isystem "$torch_dir/include" \
+      -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$cuda_include" "${gtest_flags[@]}" \
+      -DPEBENCH_CUDA_SYNC_DEBUG=1 -DPEBENCH_SOURCE_DIR=\"$root\" -DOMPI_SKIP_MPICXX -DBOOST_PROGRAM_OPTIONS_DYN_LINK \
+      -include "$root/harness/pch.h" "$root/tests/harness/test_data.cpp" $core -o "$work/data_tests" \
+      -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 \
+      -Wl,--as-needed $mpi/lib/libmpi.so /usr/lib/x86_64-linux-gnu/libhdf5_openmpi.so.103 \
+      /usr/lib/x86_64-linux-gnu/libboost_program_options.so.1.74.0 -lgtest -lgtest_main -pthread > "$work/data_tests.txt" 2>&1; then
+    "$work/data_tests" --gtest_filter='Cuda.*:Train.*:Evaluate.*' > "$work/data_tests.txt" 2>&1 ||
+      fail "1b: $(grep -E -A8 'Failure|FAILED' "$work/data_tests.txt" | head -40)"
+    grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/data_tests.txt"
+  else
+    fail "1b: test_data.cpp does not build: $(grep -m5 -E 'error' "$work/data_tests.txt")"
+  fi
 fi
 
 # A short quickstart: the five encodings, 300 steps, eval to 16x.

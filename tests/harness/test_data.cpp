@@ -9,6 +9,9 @@
 #include <fstream>
 
 #include <ATen/autocast_mode.h>
+#if PEBENCH_CUDA_SYNC_DEBUG
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 #include "tests/op_counter.h"
 #include "tests/tiny_model.h"
@@ -292,6 +295,78 @@ TEST(Evaluate, ReadsTheDeviceOncePerLengthNotPerBatch) {
   }
   EXPECT_EQ(syncs[1].total, syncs[0].total) << "copy: 1 batch " << syncs[0].which << "; 4 " << syncs[1].which;
 }
+
+#if PEBENCH_CUDA_SYNC_DEBUG
+// CUDA's own count of the above: c10's sync-debug mode warns at every call that makes the
+// host wait for the device (cudaStreamSynchronize, a blocking or pageable copy, a value
+// read), which sees the device-to-host copies the CPU count cannot. Counted through a
+// warning handler: from the end of step 1 (first-forward cache builds) to the end of step 5
+// of 6 (the log point, which reads the losses, is step 6).
+class SyncWarnings : public c10::WarningHandler {
+ public:
+  void process(const c10::Warning& warning) override {
+    if (warning.msg().find("synchroniz") != std::string::npos) ++count;
+    else c10::WarningHandler::process(warning);
+  }
+  int64_t count = 0;
+};
+int64_t cuda_syncs(const std::function<void()>& body) {
+  SyncWarnings warnings;
+  c10::WarningUtils::WarningHandlerGuard guard(&warnings);
+  body();
+  c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+  return warnings.count;
+}
+
+TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA);
+  for (const auto& name : every_encoding()) {
+    for (const std::string precision : {"fp32", "bf16"}) {
+      const RunConfig run = parse_study("tiny.ini",
+                                        "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
+                                        "steps = 6\nlog_every = 6\nbatch = 4\nseq_len = 16\nwarmup = 2\n"
+                                        "[eval]\nlengths = 16,64\ntokens = 256\n",
+                                        {{"encoding", name}, {"train.precision", precision}})
+                                .runs.front();
+      auto model = tiny_model(run);
+      model->to(cuda);
+      const Corpus corpus = tiny_corpus();
+      int64_t boundaries = 0;
+      TrainControl control;
+      control.stop_requested = [&] {
+        ++boundaries;
+        c10::cuda::warning_state().set_sync_debug_mode(boundaries >= 1 && boundaries < 5 ? c10::cuda::SyncDebugMode::L_WARN
+                                                                                         : c10::cuda::SyncDebugMode::L_DISABLED);
+        return false;
+      };
+      TrainLog log;
+      EXPECT_EQ(cuda_syncs([&] { log = train_model(model, corpus, run, cuda, control); }), 0) << name << " " << precision;
+      EXPECT_EQ(boundaries, 6) << name;
+      EXPECT_NE(log.kernels.find("clip=multi_tensor"), std::string::npos) << log.kernels;  // the CUDA kernels
+    }
+    // Eval: as many waits in 1 batch per length as in 4.
+    std::vector<int64_t> syncs;
+    for (const std::string batch_tokens : {"1024", "64"}) {
+      const RunConfig run = tiny_run("batch_tokens = " + batch_tokens + "\n");
+      TinyModel tiny;
+      tiny.encoding = name;
+      tiny.heads = 2;
+      tiny.layers = 1;
+      tiny.max_length = 64;
+      tiny.attention_block = 16;
+      auto model = tiny.build();
+      model->to(cuda);
+      const Corpus corpus = tiny_corpus();
+      syncs.push_back(cuda_syncs([&] {
+        c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_WARN);
+        evaluate_model(model, corpus.heldout, run, cuda);
+      }));
+    }
+    EXPECT_EQ(syncs[1], syncs[0]) << name << ": eval in 1 batch per length and in 4";
+  }
+}
+#endif
 
 // A run stopped by a signal and continued from its checkpoint ends exactly where an
 // uninterrupted run ends: losses, parameters and eval, bit for bit (in bf16 too). randomized:rope
