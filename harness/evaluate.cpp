@@ -89,12 +89,13 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
           logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).view({n, length}).to(torch::kFloat64);
       const auto scored = upload(batch.scored, device).to(torch::kFloat64);
-      loss_sums.push_back((losses * scored).sum());
+      const auto scored_losses = losses * scored;
+      loss_sums.push_back(scored_losses.sum());
       predictions.push_back(logits.argmax(-1));
       targets_seen.push_back(batch.targets);
       scored_seen.push_back(batch.scored);
       if (length == longest) {
-        const auto sum = (losses * scored).sum(0), count = scored.sum(0);
+        const auto sum = scored_losses.sum(0), count = scored.sum(0);
         position_sum = position_sum.defined() ? position_sum + sum : sum;
         position_count = position_count.defined() ? position_count + count : count;
       }
@@ -103,7 +104,8 @@ EvalResult evaluate_task(TransformerLM& model, const TaskSpec& task, const RunCo
     // Added on the host in batch order, as they were before they stayed on the device.
     double loss_sum = 0;
     const auto batch_sums = torch::stack(loss_sums).to(torch::kCPU).contiguous();
-    for (int64_t b = 0; b < batch_sums.size(0); ++b) loss_sum += batch_sums.data_ptr<double>()[b];
+    const double* sums = batch_sums.data_ptr<double>();
+    for (int64_t b = 0; b < batch_sums.numel(); ++b) loss_sum += sums[b];
     const MatchCount matches =
         exact_matches(torch::cat(predictions).to(torch::kCPU), torch::cat(targets_seen), torch::cat(scored_seen));
     result.ppl.push_back(std::exp(loss_sum / static_cast<double>(matches.scored)));

@@ -230,6 +230,26 @@ std::vector<std::string> every_encoding() {
   return names;
 }
 
+// The runs and models of the host-sync tests: `steps` steps logged once, at the end; a
+// model whose eval attends in query blocks of 16.
+RunConfig sync_run(const std::string& encoding, const std::string& steps, const std::string& precision) {
+  return parse_study("tiny.ini",
+                     "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
+                     "batch = 4\nseq_len = 16\nwarmup = 2\n[eval]\nlengths = 16,64\ntokens = 256\n",
+                     {{"encoding", encoding}, {"train.steps", steps}, {"train.log_every", steps},
+                      {"train.precision", precision}})
+      .runs.front();
+}
+TransformerLM blocked_eval_model(const std::string& encoding) {
+  TinyModel tiny;
+  tiny.encoding = encoding;
+  tiny.heads = 2;
+  tiny.layers = 1;
+  tiny.max_length = 64;
+  tiny.attention_block = 16;
+  return tiny.build();
+}
+
 // No host sync between log points (issue 18): on CUDA an op that reads a value back makes
 // the host wait for every queued kernel, and a small model's step is then bound by launch
 // latency. Trained 2 and 6 steps to one log point at the end, a run calls the same
@@ -241,12 +261,7 @@ TEST(Train, StepsCallNoHostSyncingOpBetweenLogPoints) {
     for (const std::string precision : {"fp32", "bf16"}) {
       std::vector<HostSyncs> syncs;
       for (const std::string steps : {"2", "6"}) {
-        const RunConfig run = parse_study("tiny.ini",
-                                          "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
-                                          "batch = 4\nseq_len = 16\nwarmup = 2\n[eval]\nlengths = 16,64\ntokens = 256\n",
-                                          {{"encoding", name}, {"train.steps", steps}, {"train.log_every", steps},
-                                           {"train.precision", precision}})
-                                  .runs.front();
+        const RunConfig run = sync_run(name, steps, precision);
         auto model = tiny_model(run);
         const Corpus corpus = tiny_corpus();
         TrainLog log;
@@ -268,13 +283,7 @@ TEST(Evaluate, ReadsTheDeviceOncePerLengthNotPerBatch) {
     std::vector<HostSyncs> syncs;
     for (const std::string batch_tokens : {"1024", "64"}) {
       const RunConfig run = tiny_run("batch_tokens = " + batch_tokens + "\n");
-      TinyModel tiny;
-      tiny.encoding = name;
-      tiny.heads = 2;
-      tiny.layers = 1;
-      tiny.max_length = 64;
-      tiny.attention_block = 16;
-      auto model = tiny.build();
+      auto model = blocked_eval_model(name);
       const Corpus corpus = tiny_corpus();
       syncs.push_back(count_host_syncs([&] { evaluate_model(model, corpus.heldout, run, torch::kCPU); }));
     }
@@ -323,12 +332,7 @@ TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
   const torch::Device cuda(torch::kCUDA);
   for (const auto& name : every_encoding()) {
     for (const std::string precision : {"fp32", "bf16"}) {
-      const RunConfig run = parse_study("tiny.ini",
-                                        "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
-                                        "steps = 6\nlog_every = 6\nbatch = 4\nseq_len = 16\nwarmup = 2\n"
-                                        "[eval]\nlengths = 16,64\ntokens = 256\n",
-                                        {{"encoding", name}, {"train.precision", precision}})
-                                .runs.front();
+      const RunConfig run = sync_run(name, "6", precision);
       auto model = tiny_model(run);
       model->to(cuda);
       const Corpus corpus = tiny_corpus();
@@ -349,13 +353,7 @@ TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
     std::vector<int64_t> syncs;
     for (const std::string batch_tokens : {"1024", "64"}) {
       const RunConfig run = tiny_run("batch_tokens = " + batch_tokens + "\n");
-      TinyModel tiny;
-      tiny.encoding = name;
-      tiny.heads = 2;
-      tiny.layers = 1;
-      tiny.max_length = 64;
-      tiny.attention_block = 16;
-      auto model = tiny.build();
+      auto model = blocked_eval_model(name);
       model->to(cuda);
       const Corpus corpus = tiny_corpus();
       syncs.push_back(cuda_syncs([&] {
