@@ -4,7 +4,7 @@
 //   eval   [model options] --length L    eval tokens/s through harness window_losses, peak RSS
 // Model options: --encoding E --d_model D --layers L --heads H --seq_len T --batch B
 // --threads N --precision fp32|bf16 (train.precision) --device cpu|cuda --attention
-// auto|explicit|fused (`pebench run --attention`). One line of `key=value` on stdout per
+// auto|explicit|fused (`pebench run --attention`) --cuda_graph auto|off (train.cuda_graph). One line of `key=value` on stdout per
 // call (bench/run_benchmarks.sh and bench/gpu_benchmarks.sh read it).
 #include <malloc.h>
 #include <sys/resource.h>
@@ -36,7 +36,7 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv) {
                                               {"threads", "1"},     {"steps", "40"},    {"length", "4096"},
                                               {"tokens", "32768"},  {"size", "1024"},
                                               {"precision", "fp32"}, {"device", "cpu"},
-                                              {"attention", "auto"}};
+                                              {"attention", "auto"}, {"cuda_graph", "off"}};
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !flags.count(key.substr(2))) throw std::invalid_argument("unknown flag " + key);
@@ -61,7 +61,7 @@ RunConfig run_of(const std::map<std::string, std::string>& f, int64_t eval_lengt
   std::ostringstream study;
   study << "[model]\nd_model = " << f.at("d_model") << "\nlayers = " << f.at("layers") << "\nheads = " << f.at("heads")
         << "\n[train]\nseq_len = " << f.at("seq_len") << "\nbatch = " << f.at("batch") << "\nsteps = " << f.at("steps")
-        << "\nlog_every = 10\nprecision = " << f.at("precision") << "\n[eval]\nlengths = " << eval_length << "\ntokens = " << std::max<int64_t>(eval_length, std::stoll(f.at("tokens")))
+        << "\nlog_every = 10\nprecision = " << f.at("precision") << "\ncuda_graph = " << f.at("cuda_graph") << "\n[eval]\nlengths = " << eval_length << "\ntokens = " << std::max<int64_t>(eval_length, std::stoll(f.at("tokens")))
         << "\n[grid]\nencoding = " << f.at("encoding") << "\n";
   return parse_study("bench.ini", study.str(), {}).runs.front();
 }
@@ -118,7 +118,7 @@ void train(const std::map<std::string, std::string>& f) {
   std::cout << "bench=train encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
             << " heads=" << f.at("heads") << " seq_len=" << f.at("seq_len") << " batch=" << f.at("batch")
             << " threads=" << f.at("threads") << " precision=" << f.at("precision") << " device=" << f.at("device")
-            << " attention=" << f.at("attention") << " tokens_per_s=" << tokens_per_second
+            << " attention=" << f.at("attention") << " cuda_graph=" << f.at("cuda_graph") << " tokens_per_s=" << tokens_per_second
             << " model_gflops=" << gflops << " final_loss=" << final_loss << std::endl;
 }
 

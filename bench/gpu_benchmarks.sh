@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU section of BENCHMARKS.md in one script, on one CUDA device, in one session (so the
-# ratios hold): per-run training tokens/s of pebench (explicit and fused attention) and of
+# ratios hold): per-run training tokens/s of pebench (explicit and fused attention, and fused
+# with the step in a CUDA graph: train.cuda_graph = auto) and of
 # its PyTorch peer (bench/reference_train.py: eager, sdpa, compile, compile-graphs) at the
 # two sizes of issue 18, fp32 and bf16; eval tokens/s at 4096 and 16384; the makespan of a
 # grid of 30 quickstart runs on 1 rank, K ranks time-sliced and K ranks under MPS (K = 4,
@@ -59,6 +60,9 @@ if want train; then
         # shellcheck disable=SC2086
         record "$bench" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision --device "$device" --attention $attention
       done
+      # shellcheck disable=SC2086
+      record "$bench" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision --device "$device" --attention fused \
+        --cuda_graph auto
       for mode in eager sdpa compile compile-graphs; do
         [[ $device == cpu && $mode == compile-graphs ]] && continue  # CUDA graphs need CUDA
         # On the CPU, inductor compiles C++ for minutes: the quick check compiles once.
@@ -115,16 +119,17 @@ rows = [dict(re.findall(r"(\w+)=(\S+)", line)) for line in open(sys.argv[1]) if 
 def k(v): return f"{float(v) / 1000:,.0f}k"
 train = [r for r in rows if r["bench"] in ("train", "reference_train")]
 if train:
-    print("| model | precision | pebench explicit | pebench fused | PyTorch eager | sdpa | compile | compile + CUDA graphs |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | precision | pebench explicit | pebench fused | pebench fused + CUDA graph | PyTorch eager | sdpa | compile | compile + CUDA graphs |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     shapes = sorted({(r["d_model"], r["layers"], r["heads"], r["seq_len"], r["batch"]) for r in train}, key=lambda s: int(s[0]))
     for shape in shapes:
         for precision in ("fp32", "bf16"):
-            def cell(bench, key, value):
+            def cell(bench, key, value, graph="off"):
                 found = [r for r in train if r["bench"] == bench and r.get(key) == value and r["precision"] == precision
+                         and r.get("cuda_graph", "off") == graph
                          and (r["d_model"], r["layers"], r["heads"], r["seq_len"], r["batch"]) == shape]
                 return k(found[0]["tokens_per_s"]) if found else "-"
-            cells = [cell("train", "attention", a) for a in ("explicit", "fused")]
+            cells = [cell("train", "attention", a) for a in ("explicit", "fused")] + [cell("train", "attention", "fused", "auto")]
             cells += [cell("reference_train", "mode", m) for m in ("eager", "sdpa", "compile", "compile-graphs")]
             print(f"| d{shape[0]} L{shape[1]} H{shape[2]} T{shape[3]} B{shape[4]} | {precision} | " + " | ".join(cells) + " |")
     print()

@@ -44,4 +44,15 @@ torch::Tensor upload(const torch::Tensor& host, torch::Device device) {
   return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
+void upload_into(torch::Tensor& on_device, const torch::Tensor& host) {
+  if (on_device.sizes() != host.sizes() || on_device.scalar_type() != host.scalar_type()) {
+    std::ostringstream message;
+    message << "upload_into: a " << host.sizes() << " " << host.scalar_type() << " tensor into a " << on_device.sizes()
+            << " " << on_device.scalar_type() << " one";
+    throw std::logic_error(message.str());
+  }
+  if (!on_device.is_cuda()) on_device.copy_(host);
+  else on_device.copy_(host.pin_memory(), /*non_blocking=*/true);
+}
+
 }  // namespace pebench

@@ -66,6 +66,9 @@ class PositionalEncodingImpl : public torch::nn::Module {
       plain_positions_ = torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(device));
     return plain_positions_.slice(0, 0, length);
   }
+  // True when positions() draws new positions for every forward in the current mode
+  // (randomized positions): a training step captured in a CUDA graph would replay one draw.
+  virtual bool draws_positions() const { return false; }
   // Training resumes from a checkpoint after `steps` steps (one forward each): encodings
   // that draw per forward continue their sequence, as if never interrupted.
   virtual void resume_training_at(int64_t /*steps*/) {}
@@ -109,6 +112,9 @@ torch::Tensor bias_profile(PositionalEncodingImpl& encoding, int64_t n_distances
 // a host sync every step); the pinned block is not reused before its copy has run (torch
 // records the copy's event). Elsewhere, the tensor moved as usual.
 torch::Tensor upload(const torch::Tensor& host, torch::Device device);
+// The same copy into an existing tensor of the same shape and dtype (the fixed inputs of a
+// step captured in a CUDA graph); std::logic_error when they differ.
+void upload_into(torch::Tensor& on_device, const torch::Tensor& host);
 
 // A cache key for position tensors that never reads their values, so a cache check costs
 // no device sync on CUDA: a tensor is "the same positions" when it is a view of the same

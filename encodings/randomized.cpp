@@ -137,6 +137,8 @@ class RandomizedEncodingImpl : public PositionalEncodingImpl {
     return upload(torch::stack(rows), device);
   }
 
+  bool draws_positions() const override { return is_training() || eval_randomized_; }
+
   void resume_training_at(int64_t steps) override { train_draws_ = static_cast<uint64_t>(steps); }
 
   void train(bool on) override {

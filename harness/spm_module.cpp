@@ -4,6 +4,11 @@
 // LibTorch loads libprotobuf.so.32; linked into one program the two copies interpose and
 // pebench segfaulted at start-up, inside protobuf's static initialisers. Loaded deep-bound
 // and local, SentencePiece resolves protobuf to its own copy and nothing else sees it.
+//
+// Only in that module (CMake defines PEBENCH_SPM_MODULE_BUILD for it): a build that
+// compiles every harness/ file into one program (../shared/gpu/device_build.sh) gets an
+// empty object here, and SentencePiece tokenizers then say the module is missing.
+#ifdef PEBENCH_SPM_MODULE_BUILD
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
@@ -127,3 +132,5 @@ int pebench_spm_decode(void* p, const int* ids, size_t count, char** text, size_
 }
 
 }  // extern "C"
+
+#endif  // PEBENCH_SPM_MODULE_BUILD

@@ -174,6 +174,10 @@ const std::vector<KeyEntry>& key_table() {
         {{"train.checkpoint_every", "100", "a non-negative integer (0 = only at stop signals and the end of training)", "steps between checkpoints; not part of the run id", K::non_negative_int, {}, IdRule::never}, field(&RunConfig::train, &TrainOptions::checkpoint_every)},
         // Changes what is kept, not what is computed: not part of the run id.
         {{"train.keep_weights", "true", "true | false", "store the final weights in the run's group (float32; `pebench export`)", K::boolean, {}, IdRule::never}, field(&RunConfig::train, &TrainOptions::keep_weights)},
+        // How the step is launched on CUDA, not what it computes (graphed and eager steps
+        // run the same kernels): not part of the run id. Off until a GPU session has run
+        // tests/gpu_session.sh's graph checks (issue 18).
+        {{"train.cuda_graph", "off", "auto | off", "CUDA runs: capture the training step in a CUDA graph after 3 eager steps and replay it (auto), where the run allows (harness/cuda_graph.h)", K::choice, {"auto", "off"}, IdRule::never}, field(&RunConfig::train, &TrainOptions::cuda_graph)},
         {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths", K::length_list}, field(&RunConfig::eval, &EvalOptions::lengths)},
         {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol", K::choice, {"nonoverlapping", "sliding"}}, field(&RunConfig::eval, &EvalOptions::protocol)},
         {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride", K::non_negative_int}, field(&RunConfig::eval, &EvalOptions::stride)},

@@ -69,6 +69,7 @@ struct TrainOptions {
   int64_t log_every = 0;
   int64_t checkpoint_every = 0;  // 0 = only at stop signals and the end
   bool keep_weights = false;     // store the final weights (pebench export); not in the run id
+  std::string cuda_graph;        // auto | off: capture the step in a CUDA graph; not in the run id
 };
 
 // [eval]

@@ -33,7 +33,9 @@ const SpmApi& spm() {
     std::error_code error;
     const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
     if (!error) candidates.push_back((self.parent_path() / "libpebench_spm.so").string());
+#ifdef PEBENCH_SPM_MODULE  // CMake's; a plain g++ build (the lent GPU machine's) has no module
     candidates.push_back(PEBENCH_SPM_MODULE);
+#endif
     void* module = nullptr;
     std::string why;
     for (const auto& path : candidates) {

@@ -1,5 +1,7 @@
 #include "harness/train.h"
 
+#include "harness/cuda_graph.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <torch/nn/functional/loss.h>
@@ -10,6 +12,8 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <sstream>
 
@@ -70,7 +74,8 @@ torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
   struct Batch {
     std::vector<torch::Tensor> parameters, gradients, exp_avg, exp_avg_sq;
   };
-  for (auto& group : param_groups_) {
+  for (size_t group_index = 0; group_index < param_groups_.size(); ++group_index) {
+    auto& group = param_groups_[group_index];
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     if (options.amsgrad()) throw std::logic_error("MultiTensorAdamW: amsgrad is not implemented");
     std::map<int64_t, Batch> batches;
@@ -86,7 +91,7 @@ torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
         found = state_.emplace(key, std::move(fresh)).first;
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
-      state.step(state.step() + 1);
+      if (!counts_on_device()) state.step(state.step() + 1);
       auto& batch = batches[state.step()];
       batch.parameters.push_back(parameter);
       batch.gradients.push_back(parameter.grad());
@@ -99,12 +104,21 @@ torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
       if (kernel_ == Kernel::fused) {
         // The kernel reads each tensor's step count from a float tensor on its device (as
         // torch.optim.AdamW(fused=True) keeps them); one count serves the whole batch.
+        if (counts_on_device()) {
+          const auto& count = device_counts_[group_index];
+          count.add_(1);
+          const std::vector<torch::Tensor> steps(batch.parameters.size(), count);
+          at::_fused_adamw_(batch.parameters, batch.gradients, batch.exp_avg, batch.exp_avg_sq, /*max_exp_avg_sqs=*/{},
+                            steps, device_lrs_[group_index], beta1, beta2, options.weight_decay(), options.eps(),
+                            /*amsgrad=*/false, /*maximize=*/false);
+          continue;
+        }
         const auto count = torch::full({}, static_cast<double>(step),
                                        torch::TensorOptions().dtype(torch::kFloat).device(batch.parameters.front().device()));
         const std::vector<torch::Tensor> steps(batch.parameters.size(), count);
         at::_fused_adamw_(batch.parameters, batch.gradients, batch.exp_avg, batch.exp_avg_sq, /*max_exp_avg_sqs=*/{}, steps,
-                          options.lr(), beta1, beta2, options.weight_decay(), options.eps(), /*amsgrad=*/false,
-                          /*maximize=*/false);
+                          static_cast<double>(static_cast<float>(options.lr())), beta1, beta2, options.weight_decay(),
+                          options.eps(), /*amsgrad=*/false, /*maximize=*/false);
         continue;
       }
 #endif
@@ -123,6 +137,40 @@ torch::Tensor MultiTensorAdamW::step(LossClosure closure) {
     }
   }
   return loss;
+}
+
+void MultiTensorAdamW::keep_counts_on_device() {
+  if (kernel_ != Kernel::fused) throw std::logic_error("MultiTensorAdamW::keep_counts_on_device: needs Kernel::fused");
+  using Key = std::decay_t<decltype(state_.begin()->first)>;
+  std::vector<torch::Tensor> counts, lrs;
+  for (const auto& group : param_groups_) {
+    std::optional<int64_t> step;
+    torch::Device device = torch::kCPU;
+    for (const auto& parameter : group.params()) {
+      const auto found = state_.find(optimizer_state_key<Key>(parameter));
+      const int64_t count =
+          found == state_.end() ? 0 : static_cast<const torch::optim::AdamWParamState&>(*found->second).step();
+      if (step && *step != count)
+        throw std::logic_error("MultiTensorAdamW::keep_counts_on_device: a group's parameters are at steps " +
+                               std::to_string(*step) + " and " + std::to_string(count));
+      step = count;
+      device = parameter.device();
+    }
+    const auto on_device = torch::TensorOptions().dtype(torch::kFloat).device(device);
+    counts.push_back(torch::full({}, static_cast<double>(step.value_or(0)), on_device));
+    lrs.push_back(torch::full({}, static_cast<const torch::optim::AdamWOptions&>(group.options()).lr(), on_device));
+  }
+  device_counts_ = std::move(counts);
+  device_lrs_ = std::move(lrs);
+}
+
+void MultiTensorAdamW::upload_learning_rates() {
+  for (size_t group = 0; group < device_lrs_.size(); ++group)
+    device_lrs_[group].fill_(static_cast<const torch::optim::AdamWOptions&>(param_groups_[group].options()).lr());
+}
+
+void MultiTensorAdamW::set_step_count(int64_t step) {
+  for (auto& [key, state] : state_) static_cast<torch::optim::AdamWParamState&>(*state).step(step);
 }
 
 namespace {
@@ -300,6 +348,21 @@ bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerL
 
 }  // namespace
 
+// Eager steps before a step is captured, in every process (a resumed run warms up again):
+// they build the model's caches, the optimizer's state and the allocator's blocks, which a
+// capture must find in place (PyTorch's whole-network capture example warms up 3).
+constexpr int64_t kStepsBeforeCapture = 3;
+
+std::string cuda_graph_refusal(const RunConfig& run, TransformerLM& model, torch::Device device) {
+  if (run.train.cuda_graph == "off") return "off";
+  if (!device.is_cuda()) return "not on CUDA";
+  if (!CudaStepGraph::compiled()) return "no CUDA graphs in this build";
+  if (!MultiTensorAdamW::fused_available() || !multi_tensor_clip_available()) return "torch < 2.4";
+  if (model->encoding().draws_positions()) return "randomized positions";
+  if (run.train.steps <= kStepsBeforeCapture) return "3 steps or fewer";
+  return "";
+}
+
 TransformerLM build_model(const RunConfig& run) {
   TransformerLMOptions options;
   options.vocab_size = run.vocab_size();
@@ -371,21 +434,16 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   auto elapsed = [&] { return state.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   auto checkpoint = [&](int64_t step) {
     if (control.checkpoint_path.empty()) return;
+    if (optimizer.counts_on_device()) optimizer.set_step_count(step);  // the host's stopped at the capture
     TrainState now = state;
     now.step = step;
     now.seconds = elapsed();
     save_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, now, log);
   };
-  for (int64_t step = state.step + 1; step <= steps; ++step) {
-    const double step_lr = learning_rate(step, steps, warmup, lr, min_lr);
-    auto& optimizer_groups = optimizer.param_groups();
-    for (size_t group = 0; group < optimizer_groups.size(); ++group)
-      static_cast<torch::optim::AdamWOptions&>(optimizer_groups[group].options())
-          .lr(group == 2 ? step_lr * encoding_lr_scale : step_lr);
-
-    auto window = upload(sampler.next(), device);
+  // One step on a batch on the device: forward, loss, backward, clip, AdamW; the loss.
+  auto train_step = [&](const torch::Tensor& window, const torch::Tensor& task_targets, const torch::Tensor& task_scored) {
     auto inputs = window.slice(1, 0, length);
-    auto targets = sampler.targets().defined() ? upload(sampler.targets(), device) : window.slice(1, 1, length + 1);
+    auto targets = task_targets.defined() ? task_targets : window.slice(1, 1, length + 1);
     torch::Tensor logits;
     {
       Autocast autocast(device.type(), bf16);
@@ -393,8 +451,8 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     }
     logits = logits.to(torch::kFloat32);  // the loss in fp32 whatever the precision
     torch::Tensor loss;
-    if (sampler.scored().defined()) {  // a task: the mean over its scored targets only
-      const auto scored = upload(sampler.scored(), device).reshape({-1}).to(logits.scalar_type());
+    if (task_scored.defined()) {  // a task: the mean over its scored targets only
+      const auto scored = task_scored.reshape({-1}).to(logits.scalar_type());
       loss = (torch::nn::functional::cross_entropy(
                   logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)) * scored).sum() /
@@ -406,7 +464,55 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     loss.backward();
     if (grad_clip > 0) clip_gradient_norm(parameters, grad_clip, clip_kernel);
     optimizer.step();
-    state.pending_losses.push_back(loss.detach());
+    return loss.detach();
+  };
+  auto upload_if = [&](const torch::Tensor& host) { return host.defined() ? upload(host, device) : torch::Tensor(); };
+
+  // train.cuda_graph = auto: after kStepsBeforeCapture eager steps, the step is captured
+  // once, on fixed input tensors, and replayed from then on (harness/cuda_graph.h).
+  const std::string graph_refusal = cuda_graph_refusal(run, model, device);
+  if (device.is_cuda())  // runs/<id>/compute holds 128 characters: the reasons are short
+    log.kernels += graph_refusal.empty() ? " graph=captured"
+                   : graph_refusal == "off" ? " graph=off"
+                                            : " graph=off (" + graph_refusal + ")";
+  std::optional<CudaStepGraph> graph;
+  if (graph_refusal.empty()) graph.emplace(device);
+  torch::Tensor fixed_window, fixed_targets, fixed_scored, fixed_loss;  // the captured step's
+  int64_t steps_here = 0;
+
+  for (int64_t step = state.step + 1; step <= steps; ++step, ++steps_here) {
+    const double step_lr = learning_rate(step, steps, warmup, lr, min_lr);
+    auto& optimizer_groups = optimizer.param_groups();
+    for (size_t group = 0; group < optimizer_groups.size(); ++group)
+      static_cast<torch::optim::AdamWOptions&>(optimizer_groups[group].options())
+          .lr(group == 2 ? step_lr * encoding_lr_scale : step_lr);
+
+    const auto window = sampler.next();
+    if (!graph || steps_here < kStepsBeforeCapture) {
+      state.pending_losses.push_back(train_step(upload(window, device), upload_if(sampler.targets()), upload_if(sampler.scored())));
+    } else {
+      if (!graph->captured()) {
+        fixed_window = upload(window, device);
+        fixed_targets = upload_if(sampler.targets());
+        fixed_scored = upload_if(sampler.scored());
+        optimizer.keep_counts_on_device();
+        for (auto& parameter : parameters) parameter.mutable_grad() = torch::Tensor();  // allocated in the graph's pool
+        try {
+          graph->capture([&] { fixed_loss = train_step(fixed_window, fixed_targets, fixed_scored); });
+        } catch (const std::exception& error) {
+          throw std::runtime_error("train.cuda_graph = auto: step " + std::to_string(step) +
+                                   " could not be captured in a CUDA graph (--train.cuda_graph off runs it eagerly): " +
+                                   error.what());
+        }
+      } else {
+        upload_into(fixed_window, window);
+        if (fixed_targets.defined()) upload_into(fixed_targets, sampler.targets());
+        if (fixed_scored.defined()) upload_into(fixed_scored, sampler.scored());
+      }
+      optimizer.upload_learning_rates();
+      graph->replay();
+      state.pending_losses.push_back(fixed_loss.clone());
+    }
 
     if (step == logged[next_log]) {
       auto losses = torch::stack(state.pending_losses).to(torch::kCPU, torch::kFloat64);

@@ -48,7 +48,9 @@ struct TrainLog {
 // and one updates every tensor (a few when the tensors exceed one launch's lists). Same
 // formula and state; it rounds differently in the last bits (it divides step_size * m by
 // the denominator where LibTorch multiplies by m / denominator). train_model uses it on
-// CUDA only, so CPU numbers stay LibTorch's.
+// CUDA only, so CPU numbers stay LibTorch's. Its learning rate is rounded to float32, as
+// the kernel reads it from a float32 tensor in a captured step: graphed and eager steps
+// then agree.
 class MultiTensorAdamW : public torch::optim::AdamW {
  public:
   enum class Kernel { foreach_ops, fused };
@@ -59,8 +61,22 @@ class MultiTensorAdamW : public torch::optim::AdamW {
                    Kernel kernel = Kernel::foreach_ops);
   torch::Tensor step(LossClosure closure = nullptr) override;
 
+  // For a step captured in a CUDA graph (harness/cuda_graph.h), which replays whatever the
+  // host passed at capture: from here on the fused kernel reads each group's step count and
+  // learning rate from tensors on the parameters' device; step() advances the counts there
+  // (the host's stop, see set_step_count) and upload_learning_rates() refills the rates.
+  // Needs Kernel::fused and one step count per group (so after every parameter has stepped
+  // as often as the others: in training, after the first step); std::logic_error otherwise.
+  void keep_counts_on_device();
+  bool counts_on_device() const { return !device_counts_.empty(); }
+  // Copies each group's options().lr() to the tensor the kernel reads (counts on the device).
+  void upload_learning_rates();
+  // Every parameter's step count on the host, as a checkpoint saves it.
+  void set_step_count(int64_t step);
+
  private:
   Kernel kernel_;
+  std::vector<torch::Tensor> device_counts_, device_lrs_;  // per group, float32 scalars
 };
 
 // Scales every gradient by min(1, max_norm / (‖all gradients‖₂ + 1e-6)) without a host
@@ -77,6 +93,12 @@ double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, dou
 
 // Steps at which the loss is logged: every log_every, and always the last.
 std::vector<int64_t> log_steps(int64_t steps, int64_t log_every);
+
+// train.cuda_graph: why train_model launches this run's step eagerly on `device` rather
+// than capturing it in a CUDA graph, in a few words for runs/<id>/compute: "off" (the
+// key), "not on CUDA", what the build or LibTorch lacks, or what in the run changes
+// between steps; "" when it captures. The model in training mode, as train_model holds it.
+std::string cuda_graph_refusal(const RunConfig& run, TransformerLM& model, torch::Device device);
 
 // The run's model, initialized from its seed, with its encoding (on the CPU).
 TransformerLM build_model(const RunConfig& run);

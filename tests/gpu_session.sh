@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The correctness checks of issue 18 that need a GPU, in one call (the timings are
-# bench/gpu_benchmarks.sh's): on the lent machine, after `bash .gpu/device_build.sh &&
+# bench/gpu_benchmarks.sh's): on the lent machine, after `bash tests/gpu_session.sh build &&
 # source build-gpu/env.sh`:
 #   bash tests/gpu_session.sh build-gpu
 # 1. tests/models/cuda_check.sh: every encoding on CUDA against the CPU (logits, every
@@ -15,6 +15,10 @@
 #    equal bit for bit.
 # 3. Fused against explicit attention on the device: both compare tables, and each run's
 #    compute string (device and kernels, `pebench inspect`).
+# 2 and 3 also run the step captured in a CUDA graph (--attention fused
+#    --train.cuda_graph auto): deterministic, and each run's compute string says graph=captured.
+# The build: `bash tests/gpu_session.sh build` runs .gpu/device_build.sh with the CUDA
+# runtime's headers on CPATH, so that harness/cuda_graph.cpp compiles its graphs in.
 # usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu]
 #   cpu (with a torch 2.x build): steps 2 and 3 on the CPU, to check the script itself;
 #   STEPS=20 shortens the study.
@@ -28,6 +32,26 @@ if [[ ${1:-} == pack ]]; then
   cp -r /usr/include/gtest .gpu-gtest/include/ && cp /usr/lib/x86_64-linux-gnu/libgtest{,_main}.a .gpu-gtest/lib/ || exit 2
   grep -qx '/.gpu-gtest/' .git/info/exclude 2>/dev/null || echo '/.gpu-gtest/' >> .git/info/exclude
   du -sh .gpu-gtest && exit 0
+fi
+# The CUDA runtime's headers: from the torch's nvidia wheels, or a toolkit.
+cuda_include() {
+  local torch_dir
+  torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+  for d in "$torch_dir"/../nvidia/*/include /usr/local/cuda/include; do
+    [[ -e $d/cuda_runtime_api.h ]] && echo "$d"; done | head -1
+}
+if [[ ${1:-} == build ]]; then
+  include=$(cuda_include)
+  [[ -n $include ]] || { echo "gpu_session.sh build: no cuda_runtime_api.h; CUDA graphs would be left out" >&2; exit 2; }
+  # results/export.cpp's generated header, as CMakeLists.txt writes it (device_build.sh
+  # brings job_templates.h only; it keeps what build-gpu/generated already holds).
+  mkdir -p "$root/build-gpu/generated"
+  { printf '// Generated from results/python/pebench_model.py by tests/gpu_session.sh, as CMakeLists.txt does.\n'
+    printf '#pragma once\nnamespace pebench {\ninline const char* const k_pebench_model_source = R"pebench_py('
+    cat "$root/results/python/pebench_model.py"
+    printf ')pebench_py";\n}  // namespace pebench\n'; } > "$root/build-gpu/generated/pebench_model_source.h"
+  cd "$root" && CPATH=$include${CPATH:+:$CPATH} bash .gpu/device_build.sh
+  exit
 fi
 [[ -d $root/.gpu-gtest ]] && export GTEST_DIR=$root/.gpu-gtest
 build=$(cd "${1:?usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu]}" && pwd)
@@ -49,8 +73,7 @@ if [[ $device == cuda ]]; then
 
   # 1b: device_build.sh's flags and objects, the stack it unpacked, the CUDA runtime's
   # headers from the torch's nvidia wheels (or a toolkit).
-  cuda_include=$(for d in "$torch_dir"/../nvidia/*/include /usr/local/cuda/include; do
-    [[ -e $d/cuda_runtime_api.h ]] && echo "$d"; done | head -1)
+  cuda_include=$(cuda_include)
   abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
   stack=/tmp/pebench-stack/root mpi=/usr/lib/x86_64-linux-gnu/openmpi
   gtest_flags=(); [[ -n ${GTEST_DIR:-} ]] && gtest_flags=(-isystem "$GTEST_DIR/include" -L"$GTEST_DIR/lib")
@@ -61,7 +84,7 @@ if [[ $device == cuda ]]; then
       -isystem /usr/include/hdf5/openmpi -isystem $mpi/include -isystem $mpi/include/openmpi -isystem "$torch_dir/include" \
       -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$cuda_include" "${gtest_flags[@]}" \
       -DPEBENCH_CUDA_SYNC_DEBUG=1 -DPEBENCH_SOURCE_DIR=\"$root\" -DOMPI_SKIP_MPICXX -DBOOST_PROGRAM_OPTIONS_DYN_LINK \
-      -include "$root/harness/pch.h" "$root/tests/harness/test_data.cpp" $core -o "$work/data_tests" \
+      -include "$root/encodings/torch_pch.h" "$root/tests/harness/test_data.cpp" $core -o "$work/data_tests" \
       -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 \
       -Wl,--as-needed $mpi/lib/libmpi.so /usr/lib/x86_64-linux-gnu/libhdf5_openmpi.so.103 \
       /usr/lib/x86_64-linux-gnu/libboost_program_options.so.1.74.0 -lgtest -lgtest_main -pthread > "$work/data_tests.txt" 2>&1; then
@@ -75,31 +98,38 @@ fi
 
 # A short quickstart: the five encodings, 300 steps, eval to 16x.
 study=(run "$root/jobs/quickstart.ini" --train.steps "${STEPS:-300}" --analysis.run none --device "$device")
-for attention in fused explicit; do
+declare -A flags=([fused]="--attention fused" [explicit]="--attention explicit"
+                  [graph]="--attention fused --train.cuda_graph auto")
+for variant in fused explicit graph; do
   for copy in a b; do
-    "$pebench" "${study[@]}" --attention $attention --store "$work/$attention-$copy.h5" > "$work/$attention-$copy.txt" 2>&1 ||
-      fail "run $attention $copy: $(tail -3 "$work/$attention-$copy.txt")"
+    # shellcheck disable=SC2086
+    "$pebench" "${study[@]}" ${flags[$variant]} --store "$work/$variant-$copy.h5" > "$work/$variant-$copy.txt" 2>&1 ||
+      fail "run $variant $copy: $(tail -3 "$work/$variant-$copy.txt")"
   done
-  if "$pebench" merge "$work/$attention-a.h5" "$work/$attention-b.h5" -o "$work/$attention-merged.h5" > "$work/merge.txt" 2>&1; then
-    echo "deterministic: --attention $attention, the same run twice on $device gives every dataset bit for bit"
+  if "$pebench" merge "$work/$variant-a.h5" "$work/$variant-b.h5" -o "$work/$variant-merged.h5" > "$work/merge.txt" 2>&1; then
+    echo "deterministic: ${flags[$variant]}, the same run twice on $device gives every dataset bit for bit"
   else
-    fail "--attention $attention is not deterministic on $device: $(cat "$work/merge.txt")"
+    fail "${flags[$variant]} is not deterministic on $device: $(cat "$work/merge.txt")"
   fi
 done
-for attention in fused explicit; do
-  echo "--attention $attention on $device:"
-  "$pebench" compare "$work/$attention-a.h5"
-  "$pebench" inspect "$work/$attention-a.h5" | head -3
-  python3 - "$work/$attention-a.h5" <<'PY' 2> /dev/null || true
+for variant in fused explicit graph; do
+  echo "${flags[$variant]} on $device:"
+  "$pebench" compare "$work/$variant-a.h5"
+  "$pebench" inspect "$work/$variant-a.h5" | head -3
+  python3 - "$work/$variant-a.h5" > "$work/compute.txt" <<'PY' 2> /dev/null || true
 import sys
 try:
     import h5py
 except ImportError:
     sys.exit(0)
 with h5py.File(sys.argv[1], "r") as store:
-    run = next(iter(store["runs"].values()))
-    print("compute:", run["compute"][()].decode())
+    for run in store["runs"].values():
+        print("compute:", run["compute"][()].decode())
 PY
+  head -1 "$work/compute.txt"
+  if [[ $variant == graph && $device == cuda && -s $work/compute.txt ]] && grep -qv 'graph=captured' "$work/compute.txt"; then
+    fail "--train.cuda_graph auto did not capture every run: $(grep -v 'graph=captured' "$work/compute.txt" | head -3)"
+  fi
 done
 echo "gpu_session: $failures failures"
 [[ $failures -eq 0 ]]

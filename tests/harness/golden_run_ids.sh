@@ -31,7 +31,7 @@ cases=(
   "jobs/quickstart.ini --train.precision bf16"
   "jobs/quickstart.ini --encoding rope --encoding.rope_scaling pi,ntk,yarn"
   "jobs/quickstart.ini --data.source synthetic:copy --data.symbols 8"
-  "jobs/quickstart.ini --train.checkpoint_every 7 --study.name other"
+  "jobs/quickstart.ini --train.checkpoint_every 7 --train.cuda_graph auto --study.name other"
   "jobs/receptive_field.ini"
   "jobs/receptive_field.ini --data.tokenizer bpe:1024 --eval.passkey true"
   "jobs/receptive_field.ini --data.tokenizer unigram:1024 --data.passkey_mix 0.05"

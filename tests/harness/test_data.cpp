@@ -15,6 +15,7 @@
 
 #include "tests/op_counter.h"
 #include "tests/tiny_model.h"
+#include "harness/cuda_graph.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
 #include "harness/study.h"
@@ -232,12 +233,13 @@ std::vector<std::string> every_encoding() {
 
 // The runs and models of the host-sync tests: `steps` steps logged once, at the end; a
 // model whose eval attends in query blocks of 16.
-RunConfig sync_run(const std::string& encoding, const std::string& steps, const std::string& precision) {
+RunConfig sync_run(const std::string& encoding, const std::string& steps, const std::string& precision,
+                   const std::string& cuda_graph = "off") {
   return parse_study("tiny.ini",
                      "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
                      "batch = 4\nseq_len = 16\nwarmup = 2\n[eval]\nlengths = 16,64\ntokens = 256\n",
                      {{"encoding", encoding}, {"train.steps", steps}, {"train.log_every", steps},
-                      {"train.precision", precision}})
+                      {"train.precision", precision}, {"train.cuda_graph", cuda_graph}})
       .runs.front();
 }
 TransformerLM blocked_eval_model(const std::string& encoding) {
@@ -305,6 +307,44 @@ TEST(Evaluate, ReadsTheDeviceOncePerLengthNotPerBatch) {
   EXPECT_EQ(syncs[1].total, syncs[0].total) << "copy: 1 batch " << syncs[0].which << "; 4 " << syncs[1].which;
 }
 
+// train.cuda_graph decides from the run, the device and the build, without touching a
+// device (so it is checked here for CUDA too): refused when off, off CUDA, without CUDA
+// graphs in the build, for encodings that draw positions every step and runs too short to
+// capture after the 3 eager steps; otherwise captured.
+TEST(Train, CudaGraphIsRefusedWithItsReason) {
+  const torch::Device cuda(torch::kCUDA), cpu(torch::kCPU);
+  auto refusal = [](const RunConfig& run, torch::Device device) {
+    auto model = tiny_model(run);
+    model->train();
+    return cuda_graph_refusal(run, model, device);
+  };
+  EXPECT_EQ(refusal(sync_run("rope", "8", "fp32", "off"), cuda), "off");
+  EXPECT_EQ(refusal(sync_run("rope", "8", "fp32", "auto"), cpu), "not on CUDA");
+  if (!CudaStepGraph::compiled()) {
+    EXPECT_NE(refusal(sync_run("rope", "8", "fp32", "auto"), cuda).find("no CUDA graphs"), std::string::npos);
+    EXPECT_THROW(CudaStepGraph graph(cuda), std::logic_error);
+    GTEST_SKIP() << "this build has no CUDA graphs";
+  }
+  ASSERT_TRUE(MultiTensorAdamW::fused_available());
+  for (const std::string name : {"rope", "alibi", "kerple_log", "learned", "none"})
+    EXPECT_EQ(refusal(sync_run(name, "8", "bf16", "auto"), cuda), "") << name;
+  EXPECT_EQ(refusal(sync_run("randomized:rope", "8", "fp32", "auto"), cuda), "randomized positions");
+  EXPECT_EQ(refusal(sync_run("rope", "3", "fp32", "auto"), cuda), "3 steps or fewer");
+  EXPECT_EQ(refusal(sync_run("rope", "4", "fp32", "auto"), cuda), "");
+}
+
+// The fixed inputs of a captured step are refilled in place, and only by a batch of their
+// shape and dtype.
+TEST(Train, UploadIntoRefillsATensorOfTheSameShapeOnly) {
+  auto fixed = torch::zeros({2, 3}, torch::kLong);
+  const auto storage = fixed.data_ptr();
+  upload_into(fixed, torch::arange(6).view({2, 3}));
+  EXPECT_TRUE(torch::equal(fixed, torch::arange(6).view({2, 3})));
+  EXPECT_EQ(fixed.data_ptr(), storage);
+  EXPECT_THROW(upload_into(fixed, torch::arange(8).view({2, 4})), std::logic_error);
+  EXPECT_THROW(upload_into(fixed, torch::zeros({2, 3}, torch::kInt)), std::logic_error);
+}
+
 #if PEBENCH_CUDA_SYNC_DEBUG
 // CUDA's own count of the above: c10's sync-debug mode warns at every call that makes the
 // host wait for the device (cudaStreamSynchronize, a blocking or pageable copy, a value
@@ -362,6 +402,51 @@ TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
       }));
     }
     EXPECT_EQ(syncs[1], syncs[0]) << name << ": eval in 1 batch per length and in 4";
+  }
+}
+
+// train.cuda_graph = auto: a step captured after 3 eager ones trains as the eager step
+// (the same kernels: the same parameters after 8 steps, where a learning rate, Adam step
+// count or batch frozen at capture moves them by 1e-4 or more), is refused where the
+// encoding draws positions every step, and its replays (steps 5-7) never wait for the device.
+TEST(Cuda, GraphedStepsTrainAsEagerStepsWithoutWaiting) {
+  if (c10::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA);
+  for (const auto& name : every_encoding()) {
+    const bool draws = name.rfind("randomized:", 0) == 0;
+    for (const std::string precision : {"fp32", "bf16"}) {
+      std::vector<std::vector<torch::Tensor>> trained;
+      for (const std::string graph : {"off", "auto"}) {
+        const RunConfig run = sync_run(name, "8", precision, graph);
+        auto model = tiny_model(run);
+        model->to(cuda);
+        const Corpus corpus = tiny_corpus();
+        int64_t boundaries = 0;
+        TrainControl control;
+        control.stop_requested = [&] {
+          ++boundaries;
+          c10::cuda::warning_state().set_sync_debug_mode(boundaries >= 4 && boundaries < 7 ? c10::cuda::SyncDebugMode::L_WARN
+                                                                                           : c10::cuda::SyncDebugMode::L_DISABLED);
+          return false;
+        };
+        TrainLog log;
+        const int64_t syncs = cuda_syncs([&] { log = train_model(model, corpus, run, cuda, control); });
+        ASSERT_EQ(log.loss.size(), 1u);
+        EXPECT_TRUE(std::isfinite(log.loss.back())) << name << " " << precision << " " << graph;
+        if (graph == "auto") {
+          const std::string expected = draws ? "graph=off (randomized positions)" : "graph=captured";
+          EXPECT_NE(log.kernels.find(expected), std::string::npos) << name << ": " << log.kernels;
+          EXPECT_EQ(syncs, 0) << name << " " << precision << ": replays waited for the device";
+        }
+        std::vector<torch::Tensor> parameters;
+        for (const auto& p : model->parameters()) parameters.push_back(p.detach().to(torch::kCPU));
+        trained.push_back(parameters);
+      }
+      if (precision != "fp32") continue;
+      for (size_t i = 0; i < trained[0].size(); ++i)
+        EXPECT_TRUE(torch::allclose(trained[1][i], trained[0][i], 1e-5, 1e-6))
+            << name << " parameter " << i << ": " << (trained[1][i] - trained[0][i]).abs().max().item<double>();
+    }
   }
 }
 #endif

@@ -44,6 +44,7 @@ TEST(Registries, EveryStudyKeyIsDeclaredOnceAndEncodingKeysComeFromTheEncodings)
   EXPECT_EQ(find_study_key("analysis.windows")->id_rule, IdRule::with_analyses);
   EXPECT_EQ(find_study_key("data.lags")->id_rule, IdRule::with_task);
   EXPECT_EQ(find_study_key("train.checkpoint_every")->id_rule, IdRule::never);
+  EXPECT_EQ(find_study_key("train.cuda_graph")->id_rule, IdRule::never);  // how the step launches, not what it computes
 }
 
 TEST(Registries, StudyKeyChoicesAreTheRegistries) {

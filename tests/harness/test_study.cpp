@@ -303,8 +303,11 @@ TEST(Train, LogStepsEndAtTheLastStep) {
 // group with its own learning rate), one parameter missing a gradient at step 2 (it then
 // needs its own bias correction), stepped by MultiTensorAdamW up to `handoff` and by
 // LibTorch's AdamW::step (on the same object) from there.
+// With `device_counts_from` (fused only), the step counts and learning rates move to
+// tensors from that step on, as for a captured step; no gradient is then missing.
 std::vector<torch::Tensor> adamw_trajectory(int handoff,
-                                            MultiTensorAdamW::Kernel kernel = MultiTensorAdamW::Kernel::foreach_ops) {
+                                            MultiTensorAdamW::Kernel kernel = MultiTensorAdamW::Kernel::foreach_ops,
+                                            int device_counts_from = 0) {
   torch::manual_seed(3);
   std::vector<torch::Tensor> p;
   for (auto shape : std::vector<std::vector<int64_t>>{{8, 5}, {5}, {4, 3}, {2}}) p.push_back(torch::randn(shape).requires_grad_());
@@ -320,7 +323,9 @@ std::vector<torch::Tensor> adamw_trajectory(int handoff,
     for (size_t group = 0; group < 3; ++group)
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[group].options()).lr((group == 2 ? 10 : 1) * 1e-2 / step);
     for (size_t i = 0; i < p.size(); ++i) p[i].mutable_grad() = torch::randn(p[i].sizes()) * std::pow(10.0, static_cast<double>(i) - 2);
-    if (step == 2) p[2].mutable_grad() = torch::Tensor();
+    if (step == 2 && device_counts_from == 0) p[2].mutable_grad() = torch::Tensor();
+    if (step == device_counts_from) optimizer.keep_counts_on_device();
+    if (optimizer.counts_on_device()) optimizer.upload_learning_rates();
     if (step < handoff) optimizer.step();
     else optimizer.torch::optim::AdamW::step();
   }
@@ -361,6 +366,39 @@ TEST(Train, FusedAdamWFollowsLibTorchsAdamW) {
         << "parameter " << i << ": " << (fused[i] - libtorch[i]).abs().max().item<double>();
     EXPECT_TRUE(torch::allclose(handed_over[i], libtorch[i], 1e-6, 1e-7)) << "parameter " << i << " after the handover";
   }
+}
+
+// The fused kernel reading its step counts and learning rates from device tensors (a
+// captured step's, harness/cuda_graph.h) steps as with counts from the host: the same
+// parameters to the last bit, the host's counts set for a checkpoint; it refuses a group
+// whose parameters are at different steps.
+TEST(Train, FusedAdamWStepsAsWellWithItsCountsOnTheDevice) {
+  if (!MultiTensorAdamW::fused_available()) GTEST_SKIP() << "this LibTorch has no _fused_adamw_ (torch >= 2.4)";
+  using Kernel = MultiTensorAdamW::Kernel;
+  const auto host_counts = adamw_trajectory(7, Kernel::fused, 99), device_counts = adamw_trajectory(7, Kernel::fused, 3);
+  for (size_t i = 0; i < host_counts.size(); ++i)
+    EXPECT_TRUE(torch::equal(device_counts[i], host_counts[i]))
+        << "parameter " << i << ": " << (device_counts[i] - host_counts[i]).abs().max().item<double>();
+  // Device counts from step 2: the host's counts stay at 1 until set for a checkpoint.
+  auto p = torch::ones({3}).requires_grad_();
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{p});
+  MultiTensorAdamW optimizer(std::move(groups), torch::optim::AdamWOptions(0.1), Kernel::fused);
+  p.mutable_grad() = torch::ones({3});
+  optimizer.step();
+  optimizer.keep_counts_on_device();
+  for (int step = 2; step <= 4; ++step) optimizer.step();
+  optimizer.set_step_count(4);
+  for (const auto& [key, state] : optimizer.state())
+    EXPECT_EQ(static_cast<const torch::optim::AdamWParamState&>(*state).step(), 4);
+
+  auto q = torch::ones({2}).requires_grad_(), r = torch::ones({2}).requires_grad_();
+  std::vector<torch::optim::OptimizerParamGroup> mixed;
+  mixed.emplace_back(std::vector<torch::Tensor>{q, r});
+  MultiTensorAdamW uneven(std::move(mixed), torch::optim::AdamWOptions(0.1), Kernel::fused);
+  q.mutable_grad() = torch::ones({2});
+  uneven.step();  // r has no gradient: it stays at step 0
+  EXPECT_THROW(uneven.keep_counts_on_device(), std::logic_error);
 }
 
 // The gradient clip in multi-tensor ops (what CUDA runs use, torch >= 2.1) scales as the
