@@ -523,10 +523,11 @@ std::string compare_table(const StoreContents& contents) { return compare_stores
 std::string inspect_table(const StoreContents& contents) {
   std::vector<std::vector<std::string>> rows = {
       {"run_id", "status", "rank", "host", "device", "wall_s", "train_tok/s", "final_loss", "params"}};
-  std::map<std::string, int> counts;
+  std::map<std::string, int> counts, computes;
   for (const auto& run : contents.runs) {
     const auto& s = run.summary;
     ++counts[run.row.status];
+    if (!run.compute.empty()) ++computes[run.compute];
     // The device: the first word of the run's compute string (results/README.md).
     const std::string device = run.compute.substr(0, run.compute.find(' '));
     rows.push_back({run.row.run_id, run.row.status, s.rank >= 0 ? std::to_string(s.rank) : "-",
@@ -536,7 +537,12 @@ std::string inspect_table(const StoreContents& contents) {
   }
   std::string totals;
   for (const auto& [status, count] : counts) totals += (totals.empty() ? "" : ", ") + std::to_string(count) + " " + status;
-  return render(rows) + std::to_string(contents.runs.size()) + " runs: " + totals + "\n";
+  // How they were computed, whole (the device column is its first word): kernels, CUDA
+  // graph, LibTorch.
+  std::string computed;
+  for (const auto& [compute, count] : computes)
+    computed += "computed as " + terminal_text(compute) + ": " + std::to_string(count) + " run" + (count == 1 ? "" : "s") + "\n";
+  return render(rows) + std::to_string(contents.runs.size()) + " runs: " + totals + "\n" + computed;
 }
 
 }  // namespace pebench

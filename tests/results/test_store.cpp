@@ -84,6 +84,8 @@ TEST(Store, WritesReadBackExactlyAndUnwrittenDataIsMissing) {
   EXPECT_NE(table.find("1.32"), std::string::npos);  // 7.25 / 5.5
   EXPECT_NE(table.find("0 +1 unfinished"), std::string::npos);
   EXPECT_NE(inspect_table(contents).find("1 done, 1 pending"), std::string::npos);
+  // The whole compute string, once per distinct one; none for the pending run.
+  EXPECT_NE(inspect_table(contents).find("1 done, 1 pending\ncomputed as " + results.compute + ": 1 run\n"), std::string::npos);
 }
 
 TEST(Store, EncodingDatasetsAndVariantCurvesReadBack) {
