@@ -287,6 +287,8 @@ bool parse_run_flags(int argc, char** argv, RunFlags& flags) {
       ("device", po::value(&flags.device)->default_value("cpu"), "cpu | cuda")
       ("attention", po::value(&flags.attention)->default_value("auto"),
        "auto | explicit | fused: softmax(q.k + bias) v by torch's scaled_dot_product_attention (fused, torch >= 2.1) or by scores, softmax and product (explicit, every CPU number); auto: fused on CUDA")
+      ("deterministic", po::bool_switch(&flags.deterministic),
+       "torch's deterministic algorithms, for CUDA runs that repeat bit for bit: the memory-efficient attention backward (fused attention with a bias) stops splitting keys across blocks, cuBLAS gets CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set, and an op with no deterministic kernel stops the run naming itself; CPU numbers unchanged")
       ("verbose", po::bool_switch(&flags.verbose), "print training progress of every run");
   po::options_description keys("Study keys (override the study file; `--grid.KEY a,b` adds a grid axis)");
   for (const auto& key : study_keys())

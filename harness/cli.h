@@ -23,6 +23,7 @@ struct RunFlags {
   int threads_per_rank = 0;          // --threads-per-rank; 0: plan.h threads_for
   std::string device = "cpu";        // --device cpu | cuda
   std::string attention = "auto";    // --attention auto | explicit | fused (TransformerLMOptions::attention)
+  bool deterministic = false;        // --deterministic: torch's deterministic algorithms (CUDA reruns bit for bit)
   std::vector<Override> overrides;   // --KEY VALUE and --grid.KEY a,b
   std::string arguments;             // as given after `pebench`, for the resume hint
 };

@@ -7,12 +7,14 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -338,6 +340,11 @@ int run_command(int argc, char** argv) {
   // Threads: --threads-per-rank for every run, else threads_for each run within the share.
   const int threads = invocation.threads_per_rank > 0 ? invocation.threads_per_rank : core_share(mpi);
   torch::set_num_threads(threads);
+  if (invocation.deterministic) {
+    // Before any cuBLAS handle exists: cuBLAS reads its workspace setting once.
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
+  }
   torch::Device device(torch::kCPU);
   if (invocation.device == "cuda") {
     if (!torch::cuda::is_available()) {

@@ -1,5 +1,6 @@
 #include "harness/run_one.h"
 
+#include <ATen/Context.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -40,7 +41,7 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
     RunResults results;
     results.compute = environment.device.str() + " attention=" +
                       (model->attends_fused(environment.device) ? "fused " : "explicit ") + log.kernels +
-                      " torch=" TORCH_VERSION;
+                      (at::globalContext().deterministicAlgorithms() ? " deterministic" : "") + " torch=" TORCH_VERSION;
     results.train_step = log.step;
     results.train_loss = log.loss;
     results.train_lr = log.lr;

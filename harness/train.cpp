@@ -356,7 +356,7 @@ constexpr int64_t kStepsBeforeCapture = 3;
 std::string cuda_graph_refusal(const RunConfig& run, TransformerLM& model, torch::Device device) {
   if (run.train.cuda_graph == "off") return "off";
   if (!device.is_cuda()) return "not on CUDA";
-  if (!CudaStepGraph::compiled()) return "no CUDA graphs in this build";
+  if (!CudaStepGraph::compiled()) return "no graphs in build";
   if (!MultiTensorAdamW::fused_available() || !multi_tensor_clip_available()) return "torch < 2.4";
   if (model->encoding().draws_positions()) return "randomized positions";
   if (run.train.steps <= kStepsBeforeCapture) return "3 steps or fewer";

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A tiny study on 2 MPI ranks; every dataset is read back with h5py (no pebench), and
-# the same runs in one process give the same curves bit for bit.
+# the same runs in one process, with --deterministic, give the same curves bit for bit.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 set -e
 
@@ -27,7 +27,9 @@ INI
 
 mpirun -np 2 "$pebench" run "$work/tiny.ini" --store "$work/mpi.h5" | tee "$work/mpi.log"
 grep -q '^\[5/5\]' "$work/mpi.log"
-"$pebench" run "$work/tiny.ini" --store "$work/single.h5" --threads-per-rank 1 > "$work/single.log"
+# --deterministic (torch's deterministic algorithms) changes no CPU number and is recorded.
+"$pebench" run "$work/tiny.ini" --store "$work/single.h5" --threads-per-rank 1 --deterministic > "$work/single.log"
+"$pebench" inspect "$work/single.h5" | grep -q '^computed as cpu .* deterministic torch=.*: 5 runs$'
 
 /usr/bin/python3 - "$work/mpi.h5" "$work/single.h5" <<'PY'
 import sys, h5py, numpy as np
