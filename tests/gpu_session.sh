@@ -102,24 +102,26 @@ fi
 study=(run "$root/jobs/quickstart.ini" --train.steps "${STEPS:-300}" --analysis.run none --device "$device")
 declare -A flags=([fused]="--attention fused" [explicit]="--attention explicit"
                   [graph]="--attention fused --train.cuda_graph auto")
-for variant in fused explicit graph; do
+# twice VARIANT TAG [FLAGS...]: the study twice into VARIANT-TAG{a,b}.h5; true when `pebench
+# merge` finds every dataset of the two equal bit for bit (merge.txt says which is not).
+twice() {
+  local variant=$1 tag=$2 copy
+  shift 2
   for copy in a b; do
     # shellcheck disable=SC2086
-    "$pebench" "${study[@]}" ${flags[$variant]} --store "$work/$variant-$copy.h5" > "$work/$variant-$copy.txt" 2>&1 ||
-      fail "run $variant $copy: $(tail -3 "$work/$variant-$copy.txt")"
+    "$pebench" "${study[@]}" ${flags[$variant]} "$@" --store "$work/$variant-$tag$copy.h5" > "$work/$variant-$tag$copy.txt" 2>&1 ||
+      echo "  run $variant $tag$copy: $(grep -m2 -iE 'determinis|error' "$work/$variant-$tag$copy.txt" || tail -2 "$work/$variant-$tag$copy.txt")"
   done
-  if "$pebench" merge "$work/$variant-a.h5" "$work/$variant-b.h5" -o "$work/$variant-merged.h5" > "$work/merge.txt" 2>&1; then
+  "$pebench" merge "$work/$variant-${tag}a.h5" "$work/$variant-${tag}b.h5" -o "$work/$variant-${tag}merged.h5" > "$work/merge.txt" 2>&1
+}
+for variant in fused explicit graph; do
+  if twice "$variant" ""; then
     echo "deterministic: ${flags[$variant]}, the same run twice on $device gives every dataset bit for bit"
   else
     fail "${flags[$variant]} is not deterministic on $device: $(cat "$work/merge.txt")"
     # Which op: torch's deterministic algorithms either make the reruns agree or stop the
     # run at the first op without a deterministic kernel, naming it.
-    for copy in da db; do
-      # shellcheck disable=SC2086
-      "$pebench" "${study[@]}" ${flags[$variant]} --deterministic --store "$work/$variant-$copy.h5" > "$work/$variant-$copy.txt" 2>&1 ||
-        echo "  --deterministic run $copy: $(grep -m2 -iE 'determinis|error' "$work/$variant-$copy.txt")"
-    done
-    if "$pebench" merge "$work/$variant-da.h5" "$work/$variant-db.h5" -o "$work/$variant-dmerged.h5" > "$work/merge.txt" 2>&1; then
+    if twice "$variant" d --deterministic; then
       echo "  with --deterministic the two runs agree bit for bit"
     else
       echo "  with --deterministic still not: $(cat "$work/merge.txt")"

@@ -367,6 +367,29 @@ int64_t cuda_syncs(const std::function<void()>& body) {
   return warnings.count;
 }
 
+// `run` trained on CUDA, with the waits counted from step boundary `from` up to, not
+// including, `until` (boundary k comes after step k).
+struct CudaTraining {
+  TrainLog log;
+  int64_t syncs = 0, boundaries = 0;
+};
+CudaTraining train_on_cuda(TransformerLM& model, const RunConfig& run, int64_t from, int64_t until) {
+  const torch::Device cuda(torch::kCUDA);
+  model->to(cuda);
+  const Corpus corpus = tiny_corpus();
+  CudaTraining trained;
+  TrainControl control;
+  control.stop_requested = [&] {
+    ++trained.boundaries;
+    const bool watched = trained.boundaries >= from && trained.boundaries < until;
+    c10::cuda::warning_state().set_sync_debug_mode(watched ? c10::cuda::SyncDebugMode::L_WARN
+                                                           : c10::cuda::SyncDebugMode::L_DISABLED);
+    return false;
+  };
+  trained.syncs = cuda_syncs([&] { trained.log = train_model(model, corpus, run, cuda, control); });
+  return trained;
+}
+
 TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
   if (c10::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
   const torch::Device cuda(torch::kCUDA);
@@ -374,20 +397,10 @@ TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
     for (const std::string precision : {"fp32", "bf16"}) {
       const RunConfig run = sync_run(name, "6", precision);
       auto model = tiny_model(run);
-      model->to(cuda);
-      const Corpus corpus = tiny_corpus();
-      int64_t boundaries = 0;
-      TrainControl control;
-      control.stop_requested = [&] {
-        ++boundaries;
-        c10::cuda::warning_state().set_sync_debug_mode(boundaries >= 1 && boundaries < 5 ? c10::cuda::SyncDebugMode::L_WARN
-                                                                                         : c10::cuda::SyncDebugMode::L_DISABLED);
-        return false;
-      };
-      TrainLog log;
-      EXPECT_EQ(cuda_syncs([&] { log = train_model(model, corpus, run, cuda, control); }), 0) << name << " " << precision;
-      EXPECT_EQ(boundaries, 6) << name;
-      EXPECT_NE(log.kernels.find("clip=multi_tensor"), std::string::npos) << log.kernels;  // the CUDA kernels
+      const CudaTraining trained = train_on_cuda(model, run, 1, 5);
+      EXPECT_EQ(trained.syncs, 0) << name << " " << precision;
+      EXPECT_EQ(trained.boundaries, 6) << name;
+      EXPECT_NE(trained.log.kernels.find("clip=multi_tensor"), std::string::npos) << trained.log.kernels;  // the CUDA kernels
     }
     // Eval: as many waits in 1 batch per length as in 4.
     std::vector<int64_t> syncs;
@@ -411,26 +424,16 @@ TEST(Cuda, StepsBetweenLogPointsAndEvalBatchesNeverWaitForTheDevice) {
 // encoding draws positions every step, and its replays (steps 5-7) never wait for the device.
 TEST(Cuda, GraphedStepsTrainAsEagerStepsWithoutWaiting) {
   if (c10::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
-  const torch::Device cuda(torch::kCUDA);
   for (const auto& name : every_encoding()) {
     const bool draws = name.rfind("randomized:", 0) == 0;
     for (const std::string precision : {"fp32", "bf16"}) {
-      std::vector<std::vector<torch::Tensor>> trained;
+      std::vector<std::vector<torch::Tensor>> parameters_after;  // graph off, then auto
       for (const std::string graph : {"off", "auto"}) {
         const RunConfig run = sync_run(name, "8", precision, graph);
         auto model = tiny_model(run);
-        model->to(cuda);
-        const Corpus corpus = tiny_corpus();
-        int64_t boundaries = 0;
-        TrainControl control;
-        control.stop_requested = [&] {
-          ++boundaries;
-          c10::cuda::warning_state().set_sync_debug_mode(boundaries >= 4 && boundaries < 7 ? c10::cuda::SyncDebugMode::L_WARN
-                                                                                           : c10::cuda::SyncDebugMode::L_DISABLED);
-          return false;
-        };
-        TrainLog log;
-        const int64_t syncs = cuda_syncs([&] { log = train_model(model, corpus, run, cuda, control); });
+        const CudaTraining trained = train_on_cuda(model, run, 4, 7);
+        const TrainLog& log = trained.log;
+        const int64_t syncs = trained.syncs;
         ASSERT_EQ(log.loss.size(), 1u);
         EXPECT_TRUE(std::isfinite(log.loss.back())) << name << " " << precision << " " << graph;
         if (graph == "auto") {
@@ -440,12 +443,14 @@ TEST(Cuda, GraphedStepsTrainAsEagerStepsWithoutWaiting) {
         }
         std::vector<torch::Tensor> parameters;
         for (const auto& p : model->parameters()) parameters.push_back(p.detach().to(torch::kCPU));
-        trained.push_back(parameters);
+        parameters_after.push_back(parameters);
       }
       if (precision != "fp32") continue;
-      for (size_t i = 0; i < trained[0].size(); ++i)
-        EXPECT_TRUE(torch::allclose(trained[1][i], trained[0][i], 1e-5, 1e-6))
-            << name << " parameter " << i << ": " << (trained[1][i] - trained[0][i]).abs().max().item<double>();
+      const auto& eager = parameters_after[0];
+      const auto& graphed = parameters_after[1];
+      for (size_t i = 0; i < eager.size(); ++i)
+        EXPECT_TRUE(torch::allclose(graphed[i], eager[i], 1e-5, 1e-6))
+            << name << " parameter " << i << ": " << (graphed[i] - eager[i]).abs().max().item<double>();
     }
   }
 }
