@@ -440,10 +440,20 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     now.seconds = elapsed();
     save_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, now, log);
   };
+  // A step's batch on the device: the window, and a task's targets and scored mask
+  // (undefined for language modelling, whose targets are the window shifted by one).
+  struct StepInputs {
+    torch::Tensor window, targets, scored;
+  };
+  auto upload_if = [&](const torch::Tensor& host) { return host.defined() ? upload(host, device) : torch::Tensor(); };
+  auto upload_inputs = [&](const torch::Tensor& window) {
+    return StepInputs{upload(window, device), upload_if(sampler.targets()), upload_if(sampler.scored())};
+  };
   // One step on a batch on the device: forward, loss, backward, clip, AdamW; the loss.
-  auto train_step = [&](const torch::Tensor& window, const torch::Tensor& task_targets, const torch::Tensor& task_scored) {
+  auto train_step = [&](const StepInputs& batch_inputs) {
+    const auto& window = batch_inputs.window;
     auto inputs = window.slice(1, 0, length);
-    auto targets = task_targets.defined() ? task_targets : window.slice(1, 1, length + 1);
+    auto targets = batch_inputs.targets.defined() ? batch_inputs.targets : window.slice(1, 1, length + 1);
     torch::Tensor logits;
     {
       Autocast autocast(device.type(), bf16);
@@ -451,8 +461,8 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     }
     logits = logits.to(torch::kFloat32);  // the loss in fp32 whatever the precision
     torch::Tensor loss;
-    if (task_scored.defined()) {  // a task: the mean over its scored targets only
-      const auto scored = task_scored.reshape({-1}).to(logits.scalar_type());
+    if (batch_inputs.scored.defined()) {  // a task: the mean over its scored targets only
+      const auto scored = batch_inputs.scored.reshape({-1}).to(logits.scalar_type());
       loss = (torch::nn::functional::cross_entropy(
                   logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)) * scored).sum() /
@@ -466,7 +476,6 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     optimizer.step();
     return loss.detach();
   };
-  auto upload_if = [&](const torch::Tensor& host) { return host.defined() ? upload(host, device) : torch::Tensor(); };
 
   // train.cuda_graph = auto: after kStepsBeforeCapture eager steps, the step is captured
   // once, on fixed input tensors, and replayed from then on (harness/cuda_graph.h).
@@ -477,10 +486,11 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
                                             : " graph=off (" + graph_refusal + ")";
   std::optional<CudaStepGraph> graph;
   if (graph_refusal.empty()) graph.emplace(device);
-  torch::Tensor fixed_window, fixed_targets, fixed_scored, fixed_loss;  // the captured step's
-  int64_t steps_here = 0;
+  StepInputs fixed;  // the captured step's inputs and loss
+  torch::Tensor fixed_loss;
 
-  for (int64_t step = state.step + 1; step <= steps; ++step, ++steps_here) {
+  const int64_t first_step = state.step + 1;
+  for (int64_t step = first_step; step <= steps; ++step) {
     const double step_lr = learning_rate(step, steps, warmup, lr, min_lr);
     auto& optimizer_groups = optimizer.param_groups();
     for (size_t group = 0; group < optimizer_groups.size(); ++group)
@@ -488,26 +498,24 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
           .lr(group == 2 ? step_lr * encoding_lr_scale : step_lr);
 
     const auto window = sampler.next();
-    if (!graph || steps_here < kStepsBeforeCapture) {
-      state.pending_losses.push_back(train_step(upload(window, device), upload_if(sampler.targets()), upload_if(sampler.scored())));
+    if (!graph || step - first_step < kStepsBeforeCapture) {
+      state.pending_losses.push_back(train_step(upload_inputs(window)));
     } else {
       if (!graph->captured()) {
-        fixed_window = upload(window, device);
-        fixed_targets = upload_if(sampler.targets());
-        fixed_scored = upload_if(sampler.scored());
+        fixed = upload_inputs(window);
         optimizer.keep_counts_on_device();
         for (auto& parameter : parameters) parameter.mutable_grad() = torch::Tensor();  // allocated in the graph's pool
         try {
-          graph->capture([&] { fixed_loss = train_step(fixed_window, fixed_targets, fixed_scored); });
+          graph->capture([&] { fixed_loss = train_step(fixed); });
         } catch (const std::exception& error) {
           throw std::runtime_error("train.cuda_graph = auto: step " + std::to_string(step) +
                                    " could not be captured in a CUDA graph (--train.cuda_graph off runs it eagerly): " +
                                    error.what());
         }
       } else {
-        upload_into(fixed_window, window);
-        if (fixed_targets.defined()) upload_into(fixed_targets, sampler.targets());
-        if (fixed_scored.defined()) upload_into(fixed_scored, sampler.scored());
+        upload_into(fixed.window, window);
+        if (fixed.targets.defined()) upload_into(fixed.targets, sampler.targets());
+        if (fixed.scored.defined()) upload_into(fixed.scored, sampler.scored());
       }
       optimizer.upload_learning_rates();
       graph->replay();
