@@ -76,13 +76,27 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 bool fused_attention_available() { return PEBENCH_HAS_FUSED_ATTENTION; }
 
+bool folds_linear_bias(const TransformerLMOptions& options, torch::Device device) {
+  if (options.linear_bias == "auto") return device.is_cuda();
+  if (options.linear_bias != "folded" && options.linear_bias != "separate")
+    throw std::invalid_argument("linear_bias = " + options.linear_bias + ": expected auto | separate | folded");
+  return options.linear_bias == "folded";
+}
+
+torch::Tensor linear(torch::nn::LinearImpl& layer, const torch::Tensor& x, const TransformerLMOptions& options) {
+  if (folds_linear_bias(options, x.device())) return at::linear(x, layer.weight, layer.bias);
+  return layer.forward(x);
+}
+
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& inputs,
                                                const TransformerLMOptions& options, int64_t layer) {
   // Encodings with per-layer parameters give [layers, heads, Tq, Tk].
   auto of_layer = [layer](const torch::Tensor& t) { return t.dim() == 4 ? t[layer] : t; };
   const int64_t batch = x.size(0), length = x.size(1), d_model = x.size(2);
   const int64_t d_head = d_model / heads_;
-  auto qkv_heads = qkv->forward(x).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4});
+  // Split by unbind, whose backward is one stack; three selects' would fill three zero
+  // tensors of the whole [3, B, H, T, d_head], copy into each and add them (8 kernels).
+  const auto qkv_heads = linear(*qkv, x, options).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];  // [B, H, T, d_head]
   const auto& positions = inputs.positions;
   inputs.encoding->rotate(q, k, positions.dim() == 2 ? positions[layer] : positions);
@@ -104,7 +118,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const Att
     }
     attended = torch::cat(outputs, 2);
   }
-  return out->forward(attended.transpose(1, 2).reshape({batch, length, d_model}));
+  return linear(*out, attended.transpose(1, 2).reshape({batch, length, d_model}), options);
 }
 
 BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
@@ -119,7 +133,7 @@ BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionInputs& inputs, const TransformerLMOptions& options,
                                  int64_t layer) {
   auto h = x + attention->forward(norm_attention->forward(x), inputs, options, layer);
-  return h + mlp_out->forward(torch::gelu(mlp_in->forward(norm_mlp->forward(h))));
+  return h + linear(*mlp_out, torch::gelu(linear(*mlp_in, norm_mlp->forward(h), options)), options);
 }
 
 TransformerLMImpl::TransformerLMImpl(const TransformerLMOptions& options,

@@ -41,10 +41,22 @@ struct TransformerLMOptions {
   // "auto" (fused on CUDA, explicit elsewhere). Forwards that hand attention probabilities
   // to an analysis stay explicit.
   std::string attention = "auto";
+  // How a Linear adds its bias to a [B, T, d] input: "separate" (LibTorch's C++ Linear: a
+  // matmul, then an add: every CPU number of pebench), "folded" (torch.nn.Linear's
+  // at::linear: one addmm over the B·T rows, on CUDA one kernel with the bias in its
+  // epilogue), "auto" (folded on CUDA, separate elsewhere). The CPU keeps "separate"
+  // because addmm adds the bias into the product block by block of the inner dimension,
+  // which rounds differently (by 1e-6 at d_model 512, measured on torch 2.15's CPU).
+  std::string linear_bias = "auto";
 };
 
 // Whether this LibTorch has scaled_dot_product_attention with a scale (torch >= 2.1).
 bool fused_attention_available();
+
+// Whether forwards on `device` fold each Linear's bias into its product (options.linear_bias).
+bool folds_linear_bias(const TransformerLMOptions& options, torch::Device device);
+// layer(x) [..., in] → [..., out], adding the bias as options.linear_bias says for x's device.
+torch::Tensor linear(torch::nn::LinearImpl& layer, const torch::Tensor& x, const TransformerLMOptions& options);
 
 // What an analysis asks of one forward (harness/analyse); training passes none and pays
 // nothing for it.

@@ -99,6 +99,16 @@ TEST(TransformerLM, FullOffsetIsKeptPerShapeAndEqualsLogitOffset) {
   }
 }
 
+// Every parameter of `a` and `b` has a gradient in both or neither, equal within 1e-4.
+void expect_same_gradients(TransformerLM& a, TransformerLM& b, const std::string& what) {
+  auto b_parameters = b->named_parameters();
+  for (const auto& parameter : a->named_parameters()) {
+    const auto& b_grad = b_parameters[parameter.key()].grad();
+    ASSERT_EQ(parameter.value().grad().defined(), b_grad.defined()) << what << " " << parameter.key();
+    if (b_grad.defined()) EXPECT_TRUE(torch::allclose(parameter.value().grad(), b_grad, 1e-4, 1e-6)) << what << " " << parameter.key();
+  }
+}
+
 // attention = fused (torch's scaled_dot_product_attention, what CUDA runs use) computes
 // what the explicit softmax does, for every encoding: the logits and every gradient in
 // training (through a learned bias too), with a band, and in query blocks at eval. Skipped
@@ -119,14 +129,7 @@ TEST(TransformerLM, FusedAttentionEqualsExplicit) {
       EXPECT_TRUE(torch::allclose(explicit_logits, fused_logits, 1e-5, 1e-5)) << what;
       torch::nn::functional::cross_entropy(explicit_logits.reshape({-1, 256}), targets).backward();
       torch::nn::functional::cross_entropy(fused_logits.reshape({-1, 256}), targets).backward();
-      auto fused_parameters = fused_model->named_parameters();
-      for (const auto& parameter : explicit_model->named_parameters()) {
-        const auto& fused_grad = fused_parameters[parameter.key()].grad();
-        ASSERT_EQ(parameter.value().grad().defined(), fused_grad.defined()) << what << " " << parameter.key();
-        if (fused_grad.defined()) {
-          EXPECT_TRUE(torch::allclose(parameter.value().grad(), fused_grad, 1e-4, 1e-6)) << what << " " << parameter.key();
-        }
-      }
+      expect_same_gradients(explicit_model, fused_model, what);
       explicit_model->eval(), fused_model->eval();
       explicit_model->options().attention_block = fused_model->options().attention_block = 16;
       torch::NoGradGuard no_grad;
@@ -169,6 +172,44 @@ TEST(TransformerLM, FusedAttentionIsTakenWhereAsked) {
     EXPECT_TRUE(torch::equal(probed_logits, explicit_logits)) << name;
     EXPECT_EQ(probed, 2) << name;
   }
+}
+
+// linear_bias = folded (torch.nn.Linear's at::linear, what CUDA runs use) computes what
+// LibTorch's Linear does, in one addmm per layer's Linear; auto folds on CUDA only, so the
+// CPU keeps LibTorch's numbers bit for bit.
+TEST(TransformerLM, FoldedLinearBiasEqualsSeparate) {
+  for (const std::string name : {"none", "rope", "t5"}) {
+    auto separate = make_model(name), folded = make_model(name), automatic = make_model(name);
+    separate->options().linear_bias = "separate";
+    folded->options().linear_bias = "folded";
+    auto tokens = torch::randint(0, 256, {2, 17}, torch::kLong);
+    auto targets = tokens.slice(1, 1).reshape({-1});
+    torch::Tensor separate_logits, folded_logits, automatic_logits;
+    const std::set<std::string> addmm = {"aten::addmm"};
+    EXPECT_EQ(count_ops(addmm, [&] { separate_logits = separate->forward(tokens.slice(1, 0, 16)); })["aten::addmm"], 0);
+    EXPECT_EQ(count_ops(addmm, [&] { folded_logits = folded->forward(tokens.slice(1, 0, 16)); })["aten::addmm"], 4 * 2)
+        << name << ": qkv, out, mlp_in, mlp_out in 2 layers";
+    automatic_logits = automatic->forward(tokens.slice(1, 0, 16));
+    EXPECT_TRUE(torch::equal(separate_logits, automatic_logits)) << name << ": auto on the CPU";
+    EXPECT_TRUE(torch::allclose(separate_logits, folded_logits, 1e-5, 1e-5)) << name;
+    torch::nn::functional::cross_entropy(separate_logits.reshape({-1, 256}), targets).backward();
+    torch::nn::functional::cross_entropy(folded_logits.reshape({-1, 256}), targets).backward();
+    expect_same_gradients(separate, folded, name);
+  }
+  auto model = make_model("none");
+  model->options().linear_bias = "fused";
+  EXPECT_THROW(model->forward(torch::randint(0, 256, {1, 4}, torch::kLong)), std::invalid_argument);
+}
+
+// q, k and v are split from the one qkv product by unbind, whose backward is one stack:
+// split by select, each backward filled a zero tensor of the whole product and the three
+// were added (8 kernels a layer where PyTorch's `q, k, v = qkv` launches 1).
+TEST(TransformerLM, QkvSplitBackwardIsOneStack) {
+  auto model = make_model("rope");
+  auto logits = model->forward(torch::randint(0, 256, {2, 16}, torch::kLong));
+  const auto calls = count_ops({"aten::select_backward", "aten::stack"}, [&] { logits.sum().backward(); });
+  EXPECT_EQ(calls.count("aten::select_backward"), 0u);
+  EXPECT_EQ(calls.count("aten::stack") ? calls.at("aten::stack") : 0, 2) << "one per layer";
 }
 
 TEST(TransformerLM, BandMaskLimitsWhatAQuerySees) {
