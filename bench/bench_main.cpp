@@ -2,9 +2,13 @@
 //   sgemm  --threads N [--size S]        fp32 torch::mm peak, GFLOP/s
 //   train  [model options] [--steps N]   training tokens/s through harness train_model
 //   eval   [model options] --length L    eval tokens/s through harness window_losses, peak RSS
+//   launches [model options]             kernel ops one training step dispatches, with the
+//                                        kernels train_model picks on CUDA (counted here)
 // Model options: --encoding E --d_model D --layers L --heads H --seq_len T --batch B
 // --threads N --precision fp32|bf16 (train.precision) --device cpu|cuda --attention
-// auto|explicit|fused (`pebench run --attention`) --cuda_graph auto|off (train.cuda_graph). One line of `key=value` on stdout per
+// auto|explicit|fused (`pebench run --attention`) --cuda_graph auto|off (train.cuda_graph)
+// --kernels device|cuda (train: the step's kernels as train_model picks them on this device, or
+// as it picks them on CUDA, whatever the device; launches always counts CUDA's). One line of `key=value` on stdout per
 // call (bench/run_benchmarks.sh and bench/gpu_benchmarks.sh read it).
 #include <malloc.h>
 #include <sys/resource.h>
@@ -25,6 +29,8 @@
 #include "harness/evaluate.h"
 #include "harness/study.h"
 #include "harness/train.h"
+#include "encodings/torch_version.h"
+#include "tests/op_counter.h"
 
 using namespace pebench;
 
@@ -36,7 +42,7 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv) {
                                               {"threads", "1"},     {"steps", "40"},    {"length", "4096"},
                                               {"tokens", "32768"},  {"size", "1024"},
                                               {"precision", "fp32"}, {"device", "cpu"},
-                                              {"attention", "auto"}, {"cuda_graph", "off"}};
+                                              {"attention", "auto"}, {"cuda_graph", "off"}, {"kernels", "device"}};
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !flags.count(key.substr(2))) throw std::invalid_argument("unknown flag " + key);
@@ -81,6 +87,15 @@ TransformerLM bench_model(const RunConfig& run, const std::map<std::string, std:
   return model;
 }
 
+// The choices of a CUDA run, on whatever device the bench runs: fused AdamW and the
+// multi-tensor clip where this LibTorch has them, the Linear bias folded into addmm, and
+// attention `auto` as fused.
+void pick_cuda_kernels(TransformerLM& model, TrainControl& control) {
+  if (model->options().attention == "auto") model->options().attention = fused_attention_available() ? "fused" : "explicit";
+  model->options().linear_bias = "folded";
+  control.kernels = step_kernels(torch::kCUDA);
+}
+
 std::vector<uint16_t> random_tokens(int64_t count) {
   std::vector<uint16_t> tokens(static_cast<size_t>(count));
   std::mt19937_64 generator(1);
@@ -104,9 +119,12 @@ void train(const std::map<std::string, std::string>& f) {
   Corpus corpus;
   corpus.train = random_tokens(1 << 20);
   auto model = bench_model(run, f);
+  TrainControl control;
+  if (f.at("kernels") == "cuda") pick_cuda_kernels(model, control);
+  else if (f.at("kernels") != "device") throw std::invalid_argument("--kernels " + f.at("kernels") + ": expected device | cuda");
   // tokens/s of every logged window but the first (allocator and caches warming up).
   std::vector<double> windows;
-  const TrainLog log = train_model(model, corpus, run, device_of(f), {}, [&](const std::string& line) {
+  const TrainLog log = train_model(model, corpus, run, device_of(f), control, [&](const std::string& line) {
     const auto end = line.rfind(" tok/s"), begin = line.rfind(' ', end - 1);
     windows.push_back(std::stod(line.substr(begin + 1, end - begin - 1)));
   });
@@ -118,7 +136,8 @@ void train(const std::map<std::string, std::string>& f) {
   std::cout << "bench=train encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
             << " heads=" << f.at("heads") << " seq_len=" << f.at("seq_len") << " batch=" << f.at("batch")
             << " threads=" << f.at("threads") << " precision=" << f.at("precision") << " device=" << f.at("device")
-            << " attention=" << f.at("attention") << " cuda_graph=" << f.at("cuda_graph") << " tokens_per_s=" << tokens_per_second
+            << " attention=" << f.at("attention") << " cuda_graph=" << f.at("cuda_graph") << " kernels=" << f.at("kernels")
+            << " tokens_per_s=" << tokens_per_second
             << " model_gflops=" << gflops << " final_loss=" << final_loss << std::endl;
 }
 
@@ -144,6 +163,41 @@ void eval(const std::map<std::string, std::string>& f) {
             << " peak_rss_mib=" << static_cast<double>(usage.ru_maxrss) / 1024 << std::endl;
 }
 
+
+// The kernel ops of one training step (tests/op_counter.h count_kernel_ops) with what a CUDA
+// run picks (pick_cuda_kernels). Counted through train_model itself: 8 steps less
+// 4 steps (each with its one log point at the end), over 4. The launch count is what bounds
+// a small model's CUDA step (~5 us a launch), and it is the same on any device.
+void launches(const std::map<std::string, std::string>& f) {
+  auto count = [&](int64_t steps) {
+    auto with_steps = f;
+    with_steps["steps"] = std::to_string(steps);
+    const RunConfig run = run_of(with_steps, std::stoll(f.at("seq_len")));
+    Corpus corpus;
+    corpus.train = random_tokens(1 << 16);
+    auto model = bench_model(run, f);
+    TrainControl control;
+    pick_cuda_kernels(model, control);
+    return count_kernel_ops([&] { train_model(model, corpus, run, device_of(f), control); });
+  };
+  const auto shorter = count(4), longer = count(8);
+  std::map<std::string, int64_t> per_step;
+  int64_t total = 0;
+  for (const auto& [name, calls] : longer) {
+    const int64_t difference = calls - (shorter.count(name) ? shorter.at(name) : 0);
+    if (difference % 4 != 0) throw std::logic_error("launches: " + name + " differs by " + std::to_string(difference) + " in 4 steps");
+    if (difference) per_step[name] = difference / 4, total += difference / 4;
+  }
+  const auto kernels = step_kernels(torch::kCUDA);
+  std::cout << "bench=launches encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
+            << " heads=" << f.at("heads") << " seq_len=" << f.at("seq_len") << " batch=" << f.at("batch")
+            << " attention=" << f.at("attention") << " adamw=" << (kernels.adamw == MultiTensorAdamW::Kernel::fused ? "fused" : "foreach")
+            << " clip=" << (kernels.clip == ClipKernel::multi_tensor ? "multi_tensor" : "per_tensor") << " torch=" << TORCH_VERSION
+            << " kernel_ops_per_step=" << total << " by_op=";
+  bool first = true;
+  for (const auto& [name, calls] : per_step) std::cout << (first ? "" : ",") << name.substr(6) << ":" << calls, first = false;
+  std::cout << std::endl;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +205,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (argc < 2) {
-    std::cerr << "usage: pebench_bench sgemm|train|eval [--flag value ...]\n";
+    std::cerr << "usage: pebench_bench sgemm|train|eval|launches [--flag value ...]\n";
     return 2;
   }
   try {
@@ -161,6 +215,7 @@ int main(int argc, char** argv) {
     if (what == "sgemm") sgemm(flags);
     else if (what == "train") train(flags);
     else if (what == "eval") eval(flags);
+    else if (what == "launches") launches(flags);
     else throw std::invalid_argument("unknown benchmark " + what);
   } catch (const std::exception& error) {
     std::cerr << "pebench_bench: " << error.what() << std::endl;

@@ -6,7 +6,8 @@
 # two sizes of issue 18, fp32 and bf16; eval tokens/s at 4096 and 16384; the makespan of a
 # grid of 30 quickstart runs on 1 rank, K ranks time-sliced and K ranks under MPS (K = 4,
 # 8, 16). Prints the raw lines, then the markdown tables.
-# usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid ...]
+# Also the kernel ops one training step dispatches, pebench's and the peer's (launches).
+# usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid|launches ...]
 #   BUILD_DIR holds pebench and pebench_bench built against a CUDA LibTorch (on the lent
 #   machine: build-gpu/ from ../shared/gpu/device_build.sh, after `source build-gpu/env.sh`).
 #   PYTHON: the interpreter whose torch the peer uses (default python3).
@@ -16,7 +17,7 @@
 # with the code of 2026-11-30 (../shared/gpu/README.md): run the sections as two calls.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=$(cd "${1:?usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid ...]}" && pwd)
+build=$(cd "${1:?usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid|launches ...]}" && pwd)
 shift
 sections=" ${*:-all} "
 want() { [[ $sections == *" all "* || $sections == *" $1 "* ]]; }
@@ -71,6 +72,20 @@ if want train; then
         record "$python" "$root/bench/reference_train.py" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision \
           --device "$device" --mode $mode
       done
+    done
+  done
+fi
+
+if want launches; then
+  # Kernel ops per step on this device (dispatcher ops that do work; a multi-tensor op once).
+  for i in "${!sizes[@]}"; do
+    for attention in explicit fused; do
+      # shellcheck disable=SC2086
+      record "$bench" launches ${sizes[$i]} --device "$device" --attention $attention
+    done
+    for mode in eager sdpa; do
+      # shellcheck disable=SC2086
+      record "$python" "$root/bench/reference_train.py" launches ${sizes[$i]} --device "$device" --mode $mode
     done
   done
 fi
@@ -132,6 +147,19 @@ if train:
             cells = [cell("train", "attention", a) for a in ("explicit", "fused")] + [cell("train", "attention", "fused", "auto")]
             cells += [cell("reference_train", "mode", m) for m in ("eager", "sdpa", "compile", "compile-graphs")]
             print(f"| d{shape[0]} L{shape[1]} H{shape[2]} T{shape[3]} B{shape[4]} | {precision} | " + " | ".join(cells) + " |")
+    print()
+launches = [r for r in rows if r["bench"] in ("launches", "reference_launches")]
+if launches:
+    print("| model | pebench explicit | pebench fused | PyTorch eager | sdpa |   (kernel ops per training step)")
+    print("| --- | --- | --- | --- | --- |")
+    for shape in sorted({(r["d_model"], r["layers"], r["heads"]) for r in launches}, key=lambda s: int(s[0])):
+        def cell(bench, key, value):
+            found = [r for r in launches if r["bench"] == bench and r.get(key) == value
+                     and (r["d_model"], r["layers"], r["heads"]) == shape]
+            return found[0]["kernel_ops_per_step"] if found else "-"
+        print(f"| d{shape[0]} L{shape[1]} H{shape[2]} | " + " | ".join(
+            [cell("launches", "attention", "explicit"), cell("launches", "attention", "fused"),
+             cell("reference_launches", "mode", "eager"), cell("reference_launches", "mode", "sdpa")]) + " |")
     print()
 evals = [r for r in rows if r["bench"] in ("eval", "reference_eval")]
 if evals:

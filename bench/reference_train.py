@@ -10,6 +10,7 @@ is the framework overhead and the allocator, not the kernels. Run with Debian's
 interpreter:
     /usr/bin/python3 bench/reference_train.py train --d_model 128 --layers 2 --heads 4 --seq_len 128 --batch 32
     /usr/bin/python3 bench/reference_train.py eval --length 4096
+    python3 bench/reference_train.py launches --mode eager   (torch >= 2.4: `pebench_bench launches`'s peer)
 Prints one `key=value` line like pebench_bench.
 
 On a GPU (torch 2.x; bench/gpu_benchmarks.sh), the PyTorch peer of `pebench_bench --device
@@ -22,12 +23,47 @@ host memory each step as pebench does, and --mode
 """
 import argparse
 import math
+import os
+import re
 import resource
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def no_kernel_ops():
+    """The ops that launch no kernel of their own: tests/op_counter.h's no_kernel_ops list,
+    read from there so that both counters skip the same ops."""
+    header = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "op_counter.h")).read()
+    body = header[header.index("no_kernel_ops()"):]
+    return set(re.findall(r'"(aten::\w+)"', body[:body.index("};")]))
+
+
+def count_kernel_ops(body):
+    """The kernel ops `body` dispatches, by name, counted as tests/op_counter.h's
+    count_kernel_ops does: ATen ops none of whose callees does work, a multi-tensor op once."""
+    from torch.autograd.profiler import profile
+    with profile() as trace:
+        body()
+    counts, skipped = {}, no_kernel_ops()
+
+    def walk(event):  # the kernel ops under `event`, added to counts
+        name = event.name
+        if name.startswith("aten::_foreach_") or name.startswith("aten::_fused_"):
+            counts[name] = counts.get(name, 0) + 1
+            return 1
+        below = sum(walk(child) for child in event.cpu_children)
+        if below == 0 and name.startswith("aten::") and name not in skipped:
+            counts[name] = counts.get(name, 0) + 1
+            return 1
+        return below
+
+    for event in trace.function_events:
+        if event.cpu_parent is None:
+            walk(event)
+    return counts
 
 
 class Block(nn.Module):
@@ -82,13 +118,16 @@ class LM(nn.Module):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["train", "eval"])
+    parser.add_argument("what", choices=["train", "eval", "launches"])
     for name, default in [("d_model", 128), ("layers", 2), ("heads", 4), ("seq_len", 128), ("batch", 32),
                           ("steps", 40), ("threads", 1), ("length", 4096), ("tokens", 32768)]:
         parser.add_argument("--" + name, type=int, default=default)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")  # as train.precision
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--mode", choices=["eager", "sdpa", "compile", "compile-graphs"], default="eager")
+    # cuda: AdamW(fused=True) and clip_grad_norm_(foreach=True) whatever the device, as
+    # `pebench_bench train --kernels cuda` (launches always counts these)
+    parser.add_argument("--kernels", choices=["device", "cuda"], default="device")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -103,10 +142,11 @@ def main():
     def forward_flops_per_token(length):  # as bench/bench_main.cpp
         return 2 * (12 * d * d * layers + 256 * d) + 4 * layers * length * d
 
-    if args.what == "train":
+    if args.what in ("train", "launches"):
         decayed = [p for p in model.parameters() if p.dim() >= 2]
         plain = [p for p in model.parameters() if p.dim() < 2]
-        fused = {"fused": True} if cuda else {}
+        cuda_kernels = cuda or args.kernels == "cuda" or args.what == "launches"
+        fused = {"fused": True} if cuda_kernels else {}
         optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": plain, "weight_decay": 0.0}],
                                       lr=1e-3, betas=(0.9, 0.95), **fused)
         generator = torch.Generator().manual_seed(1)
@@ -117,10 +157,22 @@ def main():
             loss = F.cross_entropy(logits.float().reshape(-1, 256), batch[:, 1:].reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=True if cuda_kernels else None)
             optimizer.step()
             return loss.detach()
 
+        if args.what == "launches":  # steps 5 to 8, as pebench_bench's 8 steps less 4
+            if args.mode.startswith("compile"):
+                raise SystemExit("reference_train.py launches: --mode eager or sdpa (compiled steps hide their kernels)")
+            batches = [torch.randint(0, 256, (args.batch, args.seq_len + 1), generator=generator) for _ in range(8)]
+            for batch in batches[:4]:
+                train_step(upload(batch))
+            counts = count_kernel_ops(lambda: [train_step(upload(batch)) for batch in batches[4:]])
+            by_op = ",".join(f"{name[6:]}:{calls // 4}" for name, calls in sorted(counts.items()))
+            print(f"bench=reference_launches d_model={d} layers={layers} heads={args.heads} seq_len={args.seq_len} "
+                  f"batch={args.batch} mode={args.mode} torch={torch.__version__.split('+')[0]} "
+                  f"kernel_ops_per_step={sum(counts.values()) // 4} by_op={by_op}")
+            return
         if args.mode.startswith("compile"):
             train_step = torch.compile(train_step, mode="reduce-overhead" if args.mode == "compile-graphs" else "default")
         windows, losses, start = [], [], time.perf_counter()
@@ -139,7 +191,7 @@ def main():
         tokens_per_second = windows[len(windows) // 2]
         print(f"bench=reference_train d_model={d} layers={layers} heads={args.heads} seq_len={args.seq_len} "
               f"batch={args.batch} threads={args.threads} precision={args.precision} device={args.device} "
-              f"mode={args.mode} tokens_per_s={tokens_per_second:.1f} "
+              f"mode={args.mode} kernels={args.kernels} tokens_per_s={tokens_per_second:.1f} "
               f"model_gflops={3 * forward_flops_per_token(args.seq_len) * tokens_per_second / 1e9:.2f} "
               f"final_loss={final_loss:.4f}")
     else:

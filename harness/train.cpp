@@ -254,6 +254,15 @@ void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max
   for (auto& gradient : gradients) gradient.mul_(scale);
 }
 
+StepKernels step_kernels(torch::Device device) {
+  StepKernels kernels;
+  if (!device.is_cuda()) return kernels;
+  // The fused AdamW: 2 launches per group instead of 9.
+  if (MultiTensorAdamW::fused_available()) kernels.adamw = MultiTensorAdamW::Kernel::fused;
+  if (multi_tensor_clip_available()) kernels.clip = ClipKernel::multi_tensor;
+  return kernels;
+}
+
 namespace {
 
 torch::Tensor text_tensor(const std::string& text) {
@@ -405,12 +414,10 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
                                  torch::optim::AdamWOptions(options).weight_decay(0.0)));
   groups.emplace_back(encoding_parameters, std::make_unique<torch::optim::AdamWOptions>(
                                                torch::optim::AdamWOptions(options).weight_decay(0.0)));
-  // The fused kernel on CUDA (2 launches per group instead of 9); the CPU keeps the
-  // foreach ops, whose numbers are LibTorch's AdamW's to the last bit.
-  const auto kernel = device.is_cuda() && MultiTensorAdamW::fused_available() ? MultiTensorAdamW::Kernel::fused
-                                                                              : MultiTensorAdamW::Kernel::foreach_ops;
+  const StepKernels kernels = control.kernels.value_or(step_kernels(device));
+  const auto kernel = kernels.adamw;
   MultiTensorAdamW optimizer(std::move(groups), options, kernel);
-  const auto clip_kernel = device.is_cuda() && multi_tensor_clip_available() ? ClipKernel::multi_tensor : ClipKernel::per_tensor;
+  const auto clip_kernel = kernels.clip;
   const auto parameters = model->parameters();
 
   const uint64_t data_seed = static_cast<uint64_t>(run.seed) * 7919u + 17u;

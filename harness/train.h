@@ -2,6 +2,7 @@
 // train.log_every steps. Deterministic: a run's curves depend only on its config.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,15 +13,6 @@
 #include "models/transformer.h"
 
 namespace pebench {
-
-// Checkpoints (DESIGN.md §6): model, optimizer, sampler, RNG, step and the loss log,
-// written to a temp name and renamed, so a kill mid-write leaves the previous one. A
-// run resumed from one ends bit for bit where an uninterrupted run ends.
-struct TrainControl {
-  std::string checkpoint_path;    // "": no checkpoints
-  int64_t checkpoint_every = 0;   // steps; 0: only when stopped and at the end of training
-  std::function<bool()> stop_requested;  // checked at every step boundary
-};
 
 struct TrainLog {
   std::vector<int64_t> step;
@@ -88,6 +80,15 @@ enum class ClipKernel { per_tensor, multi_tensor };
 bool multi_tensor_clip_available();
 void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm, ClipKernel kernel);
 
+// The kernels a training step runs. step_kernels(device): on CUDA the launch-lean ones
+// (fused AdamW, multi-tensor clip, where this LibTorch has them); elsewhere LibTorch's
+// per-tensor arithmetic, whose CPU numbers are LibTorch's AdamW's to the last bit.
+struct StepKernels {
+  MultiTensorAdamW::Kernel adamw = MultiTensorAdamW::Kernel::foreach_ops;
+  ClipKernel clip = ClipKernel::per_tensor;
+};
+StepKernels step_kernels(torch::Device device);
+
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
 double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, double min_lr);
 
@@ -102,6 +103,18 @@ std::string cuda_graph_refusal(const RunConfig& run, TransformerLM& model, torch
 
 // The run's model, initialized from its seed, with its encoding (on the CPU).
 TransformerLM build_model(const RunConfig& run);
+
+// Checkpoints (DESIGN.md §6): model, optimizer, sampler, RNG, step and the loss log,
+// written to a temp name and renamed, so a kill mid-write leaves the previous one. A
+// run resumed from one ends bit for bit where an uninterrupted run ends.
+struct TrainControl {
+  std::string checkpoint_path;    // "": no checkpoints
+  int64_t checkpoint_every = 0;   // steps; 0: only when stopped and at the end of training
+  std::function<bool()> stop_requested;  // checked at every step boundary
+  // Benchmarks: these kernels instead of step_kernels(device), to count what a CUDA step
+  // dispatches on a machine without one (pebench_bench launches).
+  std::optional<StepKernels> kernels;
+};
 
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,
                      torch::Device device, const TrainControl& control = {},

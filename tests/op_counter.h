@@ -5,8 +5,10 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace pebench {
 
@@ -55,6 +57,58 @@ inline HostSyncs count_host_syncs(const std::function<void()>& body) {
     syncs.which += name + " x" + std::to_string(calls) + " ";
   }
   return syncs;
+}
+
+// Ops that launch no kernel of their own: views and metadata, allocation, conversions
+// that are no-ops when nothing changes, and what only reads a value. An op counts only
+// where it does work: if its own callees did any, they are counted instead.
+inline const std::set<std::string>& no_kernel_ops() {
+  // bench/reference_train.py reads this list from here: keep it one op name per string.
+  static const std::set<std::string> ops = {
+      "aten::view", "aten::reshape", "aten::_reshape_alias", "aten::as_strided", "aten::t", "aten::transpose",
+      "aten::permute", "aten::expand", "aten::expand_as", "aten::select", "aten::slice", "aten::narrow",
+      "aten::unsqueeze", "aten::squeeze", "aten::unbind", "aten::split", "aten::alias", "aten::_unsafe_view",
+      "aten::numpy_T", "aten::detach", "aten::detach_", "aten::lift_fresh", "aten::set_", "aten::empty",
+      "aten::empty_strided", "aten::empty_like", "aten::resize_", "aten::result_type", "aten::to", "aten::_to_copy",
+      "aten::contiguous", "aten::resolve_conj", "aten::resolve_neg", "aten::_has_compatible_shallow_copy_type",
+      "aten::is_nonzero", "aten::item", "aten::_local_scalar_dense"};
+  return ops;
+}
+
+// The kernel ops `body` dispatches on this thread, by name: the ATen ops that do work
+// themselves (none of their callees does), with a multi-tensor op (_foreach_*, _fused_*)
+// counted once however many tensors it takes, as on CUDA it launches one kernel per list
+// chunk (a few). On the CPU, where the dispatcher sees what a CUDA run would launch, this
+// approximates the kernels a step launches there (a CPU addmm calls BLAS directly; a
+// CUDA one may be a copy and a GEMM: 1 op counted for 1 or 2 launches).
+inline std::map<std::string, int64_t> count_kernel_ops(const std::function<void()>& body) {
+  struct Call {
+    std::string name;
+    std::map<std::string, int64_t> kernels;  // counted in its callees so far
+  };
+  // Not thread-local: on CUDA the backward runs on autograd's device thread (which inherits
+  // the callback) while the caller waits in backward(). One body at a time.
+  static std::vector<Call>* calls = nullptr;  // innermost last; [0] holds the total
+  std::vector<Call> stack(1);
+  calls = &stack;
+  auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& function) -> std::unique_ptr<at::ObserverContext> {
+        calls->push_back({function.name(), {}});
+        return nullptr;
+      },
+      [](const at::RecordFunction&, at::ObserverContext*) {
+        Call call = std::move(calls->back());
+        calls->pop_back();
+        const std::string& name = call.name;
+        const bool multi_tensor = name.rfind("aten::_foreach_", 0) == 0 || name.rfind("aten::_fused_", 0) == 0;
+        if (multi_tensor || (call.kernels.empty() && name.rfind("aten::", 0) == 0 && !no_kernel_ops().count(name)))
+          call.kernels = {{name, 1}};
+        for (const auto& [kernel, count] : call.kernels) calls->back().kernels[kernel] += count;
+      }));
+  body();
+  at::removeCallback(handle);
+  calls = nullptr;
+  return stack.front().kernels;
 }
 
 }  // namespace pebench

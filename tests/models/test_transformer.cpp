@@ -201,6 +201,18 @@ TEST(TransformerLM, FoldedLinearBiasEqualsSeparate) {
   EXPECT_THROW(model->forward(torch::randint(0, 256, {1, 4}, torch::kLong)), std::invalid_argument);
 }
 
+// What pebench_bench launches counts: an op where it does work (not the composite above it,
+// not a view), a multi-tensor op once whatever its list.
+TEST(OpCounter, CountsAKernelOpWhereTheWorkIsDone) {
+  auto x = torch::randn({4, 3}), weight = torch::randn({5, 3});
+  using Counts = std::map<std::string, int64_t>;
+  EXPECT_EQ(count_kernel_ops([&] { torch::matmul(x, weight.t()); }), (Counts{{"aten::mm", 1}}));  // matmul calls mm
+  EXPECT_EQ(count_kernel_ops([&] { x.reshape({3, 4}).t().unsqueeze(0); }), Counts{});
+  EXPECT_EQ(count_kernel_ops([&] { x.t().contiguous(); }), (Counts{{"aten::copy_", 1}}));
+  std::vector<torch::Tensor> list = {torch::ones({2}), torch::ones({3}), torch::ones({4})};
+  EXPECT_EQ(count_kernel_ops([&] { torch::_foreach_mul_(list, 2.0); }), (Counts{{"aten::_foreach_mul_", 1}}));
+}
+
 // q, k and v are split from the one qkv product by unbind, whose backward is one stack:
 // split by select, each backward filled a zero tensor of the whole product and the three
 // were added (8 kernels a layer where PyTorch's `q, k, v = qkv` launches 1).
