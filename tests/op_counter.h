@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -86,29 +87,40 @@ inline std::map<std::string, int64_t> count_kernel_ops(const std::function<void(
     std::string name;
     std::map<std::string, int64_t> kernels;  // counted in its callees so far
   };
-  // Not thread-local: on CUDA the backward runs on autograd's device thread (which inherits
-  // the callback) while the caller waits in backward(). One body at a time.
-  static std::vector<Call>* calls = nullptr;  // innermost last; [0] holds the total
-  std::vector<Call> stack(1);
-  calls = &stack;
+  // Ops in progress, per thread: on CUDA the backward runs on autograd's device thread,
+  // which inherits the callback, while the calling thread may run CPU nodes of the graph.
+  // A thread's outermost op adds its count to the total.
+  struct Total {
+    std::mutex mutex;
+    std::map<std::string, int64_t> kernels;
+  };
+  static Total* total = nullptr;  // one body at a time
+  static thread_local std::vector<Call> in_progress;
+  Total counted;
+  total = &counted;
   auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
       [](const at::RecordFunction& function) -> std::unique_ptr<at::ObserverContext> {
-        calls->push_back({function.name(), {}});
+        in_progress.push_back({function.name(), {}});
         return nullptr;
       },
       [](const at::RecordFunction&, at::ObserverContext*) {
-        Call call = std::move(calls->back());
-        calls->pop_back();
+        Call call = std::move(in_progress.back());
+        in_progress.pop_back();
         const std::string& name = call.name;
         const bool multi_tensor = name.rfind("aten::_foreach_", 0) == 0 || name.rfind("aten::_fused_", 0) == 0;
         if (multi_tensor || (call.kernels.empty() && name.rfind("aten::", 0) == 0 && !no_kernel_ops().count(name)))
           call.kernels = {{name, 1}};
-        for (const auto& [kernel, count] : call.kernels) calls->back().kernels[kernel] += count;
+        if (!in_progress.empty()) {
+          for (const auto& [kernel, count] : call.kernels) in_progress.back().kernels[kernel] += count;
+          return;
+        }
+        std::lock_guard<std::mutex> lock(total->mutex);
+        for (const auto& [kernel, count] : call.kernels) total->kernels[kernel] += count;
       }));
   body();
   at::removeCallback(handle);
-  calls = nullptr;
-  return stack.front().kernels;
+  total = nullptr;
+  return counted.kernels;
 }
 
 }  // namespace pebench
