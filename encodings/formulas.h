@@ -21,6 +21,12 @@ torch::Tensor sinusoid_table(const torch::Tensor& positions, int64_t d_model,
 // RoPE θ_i = base^(-2i/d_head), float64 [d_head/2] (encodings/rope.cpp).
 torch::Tensor rope_inverse_frequency(int64_t d_head, double base, torch::Device device);
 torch::Tensor rotate_half(const torch::Tensor& x);
+// q ← q·cos + rotate_half(q)·sin and the same for k (rope.cpp), in one set of ops over the
+// two stacked: 6 kernels forward where two rotations launch 10, and about half their
+// backward (BENCHMARKS.md §7: a d128 L2 rope step went from 172 kernel ops to 144). Each element is
+// computed by the same ops as alone, so the numbers are the same to the bit. cos, sin:
+// [T, d_head] for both, or [2, 1, 1, T, d_head] with q's first and then k's.
+void rotate_pair(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& cos, const torch::Tensor& sin);
 // RoPE angles p·θ_i for half-split pairs: [T, d_head] float64, each angle twice (rope.cpp).
 torch::Tensor rope_angles(const torch::Tensor& positions, const torch::Tensor& inverse_frequency);
 // RoPE θ after eval-time length scaling by s = eval_length / train_length (rope.cpp):

@@ -36,6 +36,13 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
+void rotate_pair(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto pair = torch::stack({q, k});  // [2, B, H, T, d_head]
+  const auto rotated = (pair * cos + rotate_half(pair) * sin).unbind(0);
+  q = rotated[0];
+  k = rotated[1];
+}
+
 torch::Tensor rope_angles(const torch::Tensor& positions, const torch::Tensor& inverse_frequency) {
   auto angles = positions.to(torch::kFloat64).unsqueeze(1) * inverse_frequency.to(positions.device()).unsqueeze(0);
   return torch::cat({angles, angles}, 1);
@@ -117,8 +124,7 @@ class RopeEncodingImpl : public PositionalEncodingImpl {
       cos_ = (angles.cos() * factor).to(q.dtype());
       sin_ = (angles.sin() * factor).to(q.dtype());
     }
-    q = q * cos_ + rotate_half(q) * sin_;
-    k = k * cos_ + rotate_half(k) * sin_;
+    rotate_pair(q, k, cos_, sin_);
   }
 
   std::vector<std::string> eval_variants() const override { return variants_; }

@@ -40,13 +40,14 @@ class XposEncodingImpl : public PositionalEncodingImpl {
       auto scale = torch::pow(xpos_decay(d_head_, positions.device()).unsqueeze(0), exponent);  // [T, d/2]
       scale = torch::cat({scale, scale}, 1);
       // The decay is folded into each side's rotation tables: one product per element.
-      query_cos_ = (angles.cos() * scale).to(q.dtype());
-      query_sin_ = (angles.sin() * scale).to(q.dtype());
-      key_cos_ = (angles.cos() / scale).to(q.dtype());
-      key_sin_ = (angles.sin() / scale).to(q.dtype());
+      // [2, 1, 1, T, d_head]: the query's table, then the key's, for rotate_pair.
+      const auto pair = [&](const torch::Tensor& query, const torch::Tensor& key) {
+        return torch::stack({query, key}).unsqueeze(1).unsqueeze(1).to(q.dtype());
+      };
+      cos_ = pair(angles.cos() * scale, angles.cos() / scale);
+      sin_ = pair(angles.sin() * scale, angles.sin() / scale);
     }
-    q = q * query_cos_ + rotate_half(q) * query_sin_;
-    k = k * key_cos_ + rotate_half(k) * key_sin_;
+    rotate_pair(q, k, cos_, sin_);
   }
 
   std::vector<std::pair<std::string, int64_t>> facts() const override {
@@ -57,7 +58,7 @@ class XposEncodingImpl : public PositionalEncodingImpl {
   int64_t d_head_;
   double base_, scale_base_;
   PositionsKey cached_for_;
-  torch::Tensor query_cos_, query_sin_, key_cos_, key_sin_;
+  torch::Tensor cos_, sin_;  // [2, 1, 1, T, d_head]: queries', keys'; the decay folded in
 };
 
 EncodingInfo xpos_encoding() {
