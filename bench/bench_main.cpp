@@ -188,11 +188,9 @@ void launches(const std::map<std::string, std::string>& f) {
     if (difference % 4 != 0) throw std::logic_error("launches: " + name + " differs by " + std::to_string(difference) + " in 4 steps");
     if (difference) per_step[name] = difference / 4, total += difference / 4;
   }
-  const auto kernels = step_kernels(torch::kCUDA);
   std::cout << "bench=launches encoding=" << f.at("encoding") << " d_model=" << f.at("d_model") << " layers=" << f.at("layers")
             << " heads=" << f.at("heads") << " seq_len=" << f.at("seq_len") << " batch=" << f.at("batch")
-            << " attention=" << f.at("attention") << " adamw=" << (kernels.adamw == MultiTensorAdamW::Kernel::fused ? "fused" : "foreach")
-            << " clip=" << (kernels.clip == ClipKernel::multi_tensor ? "multi_tensor" : "per_tensor") << " torch=" << TORCH_VERSION
+            << " attention=" << f.at("attention") << " " << kernels_text(step_kernels(torch::kCUDA)) << " torch=" << TORCH_VERSION
             << " kernel_ops_per_step=" << total << " by_op=";
   bool first = true;
   for (const auto& [name, calls] : per_step) std::cout << (first ? "" : ",") << name.substr(6) << ":" << calls, first = false;

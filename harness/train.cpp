@@ -263,6 +263,11 @@ StepKernels step_kernels(torch::Device device) {
   return kernels;
 }
 
+std::string kernels_text(const StepKernels& kernels) {
+  return std::string("adamw=") + (kernels.adamw == MultiTensorAdamW::Kernel::fused ? "fused" : "foreach") +
+         " clip=" + (kernels.clip == ClipKernel::multi_tensor ? "multi_tensor" : "per_tensor");
+}
+
 namespace {
 
 torch::Tensor text_tensor(const std::string& text) {
@@ -415,9 +420,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   groups.emplace_back(encoding_parameters, std::make_unique<torch::optim::AdamWOptions>(
                                                torch::optim::AdamWOptions(options).weight_decay(0.0)));
   const StepKernels kernels = control.kernels.value_or(step_kernels(device));
-  const auto kernel = kernels.adamw;
-  MultiTensorAdamW optimizer(std::move(groups), options, kernel);
-  const auto clip_kernel = kernels.clip;
+  MultiTensorAdamW optimizer(std::move(groups), options, kernels.adamw);
   const auto parameters = model->parameters();
 
   const uint64_t data_seed = static_cast<uint64_t>(run.seed) * 7919u + 17u;
@@ -427,8 +430,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   if (run.data.train_examples > 0) sampler.fix_examples(run.data.train_examples);
   model->train();
   TrainLog log;
-  log.kernels = std::string("adamw=") + (kernel == MultiTensorAdamW::Kernel::fused ? "fused" : "foreach") +
-                " clip=" + (clip_kernel == ClipKernel::multi_tensor ? "multi_tensor" : "per_tensor");
+  log.kernels = kernels_text(kernels);
   // Per-step losses stay on the device until a log point: no host sync in the step.
   TrainState state;
   if (load_checkpoint(control.checkpoint_path, run, model, optimizer, sampler, state, log, device)) {
@@ -479,7 +481,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     }
     optimizer.zero_grad();
     loss.backward();
-    if (grad_clip > 0) clip_gradient_norm(parameters, grad_clip, clip_kernel);
+    if (grad_clip > 0) clip_gradient_norm(parameters, grad_clip, kernels.clip);
     optimizer.step();
     return loss.detach();
   };

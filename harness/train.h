@@ -88,6 +88,8 @@ struct StepKernels {
   ClipKernel clip = ClipKernel::per_tensor;
 };
 StepKernels step_kernels(torch::Device device);
+// "adamw=fused clip=multi_tensor": as runs/<id>/compute records them.
+std::string kernels_text(const StepKernels& kernels);
 
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
 double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, double min_lr);

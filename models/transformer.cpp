@@ -83,8 +83,8 @@ bool folds_linear_bias(const TransformerLMOptions& options, torch::Device device
   return options.linear_bias == "folded";
 }
 
-torch::Tensor linear(torch::nn::LinearImpl& layer, const torch::Tensor& x, const TransformerLMOptions& options) {
-  if (folds_linear_bias(options, x.device())) return at::linear(x, layer.weight, layer.bias);
+torch::Tensor linear(torch::nn::LinearImpl& layer, const torch::Tensor& x, bool folds_bias) {
+  if (folds_bias) return at::linear(x, layer.weight, layer.bias);
   return layer.forward(x);
 }
 
@@ -96,7 +96,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const Att
   const int64_t d_head = d_model / heads_;
   // Split by unbind, whose backward is one stack; three selects' would fill three zero
   // tensors of the whole [3, B, H, T, d_head], copy into each and add them (8 kernels).
-  const auto qkv_heads = linear(*qkv, x, options).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4}).unbind(0);
+  const auto qkv_heads = linear(*qkv, x, inputs.folds_linear_bias).view({batch, length, 3, heads_, d_head}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];  // [B, H, T, d_head]
   const auto& positions = inputs.positions;
   inputs.encoding->rotate(q, k, positions.dim() == 2 ? positions[layer] : positions);
@@ -118,7 +118,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const Att
     }
     attended = torch::cat(outputs, 2);
   }
-  return linear(*out, attended.transpose(1, 2).reshape({batch, length, d_model}), options);
+  return linear(*out, attended.transpose(1, 2).reshape({batch, length, d_model}), inputs.folds_linear_bias);
 }
 
 BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
@@ -133,7 +133,7 @@ BlockImpl::BlockImpl(int64_t d_model, int64_t heads) {
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionInputs& inputs, const TransformerLMOptions& options,
                                  int64_t layer) {
   auto h = x + attention->forward(norm_attention->forward(x), inputs, options, layer);
-  return h + linear(*mlp_out, torch::gelu(linear(*mlp_in, norm_mlp->forward(h), options)), options);
+  return h + linear(*mlp_out, torch::gelu(linear(*mlp_in, norm_mlp->forward(h), inputs.folds_linear_bias)), inputs.folds_linear_bias);
 }
 
 TransformerLMImpl::TransformerLMImpl(const TransformerLMOptions& options,
@@ -209,6 +209,7 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, torch::Ten
     inputs.plain_causal = inputs.offset.is_same(mask_cache_.unbiased_offset) && options_.attention_window == 0;
   }
   inputs.fused = attends_fused(tokens.device()) && !(probe && probe->attention);
+  inputs.folds_linear_bias = folds_linear_bias(options_, tokens.device());
   if (inputs.fused && !fused_attention_available())
     throw std::invalid_argument("attention = fused: this LibTorch (" TORCH_VERSION ") has no scaled_dot_product_attention with a scale (torch >= 2.1)");
 

@@ -55,8 +55,8 @@ bool fused_attention_available();
 
 // Whether forwards on `device` fold each Linear's bias into its product (options.linear_bias).
 bool folds_linear_bias(const TransformerLMOptions& options, torch::Device device);
-// layer(x) [..., in] → [..., out], adding the bias as options.linear_bias says for x's device.
-torch::Tensor linear(torch::nn::LinearImpl& layer, const torch::Tensor& x, const TransformerLMOptions& options);
+// layer(x) [..., in] → [..., out], the bias added inside the product (at::linear) or after it.
+torch::Tensor linear(torch::nn::LinearImpl& layer, const torch::Tensor& x, bool folds_bias);
 
 // What an analysis asks of one forward (harness/analyse); training passes none and pays
 // nothing for it.
@@ -80,6 +80,7 @@ struct AttentionInputs {
   torch::Tensor offset;
   bool plain_causal = false;          // the offset is the causal mask alone (no bias, no band)
   bool fused = false;                 // through torch's scaled_dot_product_attention
+  bool folds_linear_bias = false;     // every Linear of the blocks adds its bias in one addmm
   ForwardProbe* probe = nullptr;
 };
 
