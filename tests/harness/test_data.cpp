@@ -14,6 +14,7 @@
 #endif
 
 #include "tests/op_counter.h"
+#include "tests/scratch.h"
 #include "tests/tiny_model.h"
 #include "harness/cuda_graph.h"
 #include "harness/data.h"
@@ -24,12 +25,10 @@
 namespace pebench {
 namespace {
 
-// Named per process: ctest runs the tests in parallel, one process each, and two writing
-// one file let a test read it empty ("corpus is empty").
 std::string temp_file(const std::string& name, const std::string& bytes) {
-  const auto path = std::filesystem::temp_directory_path() / ("pebench_test_" + std::to_string(getpid()) + "_" + name);
+  const std::string path = scratch_path(name);
   std::ofstream(path, std::ios::binary) << bytes;
-  return path.string();
+  return path;
 }
 
 std::string message_of(const std::function<void()>& action) {
@@ -476,7 +475,7 @@ TEST(Train, ResumedFromACheckpointEndsBitForBitLikeAnUninterruptedRun) {
     auto straight = tiny_model(run);
     const TrainLog reference = train_model(straight, corpus, run, torch::kCPU);
 
-    const auto checkpoint = std::filesystem::temp_directory_path() / ("pebench_test_resume_" + std::to_string(getpid()) + ".pt");
+    const auto checkpoint = std::filesystem::path(scratch_path("resume.pt"));
     std::filesystem::remove(checkpoint);
     TrainControl control;
     control.checkpoint_path = checkpoint.string();
@@ -514,7 +513,7 @@ TEST(Train, ResumedFromACheckpointEndsBitForBitLikeAnUninterruptedRun) {
 TEST(Train, ACheckpointOfAnotherConfigurationIsRefused) {
   const Corpus corpus = tiny_corpus();
   const RunConfig run = tiny_run();
-  const auto checkpoint = std::filesystem::temp_directory_path() / ("pebench_test_other_" + std::to_string(getpid()) + ".pt");
+  const auto checkpoint = std::filesystem::path(scratch_path("other.pt"));
   TrainControl control;
   control.checkpoint_path = checkpoint.string();
   auto model = tiny_model(run);

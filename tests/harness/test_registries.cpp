@@ -13,6 +13,7 @@
 #include "harness/run_one.h"
 #include "harness/study.h"
 #include "harness/tasks.h"
+#include "tests/scratch.h"
 
 namespace pebench {
 namespace {
@@ -94,7 +95,7 @@ TEST(RunOne, TrainsEvaluatesAnalysesAndWritesStatusLastWithoutMpi) {
   const RunConfig& run = study.runs.front();
   Corpus corpus = load_corpus("text:embedded", 0.1, 256, "one.ini");
   RunEnvironment environment;
-  environment.checkpoint_folder = testing::TempDir() + "/run_one.ckpt";
+  environment.checkpoint_folder = scratch_path("run_one.ckpt");
   MemoryWriter writer;
   const RunReport report = run_one(run, corpus, environment, writer);
   EXPECT_EQ(report.status, 0);

@@ -16,14 +16,14 @@
 #include "harness/study.h"
 #include "harness/tokenizer.h"
 #include "results/compare.h"
+#include "tests/scratch.h"
 
 namespace pebench {
 namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_folder(const std::string& name) {
-  const auto folder = fs::temp_directory_path() / ("pebench_text_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(folder);
+  const fs::path folder = scratch_path(name);
   fs::create_directories(folder);
   return folder;
 }

@@ -6,14 +6,11 @@
 #include <mpi.h>
 
 #include "results/store.h"
+#include "tests/scratch.h"
 
 namespace pebench {
 
-inline std::string temp_path(const std::string& name) {
-  const auto path = std::filesystem::temp_directory_path() / ("pebench_store_test_" + name);
-  std::filesystem::remove(path);
-  return path.string();
-}
+inline std::string temp_path(const std::string& name) { return scratch_path(name); }
 
 inline RunLayout layout(const std::string& id, const std::string& encoding, int64_t seed) {
   RunLayout l;
