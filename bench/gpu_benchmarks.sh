@@ -8,20 +8,28 @@
 # 8, 16). Prints the raw lines, then the markdown tables.
 # Also the kernel ops one training step dispatches, pebench's and the peer's (launches).
 # usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid|launches ...]
+#        bench/gpu_benchmarks.sh tables RAW_FILE   (the tables again, from raw lines kept)
 #   BUILD_DIR holds pebench and pebench_bench built against a CUDA LibTorch (on the lent
 #   machine: build-gpu/ from ../shared/gpu/device_build.sh, after `source build-gpu/env.sh`).
 #   PYTHON: the interpreter whose torch the peer uses (default python3).
+#   PRECISIONS: the train section's precisions (default "fp32 bf16").
+#   RAW: the file the raw lines are added to (default a temporary one).
+#   DEADLINE (seconds since the epoch): a command whose estimate would end past it is
+#   skipped, and says so (tests/gpu_call.sh fits the whole GPU session in one device call).
 #   BENCH_DEVICE=cpu BENCH_QUICK=1: a few steps of everything on the CPU, to check the
 #   script itself (no MPS; the timings mean nothing).
 # Not yet timed on a GPU; the grid alone ran 26 runs in 10.8-59.7 s per layout on an H200
-# with the code of 2026-11-30 (../shared/gpu/README.md): run the sections as two calls.
+# with the code of 2026-11-30 (../shared/gpu/README.md).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+python=${PYTHON:-python3}
+if [[ ${1:-} == tables ]]; then
+  exec "$python" "$root/bench/gpu_tables.py" "${2:?usage: bench/gpu_benchmarks.sh tables RAW_FILE}"
+fi
 build=$(cd "${1:?usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid|launches ...]}" && pwd)
 shift
 sections=" ${*:-all} "
 want() { [[ $sections == *" all "* || $sections == *" $1 "* ]]; }
-python=${PYTHON:-python3}
 device=${BENCH_DEVICE:-cuda}
 quick=${BENCH_QUICK:-0}
 bench=$build/pebench_bench
@@ -30,7 +38,20 @@ pebench=$build/pebench
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 raw=${RAW:-$work/raw.txt}
-record() { "$@" | tee -a "$raw"; }
+deadline=${DEADLINE:-0}
+# record SECONDS COMMAND...: runs it, its lines kept in $raw, unless SECONDS (its estimate on
+# an H200, start-up and compiling included) would take it past DEADLINE. A command that
+# fails is named and the others still run; the script then exits 1.
+failed=0
+record() {
+  local seconds=$1
+  shift
+  if (( deadline > 0 && $(date +%s) + seconds > deadline )); then
+    echo "skipped (out of time, needs ~${seconds} s): ${*##*/}"
+    return 0
+  fi
+  "$@" | tee -a "$raw" || { echo "FAILED (exit ${PIPESTATUS[0]}): ${*##*/}"; failed=1; }
+}
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 
 gpu="cpu"
@@ -56,21 +77,22 @@ fi
 
 if want train; then
   for i in "${!sizes[@]}"; do
-    for precision in fp32 bf16; do
+    for precision in ${PRECISIONS:-fp32 bf16}; do
       for attention in explicit fused; do
         # shellcheck disable=SC2086
-        record "$bench" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision --device "$device" --attention $attention
+        record 20 "$bench" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision --device "$device" --attention $attention
       done
       # shellcheck disable=SC2086
-      record "$bench" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision --device "$device" --attention fused \
+      record 20 "$bench" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision --device "$device" --attention fused \
         --cuda_graph auto
       for mode in eager sdpa compile compile-graphs; do
         [[ $device == cpu && $mode == compile-graphs ]] && continue  # CUDA graphs need CUDA
         # On the CPU, inductor compiles C++ for minutes: the quick check compiles once.
         [[ $quick == 1 && $mode == compile && ($i -gt 0 || $precision == bf16) ]] && continue
+        seconds=20; [[ $mode == compile* ]] && seconds=90  # inductor's compile, a guess: never timed here
         # shellcheck disable=SC2086
-        record "$python" "$root/bench/reference_train.py" train ${sizes[$i]} --steps "${steps[$i]}" --precision $precision \
-          --device "$device" --mode $mode
+        record $seconds "$python" "$root/bench/reference_train.py" train ${sizes[$i]} --steps "${steps[$i]}" \
+          --precision $precision --device "$device" --mode $mode
       done
     done
   done
@@ -81,11 +103,11 @@ if want launches; then
   for i in "${!sizes[@]}"; do
     for attention in explicit fused; do
       # shellcheck disable=SC2086
-      record "$bench" launches ${sizes[$i]} --device "$device" --attention $attention
+      record 15 "$bench" launches ${sizes[$i]} --device "$device" --attention $attention
     done
     for mode in eager sdpa; do
       # shellcheck disable=SC2086
-      record "$python" "$root/bench/reference_train.py" launches ${sizes[$i]} --device "$device" --mode $mode
+      record 15 "$python" "$root/bench/reference_train.py" launches ${sizes[$i]} --device "$device" --mode $mode
     done
   done
 fi
@@ -93,34 +115,51 @@ fi
 if want eval; then
   for length in "${eval_lengths[@]}"; do
     for attention in explicit fused; do
-      record "$bench" eval --length "$length" --tokens $((4 * length)) --device "$device" --attention $attention
+      record 20 "$bench" eval --length "$length" --tokens $((4 * length)) --device "$device" --attention $attention
     done
     for mode in eager sdpa; do
-      record "$python" "$root/bench/reference_train.py" eval --length "$length" --tokens $((4 * length)) --device "$device" --mode $mode
+      record 20 "$python" "$root/bench/reference_train.py" eval --length "$length" --tokens $((4 * length)) --device "$device" --mode $mode
     done
   done
 fi
 
 if want grid; then
   # The quickstart with 6 seeds (30 runs) on one device: 1 rank, K ranks time-sliced, K
-  # ranks under MPS (one control daemon, as `pebench submit --ranks-per-gpu` starts).
-  grid() {  # grid RANKS MPS
+  # ranks under MPS (one control daemon, as `pebench submit --ranks-per-gpu` starts). In
+  # the order issue 18 needs them (its target: MPS against 1 rank), so that a DEADLINE cuts
+  # the least needed.
+  grid() {  # grid RANKS MPS SECONDS
     local start end
+    if (( deadline > 0 && $(date +%s) + $3 > deadline )); then
+      echo "skipped (out of time, needs ~$3 s): grid of $1 ranks, mps=$2"
+      return 0
+    fi
     start=$(date +%s.%N)
     mpirun --oversubscribe -np "$1" "$pebench" run "$root/jobs/quickstart.ini" --grid.seed "$grid_seeds" \
-      --device "$device" --store "$work/grid-$1-$2.h5" "${grid_flags[@]}" > "$work/grid.txt"
+      --device "$device" --store "$work/grid-$1-$2.h5" "${grid_flags[@]}" > "$work/grid.txt" 2>&1 ||
+      { echo "FAILED: grid of $1 ranks, mps=$2: $(tail -3 "$work/grid.txt")"; failed=1; return 0; }
     end=$(date +%s.%N)
     echo "bench=grid runs=$(( $(tr -cd , <<< "$grid_seeds" | wc -c) * 5 + 5 )) ranks=$1 mps=$2 seconds=$(awk "BEGIN { print $end - $start }")" | tee -a "$raw"
   }
-  grid 1 no
-  for k in "${ranks[@]}"; do grid "$k" no; done
-  if [[ $device == cuda ]]; then
+  mps_on() {
     export CUDA_MPS_PIPE_DIRECTORY=$work/mps CUDA_MPS_LOG_DIRECTORY=$work/mps-log
     mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
     nvidia-cuda-mps-control -d
     trap 'echo quit | nvidia-cuda-mps-control; rm -rf "$work"' EXIT
-    for k in "${ranks[@]}"; do grid "$k" yes; done
+  }
+  mps_off() {
+    echo quit | nvidia-cuda-mps-control
+    trap 'rm -rf "$work"' EXIT
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  }
+  # 2026-11-30 on an H200 (26 runs): 1 rank 59.7 s, 16 time-sliced 22.2 s, 16 under MPS 10.8 s.
+  grid 1 no 90
+  if [[ $device == cuda ]]; then
+    mps_on
+    for k in $(printf '%s\n' "${ranks[@]}" | sort -rn); do grid "$k" yes 30; done
+    mps_off
   fi
+  for k in $(printf '%s\n' "${ranks[@]}" | sort -rn); do grid "$k" no 45; done
 fi
 
 echo
@@ -128,58 +167,5 @@ echo "raw results:"
 cat "$raw"
 echo
 # The tables of BENCHMARKS.md's GPU section, from the raw lines.
-"$python" - "$raw" <<'PY'
-import re, sys
-rows = [dict(re.findall(r"(\w+)=(\S+)", line)) for line in open(sys.argv[1]) if line.startswith("bench=")]
-def k(v): return f"{float(v) / 1000:,.0f}k"
-train = [r for r in rows if r["bench"] in ("train", "reference_train")]
-if train:
-    print("| model | precision | pebench explicit | pebench fused | pebench fused + CUDA graph | PyTorch eager | sdpa | compile | compile + CUDA graphs |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    shapes = sorted({(r["d_model"], r["layers"], r["heads"], r["seq_len"], r["batch"]) for r in train}, key=lambda s: int(s[0]))
-    for shape in shapes:
-        for precision in ("fp32", "bf16"):
-            def cell(bench, key, value, graph="off"):
-                found = [r for r in train if r["bench"] == bench and r.get(key) == value and r["precision"] == precision
-                         and r.get("cuda_graph", "off") == graph
-                         and (r["d_model"], r["layers"], r["heads"], r["seq_len"], r["batch"]) == shape]
-                return k(found[0]["tokens_per_s"]) if found else "-"
-            cells = [cell("train", "attention", a) for a in ("explicit", "fused")] + [cell("train", "attention", "fused", "auto")]
-            cells += [cell("reference_train", "mode", m) for m in ("eager", "sdpa", "compile", "compile-graphs")]
-            print(f"| d{shape[0]} L{shape[1]} H{shape[2]} T{shape[3]} B{shape[4]} | {precision} | " + " | ".join(cells) + " |")
-    print()
-launches = [r for r in rows if r["bench"] in ("launches", "reference_launches")]
-if launches:
-    print("| model | pebench explicit | pebench fused | PyTorch eager | sdpa |   (kernel ops per training step)")
-    print("| --- | --- | --- | --- | --- |")
-    for shape in sorted({(r["d_model"], r["layers"], r["heads"]) for r in launches}, key=lambda s: int(s[0])):
-        def cell(bench, key, value):
-            found = [r for r in launches if r["bench"] == bench and r.get(key) == value
-                     and (r["d_model"], r["layers"], r["heads"]) == shape]
-            return found[0]["kernel_ops_per_step"] if found else "-"
-        print(f"| d{shape[0]} L{shape[1]} H{shape[2]} | " + " | ".join(
-            [cell("launches", "attention", "explicit"), cell("launches", "attention", "fused"),
-             cell("reference_launches", "mode", "eager"), cell("reference_launches", "mode", "sdpa")]) + " |")
-    print()
-evals = [r for r in rows if r["bench"] in ("eval", "reference_eval")]
-if evals:
-    print("| eval length | pebench explicit | pebench fused | PyTorch eager | sdpa |")
-    print("| --- | --- | --- | --- | --- |")
-    for length in sorted({r["length"] for r in evals}, key=int):
-        def cell(bench, key, value):
-            found = [r for r in evals if r["bench"] == bench and r.get(key) == value and r["length"] == length]
-            return k(found[0]["tokens_per_s"]) if found else "-"
-        print(f"| {length} | " + " | ".join([cell("eval", "attention", "explicit"), cell("eval", "attention", "fused"),
-                                             cell("reference_eval", "mode", "eager"), cell("reference_eval", "mode", "sdpa")]) + " |")
-    print()
-grids = [r for r in rows if r["bench"] == "grid"]
-if grids:
-    one = [float(r["seconds"]) for r in grids if r["ranks"] == "1"][0]
-    print(f"| ranks on one device | time-sliced | under MPS |   ({grids[0]['runs']} runs; 1 rank {one:.1f} s)")
-    print("| --- | --- | --- |")
-    for ranks in sorted({r["ranks"] for r in grids if r["ranks"] != "1"}, key=int):
-        def cell(mps):
-            found = [float(r["seconds"]) for r in grids if r["ranks"] == ranks and r["mps"] == mps]
-            return f"{found[0]:.1f} s ({one / found[0]:.1f}x)" if found else "-"
-        print(f"| {ranks} | {cell('no')} | {cell('yes')} |")
-PY
+"$python" "$root/bench/gpu_tables.py" "$raw"
+exit $failed

@@ -1,30 +1,32 @@
 #!/usr/bin/env bash
-# The correctness checks of issue 18 that need a GPU, in one call (the timings are
-# bench/gpu_benchmarks.sh's): on the lent machine, after `bash tests/gpu_session.sh build &&
-# source build-gpu/env.sh`:
-#   bash tests/gpu_session.sh build-gpu
-# 1. tests/models/cuda_check.sh: every encoding on CUDA against the CPU (logits, every
-#    gradient, query-blocked eval), through the fused attention that CUDA runs use; the
-#    fused-vs-explicit, clip and AdamW tests on that torch's CPU kernels.
-# 1b. tests/harness/test_data.cpp built against build-gpu's objects with the CUDA
-#    sync-debug test on (Cuda.*: no host wait between log points, for every encoding, fp32
-#    and bf16; eval waits as often in 4 batches per length as in 1), then the training and
-#    eval tests on that torch's CPU kernels.
-# 2. Determinism: the quickstart twice on the device with each attention; `pebench merge`
-#    of the two stores refuses, naming the dataset, unless every dataset but the timings is
-#    equal bit for bit.
-#    Where two runs differ, both again with --deterministic: equal then, or the op that
-#    has no deterministic kernel named by torch.
-# 3. Fused against explicit attention on the device: both compare tables, and each run's
-#    compute strings (device, kernels, graph: `pebench inspect`).
-# 2 and 3 also run the step captured in a CUDA graph (--attention fused
-#    --train.cuda_graph auto): deterministic, and each run's compute string says graph=captured.
+# The correctness checks of issue 18 that need a GPU (the timings are
+# bench/gpu_benchmarks.sh's; tests/gpu_call.sh runs both in one device call). On the lent
+# machine, after `bash tests/gpu_session.sh build && source build-gpu/env.sh`:
+#   bash tests/gpu_session.sh build-gpu [cuda|cpu] [tests] [determinism]
+# tests: tests/models/test_transformer.cpp and tests/harness/test_data.cpp, each built
+#    against build-gpu's objects (so nothing of pebench is compiled twice), the latter with
+#    the CUDA sync-debug test on, then run:
+#    - every TransformerLM test: every encoding on CUDA against the CPU (logits, every
+#      gradient, query-blocked eval) through the fused attention that CUDA runs use; the
+#      fused-vs-explicit tests on that torch's CPU kernels;
+#    - Cuda.*: no host wait between log points, for every encoding, fp32 and bf16; eval
+#      waits as often in 4 batches per length as in 1; the step replayed from a CUDA graph
+#      trains as eager steps do; then the training and eval tests on that torch's CPU kernels.
+# determinism:
+#    - the quickstart twice on the device with each attention, and fused with the step
+#      in a CUDA graph (--train.cuda_graph auto); `pebench merge` of the two stores refuses,
+#      naming the dataset, unless every dataset but the timings is equal bit for bit.
+#      Where two runs differ, both again with --deterministic: equal then, or the op that
+#      has no deterministic kernel named by torch.
+#    - fused against explicit attention on the device: both compare tables, and each
+#      run's compute string (device, kernels, graph: `pebench inspect`); every graph run
+#      must say graph=captured.
+# Default: both (cuda), determinism only (cpu).
 # The build: `bash tests/gpu_session.sh build` runs .gpu/device_build.sh with the CUDA
-# runtime's headers on CPATH, so that harness/cuda_graph.cpp compiles its graphs in.
-# usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu]
-#   cpu (with a torch 2.x build): steps 2 and 3 on the CPU, to check the script itself;
-#   STEPS=20 shortens the study.
-# GoogleTest for steps 1 and 1b, where the image lacks it: here, `bash tests/gpu_session.sh
+# runtime's headers on `CPATH`, so that harness/cuda_graph.cpp compiles its graphs in.
+#   cpu (with a torch 2.x build): the determinism step on the CPU, to check the script
+#   itself; STEPS=20 shortens the study.
+# GoogleTest for the tests step, where the image lacks it: here, `bash tests/gpu_session.sh
 # pack` copies Debian's headers and static libraries to .gpu-gtest/ (git-ignored); carry
 # .gpu and .gpu-gtest.
 set -uo pipefail
@@ -56,8 +58,10 @@ if [[ ${1:-} == build ]]; then
   exit
 fi
 [[ -d $root/.gpu-gtest ]] && export GTEST_DIR=$root/.gpu-gtest
-build=$(cd "${1:?usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu]}" && pwd)
+build=$(cd "${1:?usage: bash tests/gpu_session.sh BUILD_DIR [cuda|cpu] [tests] [determinism]}" && pwd)
 device=${2:-cuda}
+steps=" ${*:3} "
+[[ $steps == "  " ]] && { steps=" determinism "; [[ $device == cuda ]] && steps=" tests determinism "; }
 pebench=$build/pebench
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -65,38 +69,54 @@ failures=0
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 
-if [[ $device == cuda ]]; then
+if [[ $steps == *" tests "* ]]; then
   torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-  CXX11_ABI=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))') \
-    bash "$root/tests/models/cuda_check.sh" "$torch_dir" > "$work/cuda_check.txt" 2>&1 ||
-    fail "cuda_check.sh: $(grep -E 'FAILED|Failure|error' "$work/cuda_check.txt" | head -20)"
-  grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/cuda_check.txt"
-
-  # 1b: device_build.sh's flags and objects, the stack it unpacked, the CUDA runtime's
-  # headers from the torch's nvidia wheels (or a toolkit).
+  # device_build.sh's flags and objects, the stack it unpacked, the CUDA runtime's headers
+  # from the torch's nvidia wheels (or a toolkit).
   cuda_include=$(cuda_include)
   abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
   stack=/tmp/pebench-stack/root mpi=/usr/lib/x86_64-linux-gnu/openmpi
-  gtest_flags=(); [[ -n ${GTEST_DIR:-} ]] && gtest_flags=(-isystem "$GTEST_DIR/include" -L"$GTEST_DIR/lib")
+  # The C++ standard the objects were compiled with (CXX_STD overrides: a local check of
+  # this script against a torch that needs C++20).
+  std=${CXX_STD:-$(grep -o -m1 -- '-std=c++[0-9]*' "$root/.gpu/device_build.sh" | head -1 | cut -d= -f2)}
+  cxx_flags=(-std="${std:-c++17}" -O1 -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$root" -I"$build/generated" -isystem "$stack/usr/include"
+    -isystem /usr/include/hdf5/openmpi -isystem "$mpi/include" -isystem "$mpi/include/openmpi" -isystem "$torch_dir/include"
+    -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$cuda_include" -DPEBENCH_CUDA_SYNC_DEBUG=1
+    -DPEBENCH_SOURCE_DIR="\"$root\"" -DOMPI_SKIP_MPICXX -DBOOST_PROGRAM_OPTIONS_DYN_LINK -include "$root/encodings/torch_pch.h")
+  [[ -n ${GTEST_DIR:-} ]] && cxx_flags+=(-isystem "$GTEST_DIR/include")
+  libs=(-L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10
+    -Wl,--as-needed "$mpi/lib/libmpi.so" /usr/lib/x86_64-linux-gnu/libhdf5_openmpi.so.103
+    /usr/lib/x86_64-linux-gnu/libboost_program_options.so.1.74.0 ${GTEST_DIR:+-L"$GTEST_DIR/lib"} -lgtest -lgtest_main -pthread)
   core=$(ls "$build"/obj/*.o | grep -vE 'harness_main.cpp.o|bench_bench_main.cpp.o')
+  # test_binary NAME SOURCE: $work/NAME, its compiler's words in $work/NAME.build.
+  test_binary() {
+    # shellcheck disable=SC2086
+    g++ "${cxx_flags[@]}" -c "$root/$2" -o "$work/$1.o" > "$work/$1.build" 2>&1 &&
+      g++ "$work/$1.o" $core -o "$work/$1" "${libs[@]}" >> "$work/$1.build" 2>&1
+  }
+  # run_tests NAME SOURCE FILTER: built, run, its verdicts printed; a failure named.
+  run_tests() {
+    if ! wait "${pids[$1]}"; then
+      fail "$2 does not build against $build: $(grep -m5 -E 'error' "$work/$1.build")"
+    elif "$work/$1" --gtest_filter="$3" > "$work/$1.txt" 2>&1; then
+      grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/$1.txt"
+    else
+      grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/$1.txt"
+      fail "$2: $(grep -E -A8 'Failure|FAILED' "$work/$1.txt" | head -40)"
+    fi
+  }
   if [[ -z $cuda_include ]]; then
-    fail "1b: no cuda_runtime_api.h under $torch_dir/../nvidia/*/include or /usr/local/cuda/include"
-  elif g++ -std=c++17 -O1 -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$root" -I"$build/generated" -isystem "$stack/usr/include" \
-      -isystem /usr/include/hdf5/openmpi -isystem $mpi/include -isystem $mpi/include/openmpi -isystem "$torch_dir/include" \
-      -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$cuda_include" "${gtest_flags[@]}" \
-      -DPEBENCH_CUDA_SYNC_DEBUG=1 -DPEBENCH_SOURCE_DIR=\"$root\" -DOMPI_SKIP_MPICXX -DBOOST_PROGRAM_OPTIONS_DYN_LINK \
-      -include "$root/encodings/torch_pch.h" "$root/tests/harness/test_data.cpp" $core -o "$work/data_tests" \
-      -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 \
-      -Wl,--as-needed $mpi/lib/libmpi.so /usr/lib/x86_64-linux-gnu/libhdf5_openmpi.so.103 \
-      /usr/lib/x86_64-linux-gnu/libboost_program_options.so.1.74.0 -lgtest -lgtest_main -pthread > "$work/data_tests.txt" 2>&1; then
-    "$work/data_tests" --gtest_filter='Cuda.*:Train.*:Evaluate.*' > "$work/data_tests.txt" 2>&1 ||
-      fail "1b: $(grep -E -A8 'Failure|FAILED' "$work/data_tests.txt" | head -40)"
-    grep -E '^\[  (PASSED|SKIPPED|FAILED) ' "$work/data_tests.txt"
+    fail "tests: no cuda_runtime_api.h under $torch_dir/../nvidia/*/include or /usr/local/cuda/include"
   else
-    fail "1b: test_data.cpp does not build: $(grep -m5 -E 'error' "$work/data_tests.txt")"
+    declare -A pids
+    test_binary model_tests tests/models/test_transformer.cpp & pids[model_tests]=$!
+    test_binary data_tests tests/harness/test_data.cpp & pids[data_tests]=$!
+    run_tests model_tests tests/models/test_transformer.cpp '*'
+    run_tests data_tests tests/harness/test_data.cpp 'Cuda.*:Train.*:Evaluate.*'
   fi
 fi
+[[ $steps == *" determinism "* ]] || { echo "gpu_session: $failures failures"; [[ $failures -eq 0 ]]; exit; }
 
 # A short quickstart: the five encodings, 300 steps, eval to 16x.
 study=(run "$root/jobs/quickstart.ini" --train.steps "${STEPS:-300}" --analysis.run none --device "$device")
