@@ -56,7 +56,7 @@ if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_
 
 gpu="cpu"
 [[ $device == cuda ]] && gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)
-echo "machine: $gpu; $(nproc) cores; torch $("$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'); $(date -u +%Y-%m-%d)" | tee -a "$raw"
+echo "machine: $gpu; $(nproc) cores; torch $("$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)' 2> /dev/null || echo "none in $python"); $(date -u +%Y-%m-%d)" | tee -a "$raw"
 
 # The two sizes of issue 18, and steps per timed run (tokens/s: median of 10-step windows
 # after the first).
