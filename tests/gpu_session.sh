@@ -23,7 +23,8 @@
 #      must say graph=captured.
 # Default: both (cuda), determinism only (cpu).
 # The build: `bash tests/gpu_session.sh build` runs .gpu/device_build.sh with the CUDA
-# runtime's headers on `CPATH`, so that harness/cuda_graph.cpp compiles its graphs in.
+# runtime's headers on `CPATH`, so that harness/cuda_graph.cpp compiles its graphs in, and
+# as C++20 where the torch's headers require it (device_build.sh compiles as C++17).
 #   cpu (with a torch 2.x build): the determinism step on the CPU, to check the script
 #   itself; STEPS=20 shortens the study.
 # GoogleTest for the tests step, where the image lacks it: here, `bash tests/gpu_session.sh
@@ -44,6 +45,14 @@ cuda_include() {
   for d in "$torch_dir"/../nvidia/*/include /usr/local/cuda/include; do
     [[ -e $d/cuda_runtime_api.h ]] && echo "$d"; done | head -1
 }
+# The C++ standard to compile with: device_build.sh's, or C++20 where the torch's headers
+# refuse anything older (torch/all.h of torch 2.15 does; the image's 2.11 builds as C++17).
+cxx_std() {
+  local torch_dir
+  torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+  if grep -qs '__cplusplus < 202002L' "$torch_dir/include/torch/csrc/api/include/torch/all.h"; then echo c++20
+  else grep -o -m1 -- '-std=c++[0-9]*' "$root/.gpu/device_build.sh" | cut -d= -f2; fi
+}
 if [[ ${1:-} == build ]]; then
   include=$(cuda_include)
   [[ -n $include ]] || { echo "gpu_session.sh build: no cuda_runtime_api.h; CUDA graphs would be left out" >&2; exit 2; }
@@ -54,7 +63,13 @@ if [[ ${1:-} == build ]]; then
     printf '#pragma once\nnamespace pebench {\ninline const char* const k_pebench_model_source = R"pebench_py('
     cat "$root/results/python/pebench_model.py"
     printf ')pebench_py";\n}  // namespace pebench\n'; } > "$root/build-gpu/generated/pebench_model_source.h"
-  cd "$root" && CPATH=$include${CPATH:+:$CPATH} bash .gpu/device_build.sh
+  device_build=.gpu/device_build.sh
+  std=$(cxx_std)
+  if ! grep -q -- "-std=$std" "$root/$device_build"; then
+    sed "s/-std=c++[0-9]*/-std=$std/" "$root/$device_build" > "$root/.gpu/device_build_$std.sh"
+    device_build=.gpu/device_build_$std.sh
+  fi
+  cd "$root" && CPATH=$include${CPATH:+:$CPATH} bash "$device_build"
   exit
 fi
 [[ -d $root/.gpu-gtest ]] && export GTEST_DIR=$root/.gpu-gtest
@@ -77,9 +92,7 @@ if [[ $steps == *" tests "* ]]; then
   cuda_include=$(cuda_include)
   abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
   stack=/tmp/pebench-stack/root mpi=/usr/lib/x86_64-linux-gnu/openmpi
-  # The C++ standard the objects were compiled with (CXX_STD overrides: a local check of
-  # this script against a torch that needs C++20).
-  std=${CXX_STD:-$(grep -o -m1 -- '-std=c++[0-9]*' "$root/.gpu/device_build.sh" | head -1 | cut -d= -f2)}
+  std=$(cxx_std)  # as the objects were compiled
   cxx_flags=(-std="${std:-c++17}" -O1 -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$root" -I"$build/generated" -isystem "$stack/usr/include"
     -isystem /usr/include/hdf5/openmpi -isystem "$mpi/include" -isystem "$mpi/include/openmpi" -isystem "$torch_dir/include"
     -isystem "$torch_dir/include/torch/csrc/api/include" -isystem "$cuda_include" -DPEBENCH_CUDA_SYNC_DEBUG=1
