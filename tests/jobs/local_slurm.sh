@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster (plus munge) in a temp folder, for tests. Source it, then
-#   slurm_start DIR   → exports SLURM_CONF; daemons' pids in DIR/*.pid
-#   slurm_stop DIR    → stops exactly the daemons it started, by pid
+#   slurm_start DIR [GPUS]  → exports SLURM_CONF; daemons' pids in DIR/*.pid; with GPUS,
+#                             the node has that many GPUs (gres/gpu) for jobs to request
+#   slurm_stop DIR    → stops exactly the daemons it started, by pid, and what their jobs
+#                       still run
 # Facts measured here: munged wants its key in a 0700 folder and its socket in a
 # separate 0755 one; proctrack/linuxproc and task/none need no cgroups; every client
-# needs SLURM_CONF; start-up takes about a second.
+# needs SLURM_CONF; start-up takes about a second. slurmd drops a GPU without a device
+# file ("Removing file-less GPU") and refuses a regular file ("not a valid character or
+# block device"): each GPU here is a link to /dev/null, which jobs never open.
 
 slurm_start() {
-  local dir=$1
-  mkdir -p "$dir"/{munge-key,munge-run,state,spool,log}
+  local dir=$1 gpus=${2:-0}
+  mkdir -p "$dir"/{munge-key,munge-run,state,spool,log,tmp}
   chmod 0700 "$dir/munge-key"
   chmod 0755 "$dir/munge-run"
   dd if=/dev/urandom of="$dir/munge-key/munge.key" bs=1024 count=1 status=none
@@ -34,6 +38,7 @@ SelectTypeParameters=CR_Core
 MpiDefault=pmix
 SchedulerType=sched/backfill
 ReturnToService=2
+TmpFS=$dir/tmp
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid
@@ -51,6 +56,12 @@ InactiveLimit=0
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+  if ((gpus > 0)); then
+    local g
+    for ((g = 0; g < gpus; ++g)); do ln -sf /dev/null "$dir/gpu$g"; done
+    sed -i "s|^NodeName=\(.*\) State=UNKNOWN$|GresTypes=gpu\nNodeName=\1 Gres=gpu:$gpus State=UNKNOWN|" "$dir/slurm.conf"
+    echo "NodeName=$host Name=gpu File=$dir/gpu[0-$((gpus - 1))]" > "$dir/gres.conf"
+  fi
   export SLURM_CONF=$dir/slurm.conf
   slurmctld -f "$SLURM_CONF" || return 1
   slurmd -f "$SLURM_CONF" || return 1
@@ -64,7 +75,15 @@ CONF
 }
 
 slurm_stop() {
-  local dir=$1 pid name
+  local dir=$1 pid name process
+  # The job steps' daemons (slurmstepd) and what they run outlive slurmd: a test that stops
+  # mid-job left them running, and the next run's job of the same id failed to launch its
+  # steps. They are the processes started with this cluster's SLURM_CONF.
+  for process in /proc/[0-9]*; do
+    pid=${process#/proc/}
+    [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+    tr '\0' '\n' 2> /dev/null < "$process/environ" | grep -qxF "SLURM_CONF=$dir/slurm.conf" && kill -9 "$pid" 2> /dev/null
+  done
   for name in slurmd slurmctld; do
     [[ -f "$dir/$name.pid" ]] && pid=$(cat "$dir/$name.pid") && kill "$pid" 2>/dev/null
   done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `pebench submit` against a real one-node SLURM 22.05 (Debian's slurmctld, slurmd,
 # munge) started in a temp folder: a plain job, a walltime-style USR1 that checkpoints,
-# requeues and completes, a job array of shards with its merge job, and the PBS template
-# through Debian's slurm-wlm-torque qsub. Every store must equal an uninterrupted local
-# run bit for bit. Stops only the daemons it started.
+# requeues and completes, a job array of shards with its merge job, the PBS template
+# through Debian's slurm-wlm-torque qsub, and a GPU job with MPS (a stand-in daemon).
+# Every store must equal an uninterrupted local run bit for bit. Stops only the daemons
+# it started, and what their jobs still run.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 same_results=$here/../harness/same_results.py
 # shellcheck source=local_slurm.sh
@@ -11,7 +12,7 @@ source "$here/local_slurm.sh"
 at_exit='slurm_stop "$work/slurm"'
 
 install_missing slurmctld slurmd slurm-client munge slurm-wlm-torque || die "could not install the SLURM packages"
-slurm_start "$work/slurm" || { echo "FAIL local SLURM did not start"; exit 1; }
+slurm_start "$work/slurm" 1 || { echo "FAIL local SLURM did not start"; exit 1; }
 
 cat > "$work/study.ini" <<'INI'
 [study]
@@ -90,7 +91,45 @@ wait_state "$job" COMPLETED 120 || fail "PBS job"
 /usr/bin/python3 "$same_results" "$work/reference.h5" "$work/pbs.h5" || fail "PBS job's store differs"
 echo "ok   PBS job $job"
 
-# 5. --dry-run prints the script and writes nothing.
+# 5. A GPU job under MPS, through the real sbatch and srun: 1 GPU per node (the local
+# node's is a link to /dev/null), 2 ranks on it (the node's 2 cores). SLURM grants the
+# GPU; the MPS step starts the daemon (a stand-in that records its calls) before the ranks
+# without holding their step back (`srun --overlap`: without it the ranks' step waits for
+# ever, "step creation temporarily disabled"); the ranks stop at once (Debian's LibTorch
+# has no CUDA: exit 2); the EXIT trap stops the daemon and removes its folders.
+# tests/jobs/gpu_submit_test.sh covers the other ways out, with a stand-in srun.
+mkdir -p "$work/bin"
+cat > "$work/bin/nvidia-cuda-mps-control" <<'SH'
+#!/bin/bash
+if [[ ${1:-} == -d ]]; then echo "start pipe=$CUDA_MPS_PIPE_DIRECTORY $([[ -d $CUDA_MPS_PIPE_DIRECTORY ]] && echo made)" >> "$MPS_LOG"
+else echo "$(cat) pipe=$CUDA_MPS_PIPE_DIRECTORY" >> "$MPS_LOG"; fi
+SH
+chmod +x "$work/bin/nvidia-cuda-mps-control"
+mps_folders() { compgen -G "/tmp/pebench-mps-*" | sort; }
+mps_before=$(mps_folders)
+PATH=$work/bin:$PATH MPS_LOG=$work/mps.log "$pebench" submit "$work/study.ini" --scheduler slurm --device cuda --gpus-per-node 1 \
+  --ranks-per-gpu 2 --time 00:10:00 --store "$work/gpu.h5" > "$work/gpu.out" || fail "GPU submit: $(cat "$work/gpu.out")"
+job=$(submitted_job "$work/gpu.out")
+# The job's own MPS folder goes at exit even where the test stops before the job's trap ran.
+grep -qx "/tmp/pebench-mps-$job" <<< "$mps_before" || at_exit+="; rm -rf /tmp/pebench-mps-$job"
+wait_state "$job" FAILED 120 || die "GPU job: $(scontrol show job "$job"; cat "$work/gpu.h5.slurm-$job.log")"
+log=$work/gpu.h5.slurm-$job.log
+[[ $(job_field "$job" TresPerNode) == gres:gpu:1 ]] || fail "GPU job: TresPerNode $(job_field "$job" TresPerNode), not gres:gpu:1"
+[[ $(job_field "$job" ExitCode) == 2:0 ]] || fail "GPU job: exit code $(job_field "$job" ExitCode), not pebench's 2: $(cat "$log")"
+pipe=/tmp/pebench-mps-$job/pipe
+[[ $(cat "$work/mps.log" 2> /dev/null) == "start pipe=$pipe made"$'\n'"quit pipe=$pipe" ]] ||
+  fail "GPU job: the daemon was not started once in its own folder and stopped: $(cat "$work/mps.log" 2> /dev/null)"
+left=$(comm -13 <(echo "$mps_before") <(mps_folders))
+[[ -z $left ]] || fail "GPU job: $left left behind"
+compgen -G "$work/gpu.h5.mps-*" > /dev/null && fail "GPU job: MPS flag files left: $(ls "$work"/gpu.h5.mps-*)"
+# Both ranks started after the daemon was up, and stopped at the device (rank 0 says why).
+after=$(sed -n '/^MPS up on 1 node(s): /,$p' "$log")
+grep -q 'this LibTorch has no CUDA device' <<< "$after" && grep -q 'tasks 0-1: Exited with exit code 2' <<< "$after" ||
+  fail "GPU job: not 2 ranks after the daemon: $(cat "$log")"
+[[ -e $work/gpu.h5 ]] && fail "GPU job: a store written by runs that never started"
+echo "ok   GPU job $job: its GPU granted, MPS up before 2 ranks and down after"
+
+# 6. --dry-run prints the script and writes nothing.
 "$pebench" submit "$work/study.ini" --scheduler slurm --dry-run --store "$work/dry.h5" > "$work/dry.out"
 grep -q "^#SBATCH --signal=B:USR1@120" "$work/dry.out" && [[ ! -e "$work/dry.h5.slurm.sh" ]] || fail "dry run"
 
