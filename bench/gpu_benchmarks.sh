@@ -8,7 +8,6 @@
 # 8, 16). Prints the raw lines, then the markdown tables.
 # Also the kernel ops one training step dispatches, pebench's and the peer's (launches).
 # usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid|launches ...]
-#        bench/gpu_benchmarks.sh tables RAW_FILE   (the tables again, from raw lines kept)
 #   BUILD_DIR holds pebench and pebench_bench built against a CUDA LibTorch (on the lent
 #   machine: build-gpu/ from ../shared/gpu/device_build.sh, after `source build-gpu/env.sh`).
 #   PYTHON: the interpreter whose torch the peer uses (default python3).
@@ -23,9 +22,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${PYTHON:-python3}
-if [[ ${1:-} == tables ]]; then
-  exec "$python" "$root/bench/gpu_tables.py" "${2:?usage: bench/gpu_benchmarks.sh tables RAW_FILE}"
-fi
 build=$(cd "${1:?usage: bench/gpu_benchmarks.sh BUILD_DIR [all|train|eval|grid|launches ...]}" && pwd)
 shift
 sections=" ${*:-all} "
@@ -43,13 +39,15 @@ deadline=${DEADLINE:-0}
 # an H200, start-up and compiling included) would take it past DEADLINE. A command that
 # fails is named and the others still run; the script then exits 1.
 failed=0
+# out_of_time SECONDS WHAT: true, and says so, when SECONDS from now is past DEADLINE.
+out_of_time() {
+  (( deadline > 0 && $(date +%s) + $1 > deadline )) || return 1
+  echo "skipped (out of time, needs ~$1 s): $2"
+}
 record() {
   local seconds=$1
   shift
-  if (( deadline > 0 && $(date +%s) + seconds > deadline )); then
-    echo "skipped (out of time, needs ~${seconds} s): ${*##*/}"
-    return 0
-  fi
+  out_of_time "$seconds" "${*##*/}" && return 0
   "$@" | tee -a "$raw" || { echo "FAILED (exit ${PIPESTATUS[0]}): ${*##*/}"; failed=1; }
 }
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
@@ -130,10 +128,7 @@ if want grid; then
   # the least needed.
   grid() {  # grid RANKS MPS SECONDS
     local start end
-    if (( deadline > 0 && $(date +%s) + $3 > deadline )); then
-      echo "skipped (out of time, needs ~$3 s): grid of $1 ranks, mps=$2"
-      return 0
-    fi
+    out_of_time "$3" "grid of $1 ranks, mps=$2" && return 0
     start=$(date +%s.%N)
     mpirun --oversubscribe -np "$1" "$pebench" run "$root/jobs/quickstart.ini" --grid.seed "$grid_seeds" \
       --device "$device" --store "$work/grid-$1-$2.h5" "${grid_flags[@]}" > "$work/grid.txt" 2>&1 ||

@@ -80,10 +80,8 @@ run_steps() {
     if (( $(left) < need )); then echo "== $step: skipped, $(left) s left of the $need s it needs"; continue; fi
     echo "== $step ($(left) s left, $(date -u +%T))"
     step_start=$(date +%s)
-    if [[ $step == build ]]; then
-      ensure_build || { echo "gpu_call: the build failed; nothing else can run"; exit 1; }
-    else
-      ensure_build || { echo "gpu_call: the build failed; nothing else can run"; exit 1; }
+    ensure_build || { echo "gpu_call: the build failed; nothing else can run"; exit 1; }
+    if [[ $step != build ]]; then
       [[ -f $build/env.sh ]] && source "$build/env.sh"
       case $step in
         tests | determinism)

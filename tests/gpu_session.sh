@@ -38,18 +38,16 @@ if [[ ${1:-} == pack ]]; then
   grep -qx '/.gpu-gtest/' .git/info/exclude 2>/dev/null || echo '/.gpu-gtest/' >> .git/info/exclude
   du -sh .gpu-gtest && exit 0
 fi
+# The image's torch, whose headers and libraries pebench builds against (pack needs none).
+[[ ${1:-} == pack ]] || torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 # The CUDA runtime's headers: from the torch's nvidia wheels, or a toolkit.
 cuda_include() {
-  local torch_dir
-  torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
   for d in "$torch_dir"/../nvidia/*/include /usr/local/cuda/include; do
     [[ -e $d/cuda_runtime_api.h ]] && echo "$d"; done | head -1
 }
 # The C++ standard to compile with: device_build.sh's, or C++20 where the torch's headers
 # refuse anything older (torch/all.h of torch 2.15 does; the image's 2.11 builds as C++17).
 cxx_std() {
-  local torch_dir
-  torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
   if grep -qs '__cplusplus < 202002L' "$torch_dir/include/torch/csrc/api/include/torch/all.h"; then echo c++20
   else grep -o -m1 -- '-std=c++[0-9]*' "$root/.gpu/device_build.sh" | cut -d= -f2; fi
 }
@@ -85,7 +83,6 @@ fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 
 if [[ $steps == *" tests "* ]]; then
-  torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   # device_build.sh's flags and objects, the stack it unpacked, the CUDA runtime's headers
   # from the torch's nvidia wheels (or a toolkit).

@@ -20,9 +20,15 @@ slurm_start() {
   munged --key-file="$dir/munge-key/munge.key" --socket="$dir/munge-run/munge.socket" \
     --pid-file="$dir/munge-run/munged.pid" --log-file="$dir/log/munged.log" \
     --seed-file="$dir/munge-key/munge.seed" --force || return 1
-  local cpus host
+  local cpus host gres_types="" node_gres="" g
   cpus=$(nproc)
   host=$(hostname -s)
+  if ((gpus > 0)); then
+    gres_types="GresTypes=gpu"
+    node_gres=" Gres=gpu:$gpus"
+    for ((g = 0; g < gpus; ++g)); do ln -sf /dev/null "$dir/gpu$g"; done
+    echo "NodeName=$host Name=gpu File=$dir/gpu[0-$((gpus - 1))]" > "$dir/gres.conf"
+  fi
   cat > "$dir/slurm.conf" <<CONF
 ClusterName=pebench-test
 SlurmctldHost=$host(127.0.0.1)
@@ -53,15 +59,10 @@ JobAcctGatherType=jobacct_gather/none
 KillWait=5
 MinJobAge=600
 InactiveLimit=0
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
+$gres_types
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus$node_gres State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-  if ((gpus > 0)); then
-    local g
-    for ((g = 0; g < gpus; ++g)); do ln -sf /dev/null "$dir/gpu$g"; done
-    sed -i "s|^NodeName=\(.*\) State=UNKNOWN$|GresTypes=gpu\nNodeName=\1 Gres=gpu:$gpus State=UNKNOWN|" "$dir/slurm.conf"
-    echo "NodeName=$host Name=gpu File=$dir/gpu[0-$((gpus - 1))]" > "$dir/gres.conf"
-  fi
   export SLURM_CONF=$dir/slurm.conf
   slurmctld -f "$SLURM_CONF" || return 1
   slurmd -f "$SLURM_CONF" || return 1
