@@ -1,14 +1,19 @@
 # Shared by the shell tests; source it first:   source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"
 # Strict mode, the binary under test, a temp folder removed at exit (with any process
 # still running from it), OpenMPI allowed to run as root and to oversubscribe CI's 2
-# cores, Debian's python (with h5py), and failure counting.
+# cores and keeping its session folders in a temp folder of the test's own, Debian's python (with h5py), and failure counting.
 set -uo pipefail
 pebench=${1:?usage: $0 PEBENCH}
 here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
 work=$(mktemp -d)
 at_exit=""  # more to undo at exit (a test's own daemons), run first
-trap 'eval "$at_exit" || true; pkill -9 -f "$work/" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'eval "$at_exit" || true; pkill -9 -f "$work/" 2>/dev/null || true; rm -rf "$work" "${OMPI_MCA_orte_tmpdir_base:-}"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# OpenMPI's session folders in a folder of the test's own (beside $work, whose files some
+# tests compare): in the shared /tmp/ompi.HOST.UID, one process's finalize can remove the
+# folder as another's daemon makes its own in it (tests/results/test_store.cpp).
+OMPI_MCA_orte_tmpdir_base=$(mktemp -d)
+export OMPI_MCA_orte_tmpdir_base
 python=/usr/bin/python3
 failures=0
 

@@ -47,6 +47,7 @@ cases=(
 out=$(mktemp)
 stores=$(mktemp -d)  # --dry-run checks an existing store: never the quickstart.h5 a user made here
 trap 'rm -rf "$out" "$stores"' EXIT
+export OMPI_MCA_orte_tmpdir_base=$stores  # OpenMPI's session folders: tests/lib.sh says why
 cd "$root" || exit 1  # study files name ../shared/data relative to the checkout
 for case in "${cases[@]}"; do
   # shellcheck disable=SC2086

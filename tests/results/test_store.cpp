@@ -10,13 +10,22 @@
 #include "results/compare.h"
 #include "results/store.h"
 #include "tests/results/store_fixtures.h"
+#include "tests/scratch.h"
 
 namespace pebench {
 namespace {
 
+// Every process of pebench_tests (one per test, two at a time) starts as an MPI singleton,
+// whose daemon makes its session folder under /tmp/ompi.HOST.UID and whose finalize removes
+// that folder when empty: a second process's daemon then failed to make its own in it
+// ("mkdir ... No such file or directory", MPI_Init aborted; 1 test of 173 in a fresh-clone
+// run, 2026-12-03). Each process's session folders go in its own scratch folder instead.
 class MpiEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
+    const auto sessions = scratch_folder() / "mpi";
+    std::filesystem::create_directories(sessions);
+    setenv("OMPI_MCA_orte_tmpdir_base", sessions.c_str(), 1);
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) MPI_Init(nullptr, nullptr);
