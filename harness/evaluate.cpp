@@ -48,6 +48,27 @@ torch::Tensor strided_window_losses(TransformerLM& model, const std::vector<uint
 
 }  // namespace
 
+int64_t eval_history_points(const RunConfig& run) {
+  return run.train.eval_every > 0 ? (run.train.steps - 1) / run.train.eval_every + 1 : 0;
+}
+
+std::vector<std::string> eval_history_metrics(const RunConfig& run) {
+  std::vector<std::string> metrics{"ppl"};
+  if (const auto task = run.task())
+    for (const auto& name : task_metric_names(*task)) metrics.push_back(name);
+  return metrics;
+}
+
+std::string eval_history_dataset(const std::string& metric) {
+  return "eval_history/" + (metric.rfind("eval/", 0) == 0 ? metric.substr(5) : metric);
+}
+
+std::map<std::string, std::vector<double>> history_values(const EvalResult& result) {
+  std::map<std::string, std::vector<double>> values = result.metrics;
+  values["ppl"] = result.ppl;
+  return values;
+}
+
 torch::Tensor window_losses(TransformerLM& model, const std::vector<uint16_t>& tokens, int64_t budget,
                             int64_t length, int64_t batch_tokens, torch::Device device) {
   return strided_window_losses(model, tokens, budget, length, length, batch_tokens, device);

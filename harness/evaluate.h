@@ -50,6 +50,19 @@ EvalResult evaluate_model(TransformerLM& model, const std::vector<uint16_t>& hel
                           const RunConfig& run, torch::Device device, const std::string& variant = "",
                           const Tokenizer* tokenizer = nullptr);
 
+// train.eval_every > 0: the run's eval history, held-out evaluations during training as
+// the final one computes them (harness/train.h TrainControl::evaluate). Datasets:
+// `eval_history/step` [points] and, per metric, `eval_history/<name>` [points, lengths]:
+// `ppl`, and a task's metrics (eval/accuracy → eval_history/accuracy). Points: every
+// eval_every steps below train.steps, then the last step, whose row is the final eval.
+int64_t eval_history_points(const RunConfig& run);
+// The metric names, as history_values keys them: "ppl", then the task's "eval/..." names.
+std::vector<std::string> eval_history_metrics(const RunConfig& run);
+// "ppl" → "eval_history/ppl", "eval/accuracy" → "eval_history/accuracy".
+std::string eval_history_dataset(const std::string& metric);
+// One evaluation's values by metric name: a point of the history.
+std::map<std::string, std::vector<double>> history_values(const EvalResult& result);
+
 // Passkey retrieval (harness/passkey.h) at every eval length × eval.passkey_depths depths,
 // eval.passkey_trials prompts each, filler from the held-out split; the same prompts for
 // every run of a corpus. Row-major [lengths, depths].

@@ -1,6 +1,7 @@
 #include "harness/layout.h"
 
 #include "harness/analyses/analysis.h"
+#include "harness/evaluate.h"
 #include "harness/train.h"
 
 namespace pebench {
@@ -54,6 +55,12 @@ RunLayout layout_of(const RunConfig& run) {
     layout.extra_datasets.push_back({"eval/passkey/accuracy", {n_lengths, run.eval.passkey_depths}, false});
     layout.extra_datasets.push_back({"eval/passkey/distance", {n_lengths, run.eval.passkey_depths}, false});
     layout.extra_datasets.push_back({"eval/passkey/max_distance", {1}, false});
+  }
+  if (run.train.eval_every > 0) {  // harness/evaluate.h eval_history_points
+    const int64_t points = eval_history_points(run);
+    layout.extra_datasets.push_back({"eval_history/step", {points}, true});
+    for (const auto& metric : eval_history_metrics(run))
+      layout.extra_datasets.push_back({eval_history_dataset(metric), {points, n_lengths}, false});
   }
   for (const auto& dataset : analysis_layout(run, table.defined() ? table.size(0) : 0))
     layout.extra_datasets.push_back({dataset.name, dataset.shape, dataset.integer});

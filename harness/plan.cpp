@@ -6,6 +6,8 @@
 #include <numeric>
 #include <string>
 
+#include "harness/evaluate.h"
+
 namespace pebench {
 
 double estimated_cost(const RunConfig& run) {
@@ -14,8 +16,10 @@ double estimated_cost(const RunConfig& run) {
   auto per_token = [&](double length) { return layers * (12 * d * d + 2 * length * d); };
   const double length = static_cast<double>(run.train.seq_len);
   double cost = 3 * static_cast<double>(run.train.steps * run.train.batch) * length * per_token(length);
+  // The final evaluation, and as many again with train.eval_every (the history's points).
+  const double evaluations = static_cast<double>(std::max<int64_t>(1, eval_history_points(run)));
   for (int64_t eval_length : run.eval_lengths())
-    cost += static_cast<double>(run.eval.tokens) * per_token(static_cast<double>(eval_length));
+    cost += evaluations * static_cast<double>(run.eval.tokens) * per_token(static_cast<double>(eval_length));
   return cost;
 }
 

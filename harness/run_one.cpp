@@ -36,6 +36,11 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
       if (environment.progress) environment.progress(run.run_id + " " + line);
     };
     if (fs::exists(control.checkpoint_path)) log_line("continuing from " + control.checkpoint_path);
+    auto evaluate = [&](const std::string& variant) {
+      return corpus.task ? evaluate_task(model, *corpus.task, run, environment.device, variant)
+                         : evaluate_model(model, corpus.heldout, run, environment.device, variant, corpus.tokenizer.get());
+    };
+    if (run.train.eval_every > 0) control.evaluate = [&] { return history_values(evaluate("")); };
     const TrainLog log = train_model(model, corpus, run, environment.device, control, log_line);
     if (log.interrupted) throw Interrupted();
     RunResults results;
@@ -54,10 +59,6 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
     for (const auto& variant : model->encoding().eval_variants())
       results.variants.push_back({variant, results.eval_ppl, results.eval_tokens, results.position_loss});
     if (log.diverged_step < 0) {
-      auto evaluate = [&](const std::string& variant) {
-        return corpus.task ? evaluate_task(model, *corpus.task, run, environment.device, variant)
-                           : evaluate_model(model, corpus.heldout, run, environment.device, variant, corpus.tokenizer.get());
-      };
       evaluation = evaluate("");
       results.eval_ppl = evaluation.ppl;
       results.eval_tokens = evaluation.tokens;
@@ -82,6 +83,29 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
         curve.position_loss = scaled.position_loss;
         evaluation.seconds += scaled.seconds;
       }
+    }
+    if (run.train.eval_every > 0) {
+      // The evaluations during training, then the final one as the last point; a diverged
+      // run's missing points stay NaN (step -1).
+      const int64_t points = eval_history_points(run);
+      const size_t n_lengths = lengths.size();
+      std::vector<double> steps(log.history_step.begin(), log.history_step.end());
+      steps.resize(points - 1, -1);
+      steps.push_back(log.diverged_step < 0 ? static_cast<double>(run.train.steps) : -1);
+      results.extra.push_back({"eval_history/step", steps});
+      const auto final_values = history_values(evaluation);
+      for (const auto& metric : eval_history_metrics(run)) {
+        auto found = log.history.find(metric);
+        std::vector<double> rows = found != log.history.end() ? found->second : std::vector<double>{};
+        rows.resize((points - 1) * n_lengths, NAN);
+        auto last = final_values.find(metric);
+        if (last != final_values.end() && last->second.size() == n_lengths)
+          rows.insert(rows.end(), last->second.begin(), last->second.end());
+        else
+          rows.resize(points * n_lengths, NAN);
+        results.extra.push_back({eval_history_dataset(metric), std::move(rows)});
+      }
+      evaluation.seconds += log.history_seconds;
     }
     // Why it extrapolates (or not): the analyses the study enables.
     if (log.diverged_step < 0)

@@ -178,6 +178,8 @@ const std::vector<KeyEntry>& key_table() {
         // run the same kernels): not part of the run id. Off until a GPU session has run
         // tests/gpu_session.sh's graph checks (issue 18).
         {{"train.cuda_graph", "off", "auto | off", "CUDA runs: capture the training step in a CUDA graph after 3 eager steps and replay it (auto), where the run allows (harness/cuda_graph.h)", K::choice, {"auto", "off"}, IdRule::never}, field(&RunConfig::train, &TrainOptions::cuda_graph)},
+        // Adds datasets (eval_history/) and changes no other number: in the id only when on.
+        {{"train.eval_every", "0", "0 (off) or a positive integer below train.steps", "steps between held-out evaluations during training (eval_history/: ppl and task metrics at every eval length, as the final eval computes them; each costs one final eval)", K::non_negative_int, {}, IdRule::unless_default}, field(&RunConfig::train, &TrainOptions::eval_every)},
         {{"eval.lengths", "64,128,256,512,1024", "comma-separated positive integers", "eval lengths", K::length_list}, field(&RunConfig::eval, &EvalOptions::lengths)},
         {{"eval.protocol", "nonoverlapping", "nonoverlapping | sliding", "eval protocol", K::choice, {"nonoverlapping", "sliding"}}, field(&RunConfig::eval, &EvalOptions::protocol)},
         {{"eval.stride", "0", "a non-negative integer (sliding: 1..shortest length)", "sliding-window stride", K::non_negative_int}, field(&RunConfig::eval, &EvalOptions::stride)},
@@ -578,6 +580,9 @@ void validate_run(const RunConfig& run, const std::map<std::string, Origin>& ori
     reject("analysis.sequences", "expected an integer >= 2");
   if (run.analysis.probe_folds < 3)
     reject("analysis.probe_folds", "expected an integer >= 3 (each fold is scored by a probe fit on the others, its ridge chosen on two or more of them)");
+  if (run.train.eval_every >= run.train.steps)
+    reject("train.eval_every", "must be 0 (off) or below train.steps = " + std::to_string(run.train.steps) +
+                                   " (the final evaluation is the history's last point)");
   if (run.eval.protocol == "sliding" && (run.eval.stride < 1 || run.eval.stride > lengths.front()))
     reject("eval.stride", "the sliding protocol needs 1 <= eval.stride <= the shortest eval length " +
                               std::to_string(lengths.front()));

@@ -70,6 +70,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;  // 0 = only at stop signals and the end
   bool keep_weights = false;     // store the final weights (pebench export); not in the run id
   std::string cuda_graph;        // auto | off: capture the step in a CUDA graph; not in the run id
+  int64_t eval_every = 0;        // held-out eval every this many steps during training; 0 = off
 };
 
 // [eval]

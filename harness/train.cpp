@@ -19,6 +19,7 @@
 
 #include "encodings/registry.h"
 #include "encodings/torch_version.h"
+#include "harness/signals.h"
 #include "results/fault.h"
 #include "results/safe_file.h"
 
@@ -313,6 +314,15 @@ void save_checkpoint(const std::string& path, const RunConfig& run, TransformerL
   archive.write("pending_losses", state.pending_losses.empty()
                                       ? torch::empty({0})
                                       : torch::stack(state.pending_losses).to(torch::kCPU));
+  if (run.train.eval_every > 0) {  // the eval history so far: its steps, metric names, values
+    archive.write("history_step", vector_tensor(log.history_step, torch::kLong));
+    std::string names;
+    for (const auto& [name, values] : log.history) names += name + "\n";
+    archive.write("history_names", text_tensor(names));
+    int index = 0;
+    for (const auto& [name, values] : log.history)
+      archive.write("history_" + std::to_string(index++), vector_tensor(values, torch::kDouble));
+  }
   // Serialised in memory, then written by write_file_safely: LibTorch's file writer throws
   // from a destructor when the disk is full (std::terminate), ours removes the partial and
   // fails the run with one line. A kill mid-write leaves the previous checkpoint.
@@ -356,6 +366,13 @@ bool load_checkpoint(const std::string& path, const RunConfig& run, TransformerL
   log.lr = tensor_vector<double>(read("log_lr"));
   const auto pending = read("pending_losses");
   for (int64_t i = 0; i < pending.size(0); ++i) state.pending_losses.push_back(pending[i].to(device));
+  if (run.train.eval_every > 0) {
+    log.history_step = tensor_vector<int64_t>(read("history_step"));
+    std::istringstream names(tensor_text(read("history_names")));
+    int index = 0;
+    for (std::string name; std::getline(names, name);)
+      log.history[name] = tensor_vector<double>(read(("history_" + std::to_string(index++)).c_str()));
+  }
   model->encoding().resume_training_at(state.step);
   return true;
 }
@@ -373,6 +390,9 @@ std::string cuda_graph_refusal(const RunConfig& run, TransformerLM& model, torch
   if (!CudaStepGraph::compiled()) return "no graphs in build";
   if (!MultiTensorAdamW::fused_available() || !multi_tensor_clip_available()) return "torch < 2.4";
   if (model->encoding().draws_positions()) return "randomized positions";
+  // Its forwards at other lengths would replace the model's cached masks, which a captured
+  // step reads by address.
+  if (run.train.eval_every > 0) return "train.eval_every";
   if (run.train.steps <= kStepsBeforeCapture) return "3 steps or fewer";
   return "";
 }
@@ -440,7 +460,11 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   size_t next_log = log.step.size();
   const auto start = std::chrono::steady_clock::now();
   auto window_start = start;
-  auto elapsed = [&] { return state.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  // Training time: earlier processes' and this one's, less its evaluations during training.
+  auto elapsed = [&] {
+    return state.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
+           log.history_seconds;
+  };
   auto checkpoint = [&](int64_t step) {
     if (control.checkpoint_path.empty()) return;
     if (optimizer.counts_on_device()) optimizer.set_step_count(step);  // the host's stopped at the capture
@@ -498,8 +522,41 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
   StepInputs fixed;  // the captured step's inputs and loss
   torch::Tensor fixed_loss;
 
+  // train.eval_every: the held-out eval after `step`, unless it is not due or done already
+  // (a resumed run first does the one that a stop signal interrupted). False when a stop
+  // signal interrupts it: nothing is recorded, and the checkpoint at `step` will redo it.
+  const auto eval_lengths = run.eval_lengths();
+  auto evaluate_during_training = [&](int64_t step) {
+    if (!control.evaluate || train.eval_every <= 0 || step % train.eval_every != 0 || step >= steps) return true;
+    if (!log.history_step.empty() && log.history_step.back() >= step) return true;
+    const auto eval_start = std::chrono::steady_clock::now();
+    at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
+    const auto random_state = cpu_generator.get_state();
+    std::map<std::string, std::vector<double>> values;
+    try {
+      values = control.evaluate();
+    } catch (const Interrupted&) {
+      cpu_generator.set_state(random_state);
+      return false;
+    }
+    cpu_generator.set_state(random_state);
+    log.history_step.push_back(step);
+    for (const auto& [name, row] : values) log.history[name].insert(log.history[name].end(), row.begin(), row.end());
+    const auto eval_time = std::chrono::steady_clock::now() - eval_start;
+    log.history_seconds += std::chrono::duration<double>(eval_time).count();
+    window_start += eval_time;  // the next progress line's tokens/s counts training only
+    if (progress && values.count("ppl")) {
+      std::ostringstream line;
+      line << "step " << step << "/" << steps << " held-out ppl";
+      for (size_t i = 0; i < eval_lengths.size(); ++i) line << " " << values.at("ppl")[i] << "@" << eval_lengths[i];
+      progress(line.str());
+    }
+    return true;
+  };
+  bool stopped_in_eval = state.step > 0 && !evaluate_during_training(state.step);
+
   const int64_t first_step = state.step + 1;
-  for (int64_t step = first_step; step <= steps; ++step) {
+  for (int64_t step = first_step; !stopped_in_eval && step <= steps; ++step) {
     const double step_lr = learning_rate(step, steps, warmup, lr, min_lr);
     auto& optimizer_groups = optimizer.param_groups();
     for (size_t group = 0; group < optimizer_groups.size(); ++group)
@@ -556,8 +613,9 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
       ++next_log;
       if (log.diverged_step >= 0) break;  // the rest of a diverged run is meaningless
     }
+    stopped_in_eval = !evaluate_during_training(step);
     // The last step always checkpoints: a kill during eval then costs no training.
-    const bool stop = control.stop_requested && control.stop_requested();
+    const bool stop = stopped_in_eval || (control.stop_requested && control.stop_requested());
     if (stop || step == steps || (control.checkpoint_every > 0 && step % control.checkpoint_every == 0))
       checkpoint(step);
     if (stop && step < steps) {
@@ -565,6 +623,7 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
       break;
     }
   }
+  if (stopped_in_eval) log.interrupted = true;
   log.seconds = elapsed();
   const int64_t trained_steps = log.step.empty() ? 0 : log.step.back();
   log.tokens_per_second = static_cast<double>(trained_steps * batch * length) / log.seconds;

@@ -2,6 +2,7 @@
 // train.log_every steps. Deterministic: a run's curves depend only on its config.
 #pragma once
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ struct TrainLog {
   double seconds_before_resume = 0;  // training time spent by earlier processes
   bool interrupted = false;       // stopped early with a checkpoint; not finished
   std::string kernels;            // what stepped it: "adamw=foreach clip=per_tensor" (the CPU's)
+  // train.eval_every: the steps evaluated during training (before the last) and, by metric
+  // name (TrainControl::evaluate), the values of each, appended row after row; checkpointed.
+  std::vector<int64_t> history_step;
+  std::map<std::string, std::vector<double>> history;
+  double history_seconds = 0;     // spent evaluating them, by this process; not in `seconds`
 };
 
 // AdamW with LibTorch's arithmetic and state, stepped in multi-tensor (_foreach) ops: on
@@ -116,6 +122,11 @@ struct TrainControl {
   // Benchmarks: these kernels instead of step_kernels(device), to count what a CUDA step
   // dispatches on a machine without one (pebench_bench launches).
   std::optional<StepKernels> kernels;
+  // train.eval_every > 0: evaluates the model after every eval_every-th step before the
+  // last (the final eval follows training), in eval mode, and returns its values by metric
+  // name; the training step's CPU random state is put back after it, so training goes on
+  // bit for bit as without it. Unset: no history.
+  std::function<std::map<std::string, std::vector<double>>()> evaluate;
 };
 
 TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig& run,

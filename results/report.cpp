@@ -508,8 +508,65 @@ class Report {
       }
     }
     if (chart.series.empty()) return "";
+    LineChart ppl{"Held-out perplexity during training", "step", "perplexity (held-out, per token)", false, true};
+    LineChart accuracy{"Accuracy during training", "step", "exact-match accuracy (scored positions)", false, false};
+    accuracy.y_from_zero = true;
+    std::string history = history_figure("eval_history/ppl", ppl, -INFINITY, INFINITY) +
+                          history_figure("eval_history/accuracy", accuracy, 0, 1);
+    if (!history.empty())
+      history = "<p class=\"note\">With <code>train.eval_every</code>: the held-out evaluation every that many "
+                "steps, as the final one computes it (its last point). Solid: at the train length; dashed: at the "
+                "longest eval length; mean over the finished seeds, 95% CI band.</p>\n<div class=\"charts\">" +
+                history + "</div>\n";
     return "<h2>Training</h2>\n<div class=\"charts\">" +
-           figure(chart, "Mean training loss between log points, every run (one colour per group).") + "</div>\n";
+           figure(chart, "Mean training loss between log points, every run (one colour per group).") + "</div>\n" +
+           history;
+  }
+
+  // train.eval_every: `dataset` ([steps, eval lengths]) over training, per group, at the
+  // train length (solid) and the longest eval length (dashed); "" when no run has it.
+  std::string history_figure(const std::string& dataset, LineChart chart, double floor, double ceiling) {
+    for (size_t g = 0; g < grouping_.groups.size(); ++g) {
+      std::map<int64_t, std::vector<double>> at_train, at_longest;
+      std::set<int64_t> train_lengths, longest_lengths;  // one each, unless --by mixes them
+      for (const auto* curve : finished(grouping_.groups[g], false)) {
+        const auto* steps = extra(*curve->run, "eval_history/step");
+        const auto* values = extra(*curve->run, dataset);
+        const auto& lengths = curve->run->eval_lengths;
+        if (!steps || !values || lengths.empty()) continue;
+        const int64_t train_length = curve->train_length();
+        train_lengths.insert(train_length);
+        longest_lengths.insert(lengths.back());
+        const size_t train_index = static_cast<size_t>(
+            std::find(lengths.begin(), lengths.end(), train_length) - lengths.begin());
+        for (size_t point = 0; point < steps->size(); ++point) {
+          if ((*steps)[point] < 0) continue;  // not reached (a diverged run)
+          const auto step = static_cast<int64_t>((*steps)[point]);
+          if (train_index < lengths.size()) at_train[step].push_back((*values)[point * lengths.size() + train_index]);
+          at_longest[step].push_back((*values)[point * lengths.size() + lengths.size() - 1]);
+        }
+      }
+      if (at_longest.empty()) continue;
+      auto series_of = [&](const std::map<int64_t, std::vector<double>>& samples, const std::string& label) {
+        std::vector<double> x;
+        std::vector<std::vector<double>> at_x;
+        for (const auto& [step, values] : samples) x.push_back(static_cast<double>(step)), at_x.push_back(values);
+        ChartSeries series = band_series(label, x, at_x, true, floor, ceiling);
+        series.color = static_cast<int>(g);
+        return series;
+      };
+      auto at = [](const std::set<int64_t>& lengths, const std::string& otherwise) {
+        return " @" + (lengths.size() == 1 ? std::to_string(*lengths.begin()) : otherwise);
+      };
+      chart.series.push_back(series_of(at_train, group_label(g) + at(train_lengths, "L_train")));
+      if (longest_lengths != train_lengths) {
+        ChartSeries far = series_of(at_longest, group_label(g) + at(longest_lengths, "longest"));
+        far.dashed = true;
+        chart.series.push_back(far);
+      }
+    }
+    if (chart.series.empty()) return "";
+    return figure(chart, chart.title + " at the train length (solid) and the longest eval length (dashed).");
   }
 
   std::string runs_section() {

@@ -339,6 +339,9 @@ void check_extras(const StoredRun& run, const std::map<std::string, std::string>
       {"probe/ridge", {extent("probe/lengths"), kAnyExtent}, "[probed lengths, layers + 1]"},
       {"probe/chance_mae", {extent("probe/lengths")}, "one per probed length"},
       {"probe/fit_rows", {extent("probe/lengths")}, "one per probed length"},
+      {"eval_history/step", {kAnyExtent}, "the history's steps"},
+      {"eval_history/ppl", {extent("eval_history/step"), lengths}, "[history steps, eval lengths]"},
+      {"eval_history/accuracy", {extent("eval_history/step"), lengths}, "[history steps, eval lengths]"},
   };
   for (const auto& rule : rules) {
     auto found = shapes.find(rule.name);

@@ -16,6 +16,8 @@ Text runs also carry run["eval"]["bpb"] (bits per byte at each length); passkey 
 run["eval"]["passkey"] = {"accuracy": [lengths, depths], "distance": ..., "max_distance": ...};
 SentencePiece runs run["tokenizer"] = {"spec": "bpe:8192 model=HASH", "model": bytes of the
 .model file, loadable with sentencepiece.SentencePieceProcessor(model_proto=...)};
+runs with train.eval_every run["eval"]["history"] = {"step": [points], "ppl": [points, lengths],
+and a task's "accuracy", ...}, the evaluations during training (the last is the final one);
 run["compute"] is how the run was computed ("cuda:0 attention=fused adamw=fused ...";
 "" before it finished and in stores made before it).
 """
@@ -36,7 +38,7 @@ ANALYSIS_PREFIXES = ("eval/accuracy", "eval/bpb", "eval/bytes", "eval/passkey/",
 LEFT_OUT_AT_DEFAULT = {"train.precision": "fp32", "data.symbols": "16", "data.lags": "3,17,40",
                        "data.tokenizer": "bytes", "data.eval_source": "none", "data.documents": "eod",
                        "data.passkey_mix": "0", "eval.passkey": "false", "eval.passkey_depths": "5",
-                       "eval.passkey_trials": "8",
+                       "eval.passkey_trials": "8", "train.eval_every": "0",
                        "analysis.run": "none", "analysis.rf_length": "0",
                        "analysis.windows": "1,2,4,8,16,32,64,128,256,512,1024", "analysis.epsilon": "0.01",
                        "analysis.tokens": "8192", "analysis.sequences": "32"}
@@ -133,6 +135,9 @@ def _run(f, row, run_id, read, key_defaults):
         evaluation_extra["passkey"] = {"accuracy": extra["eval/passkey/accuracy"],
                                        "distance": extra["eval/passkey/distance"],
                                        "max_distance": float(extra["eval/passkey/max_distance"][0])}
+    if "eval_history/step" in extra:  # train.eval_every: {"step": [points], "ppl": [points, lengths], ...}
+        evaluation_extra["history"] = {name[len("eval_history/"):]: values for name, values in extra.items()
+                                       if name.startswith("eval_history/")}
     tokenizer = None
     if "tokenizer" in group.attrs:
         tokenizer = {"spec": _text(group.attrs["tokenizer"]), "model": bytes(read(group, "tokenizer/model"))}

@@ -101,6 +101,7 @@ expect_error "study name with a path" 'name.ini: [study] name = "../evil"' "$peb
 expect_error "study name on the command line" '--study.name = "a/b"' "$pebench" run good.ini --study.name a/b --store store.h5
 expect_error "unknown choice" 'protocol.ini: [eval] protocol = "overlapping": expected nonoverlapping | sliding' "$pebench" run protocol.ini --store store.h5
 expect_error "sliding stride too long" 'stride' "$pebench" run stride.ini --store store.h5
+expect_error "eval_every not below steps" '--train.eval_every = "3": must be 0 (off) or below train.steps = 3' "$pebench" run good.ini --train.eval_every 3 --store store.h5
 expect_error "unknown cuda_graph" '--train.cuda_graph = "on": expected auto | off' "$pebench" run good.ini --train.cuda_graph on --store store.h5
 expect_error "not a boolean" 'bool.ini: [model] scale_embeddings = "maybe": expected true | false' "$pebench" run bool.ini --store store.h5
 expect_error "fraction out of range" 'holdout.ini: [data] holdout = "1.5"' "$pebench" run holdout.ini --store store.h5

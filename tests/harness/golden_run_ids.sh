@@ -36,6 +36,8 @@ cases=(
   "jobs/receptive_field.ini --data.tokenizer bpe:1024 --eval.passkey true"
   "jobs/receptive_field.ini --data.tokenizer unigram:1024 --data.passkey_mix 0.05"
   "jobs/quickstart.ini --data.documents joined"
+  "jobs/quickstart.ini --train.eval_every 0"
+  "jobs/quickstart.ini --train.eval_every 100"
   "jobs/zoo.ini"
   "jobs/zoo.ini --encoding.t5_buckets 16 --encoding.share_across_layers false"
   "jobs/studies/alibi-vs-sandwich-receptive-field.ini"

@@ -99,4 +99,41 @@ for row in store["index"][:]:
         assert step == -1 and np.all(np.isfinite(run["eval/ppl"][:]))
 print("diverged run marked with its step; the other finished")
 PY
+# train.eval_every: the held-out eval every 10 steps on 2 ranks. Training and the final
+# eval are those of the same runs without it bit for bit (alibi's, in diverged.h5; other
+# run ids, since the runs compute more), the history
+# ends with the final eval, a diverged run's unreached points are -1/NaN, and the report
+# charts it.
+mpirun -np 2 "$pebench" run "$work/tiny.ini" --store "$work/history.h5" --grid.encoding alibi,rope \
+  --train.eval_every 10 --grid.train.lr 0.001,1000 --train.grad_clip 0 > "$work/history.log"
+/usr/bin/python3 - "$work/history.h5" "$work/diverged.h5" <<'PY'
+import sys, h5py, numpy as np
+history, diverged = (h5py.File(path, "r") for path in sys.argv[1:])
+def plain(store, encoding, config):
+    for row in store["index"][:]:
+        run = store["runs"][row["run_id"].decode()]
+        if row["encoding"] == encoding and run.attrs["config"].replace(b"train.eval_every = 10\n", b"") == config:
+            return run
+seen = 0
+for row in history["index"][:]:
+    run = history["runs"][row["run_id"].decode()]
+    assert b"train.eval_every = 10" in run.attrs["config"]
+    steps, ppl = run["eval_history/step"][:], run["eval_history/ppl"][:]
+    assert ppl.shape == (3, 3), ppl.shape
+    twin = plain(diverged, row["encoding"], run.attrs["config"].replace(b"train.eval_every = 10\n", b""))
+    if row["status"] == b"done":
+        assert list(steps) == [10, 20, 30], steps
+        assert np.array_equal(ppl[-1], run["eval/ppl"][:]) and np.all(np.isfinite(ppl)), ppl
+        assert not np.array_equal(ppl[0], ppl[-1])
+    else:
+        assert row["status"] == b"diverged" and steps[-1] == -1 and np.all(np.isnan(ppl[-1])), (steps, ppl)
+    if twin is not None:
+        seen += 1
+        for name in ("train/loss", "eval/ppl"):
+            assert np.array_equal(run[name][:], twin[name][:], equal_nan=True), (name, run[name][:], twin[name][:])
+assert seen == 2, seen  # alibi at lr 0.001 and 1000 without clipping: diverged.h5's runs
+print("eval history: training and final eval unchanged, history ends with the final eval")
+PY
+"$pebench" report "$work/history.h5" -o "$work/history.html" > /dev/null
+grep -q "Held-out perplexity during training" "$work/history.html"
 echo "mpi study test passed"

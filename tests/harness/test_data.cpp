@@ -19,6 +19,7 @@
 #include "harness/cuda_graph.h"
 #include "harness/data.h"
 #include "harness/evaluate.h"
+#include "harness/signals.h"
 #include "harness/study.h"
 #include "harness/train.h"
 
@@ -233,12 +234,12 @@ std::vector<std::string> every_encoding() {
 // The runs and models of the host-sync tests: `steps` steps logged once, at the end; a
 // model whose eval attends in query blocks of 16.
 RunConfig sync_run(const std::string& encoding, const std::string& steps, const std::string& precision,
-                   const std::string& cuda_graph = "off") {
+                   const std::string& cuda_graph = "off", const std::string& eval_every = "0") {
   return parse_study("tiny.ini",
                      "encoding = alibi\n[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\n"
                      "batch = 4\nseq_len = 16\nwarmup = 2\n[eval]\nlengths = 16,64\ntokens = 256\n",
                      {{"encoding", encoding}, {"train.steps", steps}, {"train.log_every", steps},
-                      {"train.precision", precision}, {"train.cuda_graph", cuda_graph}})
+                      {"train.precision", precision}, {"train.cuda_graph", cuda_graph}, {"train.eval_every", eval_every}})
       .runs.front();
 }
 TransformerLM blocked_eval_model(const std::string& encoding) {
@@ -309,7 +310,8 @@ TEST(Evaluate, ReadsTheDeviceOncePerLengthNotPerBatch) {
 // train.cuda_graph decides from the run, the device and the build, without touching a
 // device (so it is checked here for CUDA too): refused when off, off CUDA, without CUDA
 // graphs in the build, for encodings that draw positions every step and runs too short to
-// capture after the 3 eager steps; otherwise captured.
+// capture after the 3 eager steps, and runs that evaluate during training (their forwards
+// at other lengths replace the cached masks a captured step reads); otherwise captured.
 TEST(Train, CudaGraphIsRefusedWithItsReason) {
   const torch::Device cuda(torch::kCUDA), cpu(torch::kCPU);
   auto refusal = [](const RunConfig& run, torch::Device device) {
@@ -328,6 +330,7 @@ TEST(Train, CudaGraphIsRefusedWithItsReason) {
   for (const std::string name : {"rope", "alibi", "kerple_log", "learned", "none"})
     EXPECT_EQ(refusal(sync_run(name, "8", "bf16", "auto"), cuda), "") << name;
   EXPECT_EQ(refusal(sync_run("randomized:rope", "8", "fp32", "auto"), cuda), "randomized positions");
+  EXPECT_EQ(refusal(sync_run("rope", "8", "fp32", "auto", "4"), cuda), "train.eval_every");
   EXPECT_EQ(refusal(sync_run("rope", "3", "fp32", "auto"), cuda), "3 steps or fewer");
   EXPECT_EQ(refusal(sync_run("rope", "4", "fp32", "auto"), cuda), "");
 }
@@ -506,6 +509,72 @@ TEST(Train, ResumedFromACheckpointEndsBitForBitLikeAnUninterruptedRun) {
     const TrainLog third = train_model(again, corpus, run, torch::kCPU, control);
     EXPECT_EQ(third.resumed_from_step, 10);
     EXPECT_EQ(third.loss, reference.loss);
+    std::filesystem::remove(checkpoint);
+  }
+}
+
+// train.eval_every: the evaluations during training change no training number (losses
+// and weights bit for bit, randomized positions included), and each point is what the
+// final eval would give after that step; an eval interrupted by a stop signal is done
+// again by the resumed run, whose history then equals the uninterrupted one.
+TEST(Train, EvalHistoryLeavesTrainingAsItWasAndResumesAcrossAStopInAnEval) {
+  const Corpus corpus = tiny_corpus();
+  for (const std::string encoding : {"alibi", "randomized:rope", "learned", "fire"}) {
+    const RunConfig config = parse_study("tiny.ini",
+                                         "[model]\nd_model = 32\nlayers = 1\nheads = 2\n[train]\nsteps = 10\n"
+                                         "batch = 4\nseq_len = 16\nlog_every = 4\nwarmup = 2\neval_every = 3\n"
+                                         "[eval]\nlengths = 16,64\ntokens = 256\n",
+                                         {{"encoding", encoding}})
+                                 .runs.front();
+    auto plain = tiny_model(config);
+    const TrainLog reference = train_model(plain, corpus, config, torch::kCPU);
+    EXPECT_TRUE(reference.history_step.empty());
+
+    TrainControl control;
+    TransformerLM* current = nullptr;
+    int evaluations = 0, interrupt_at = 0;
+    control.evaluate = [&] {
+      if (++evaluations == interrupt_at) throw Interrupted();
+      return history_values(evaluate_model(*current, corpus.heldout, config, torch::kCPU));
+    };
+    auto evaluated = tiny_model(config);
+    current = &evaluated;
+    const TrainLog history = train_model(evaluated, corpus, config, torch::kCPU, control);
+    EXPECT_EQ(history.loss, reference.loss) << encoding;
+    auto expected = plain->named_parameters(), got = evaluated->named_parameters();
+    for (const auto& p : expected) EXPECT_TRUE(torch::equal(p.value(), got[p.key()])) << encoding << " " << p.key();
+    EXPECT_EQ(history.history_step, (std::vector<int64_t>{3, 6, 9})) << encoding;
+    ASSERT_EQ(history.history.at("ppl").size(), 6u) << encoding;
+
+    // The point at step 6 is the eval of a model stopped after step 6.
+    TrainControl stop_at_6;
+    int boundaries = 0;
+    stop_at_6.stop_requested = [&] { return ++boundaries == 6; };
+    auto stopped = tiny_model(config);
+    train_model(stopped, corpus, config, torch::kCPU, stop_at_6);
+    const auto at_6 = evaluate_model(stopped, corpus.heldout, config, torch::kCPU).ppl;
+    EXPECT_EQ(std::vector<double>(history.history.at("ppl").begin() + 2, history.history.at("ppl").begin() + 4), at_6)
+        << encoding;
+
+    // A stop signal during the eval after step 6: checkpoint at 6, then the resumed run
+    // evaluates step 6 first and ends with the same history and losses.
+    const auto checkpoint = std::filesystem::path(scratch_path("history.pt"));
+    std::filesystem::remove(checkpoint);
+    control.checkpoint_path = checkpoint.string();
+    evaluations = 0;
+    interrupt_at = 2;
+    auto interrupted = tiny_model(config);
+    current = &interrupted;
+    const TrainLog first = train_model(interrupted, corpus, config, torch::kCPU, control);
+    EXPECT_TRUE(first.interrupted) << encoding;
+    EXPECT_EQ(first.history_step, (std::vector<int64_t>{3})) << encoding;
+    auto resumed = tiny_model(config);
+    current = &resumed;
+    const TrainLog second = train_model(resumed, corpus, config, torch::kCPU, control);
+    EXPECT_EQ(second.resumed_from_step, 6) << encoding;
+    EXPECT_EQ(second.history_step, history.history_step) << encoding;
+    EXPECT_EQ(second.history, history.history) << encoding;
+    EXPECT_EQ(second.loss, reference.loss) << encoding;
     std::filesystem::remove(checkpoint);
   }
 }

@@ -115,5 +115,37 @@ TEST(RunOne, TrainsEvaluatesAnalysesAndWritesStatusLastWithoutMpi) {
   EXPECT_TRUE(written.count("eval/bpb"));
 }
 
+// train.eval_every: the run's eval history has the points its layout planned, each of
+// the planned size, and its last point is the final eval (a task: ppl and accuracy).
+TEST(RunOne, EvalHistoryEndsWithTheFinalEvalInItsLaidOutShape) {
+  const Study study = parse_study("history.ini",
+                                  "[data]\nsource = synthetic:copy\n[model]\nd_model = 16\nlayers = 1\nheads = 2\n"
+                                  "[train]\nseq_len = 16\nsteps = 7\nbatch = 4\nlog_every = 3\nwarmup = 2\n"
+                                  "eval_every = 3\n[eval]\nlengths = 16,32\ntokens = 256\n[grid]\nencoding = rope\n",
+                                  {});
+  const RunConfig& run = study.runs.front();
+  Corpus corpus = task_corpus(*run.task(), 32, 64);
+  RunEnvironment environment;
+  environment.checkpoint_folder = scratch_path("history.ckpt");
+  MemoryWriter writer;
+  ASSERT_EQ(run_one(run, corpus, environment, writer).status, 0);
+  const RunResults& results = writer.results.at(run.run_id);
+  std::map<std::string, std::vector<double>> extra(results.extra.begin(), results.extra.end());
+  std::map<std::string, int64_t> planned;
+  for (const auto& dataset : layout_of(run).extra_datasets) {
+    int64_t size = 1;
+    for (int64_t extent : dataset.shape) size *= extent;
+    planned[dataset.name] = size;
+  }
+  EXPECT_EQ(extra.at("eval_history/step"), (std::vector<double>{3, 6, 7}));
+  for (const std::string name : {"eval_history/step", "eval_history/ppl", "eval_history/accuracy"})
+    EXPECT_EQ(static_cast<int64_t>(extra.at(name).size()), planned.at(name)) << name;
+  const auto& ppl = extra.at("eval_history/ppl");
+  EXPECT_EQ(std::vector<double>(ppl.end() - 2, ppl.end()), results.eval_ppl);
+  for (double value : ppl) EXPECT_TRUE(std::isfinite(value));
+  const auto& accuracy = extra.at("eval_history/accuracy");
+  EXPECT_EQ(std::vector<double>(accuracy.end() - 2, accuracy.end()), extra.at("eval/accuracy"));
+}
+
 }  // namespace
 }  // namespace pebench

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "harness/evaluate.h"
 #include "harness/plan.h"
 #include "harness/study.h"
 #include "harness/train.h"
@@ -107,6 +108,31 @@ TEST(Study, TrainPrecisionIsPartOfTheRunIdOnlyWhenNotFp32) {
   EXPECT_NE(bf16[0].canonical_text().find("train.precision = bf16\n"), std::string::npos);
   EXPECT_NE(bf16[0].run_id, plain[0].run_id);
   EXPECT_NE(error_of(kStudy, {{"train.precision", "fp16"}}).find("fp32 | bf16"), std::string::npos);
+}
+
+// train.eval_every adds datasets: in the run id only when on (0 keeps every id), points
+// every N steps below train.steps plus the final eval, each costing one final eval in the
+// schedule's estimate; N >= train.steps would never evaluate during training and is refused.
+TEST(Study, EvalEveryIsPartOfTheRunIdOnlyWhenOnAndCountsInTheCost) {
+  auto first_run = [](std::vector<Override> overrides) {
+    overrides.push_back({"train.steps", "600"});
+    return parse_study("a.ini", kStudy, overrides).runs[0];
+  };
+  const RunConfig plain = first_run({}), on = first_run({{"train.eval_every", "100"}});
+  EXPECT_EQ(plain.canonical_text().find("eval_every"), std::string::npos);
+  EXPECT_EQ(first_run({{"train.eval_every", "0"}}).run_id, plain.run_id);
+  EXPECT_NE(on.run_id, plain.run_id);
+  EXPECT_NE(on.canonical_text().find("train.eval_every = 100\n"), std::string::npos);
+  EXPECT_EQ(eval_history_points(plain), 0);
+  EXPECT_EQ(eval_history_points(on), 6);  // 100 ... 500, then the final eval at 600
+  EXPECT_EQ(eval_history_points(first_run({{"train.eval_every", "599"}})), 2);
+  EXPECT_EQ(eval_history_points(first_run({{"train.eval_every", "7"}})), 86);  // 7 ... 595, then 600
+  // The eval's cost is linear in eval.tokens: one final eval = cost(2x tokens) - cost(x tokens).
+  const double one_eval = estimated_cost(first_run({{"eval.tokens", "65536"}})) - estimated_cost(plain);
+  EXPECT_GT(one_eval, 0);
+  EXPECT_NEAR(estimated_cost(on) - estimated_cost(plain), 5 * one_eval, 1e-9 * estimated_cost(on));
+  EXPECT_NE(error_of(kStudy, {{"train.eval_every", "10"}}).find("must be 0 (off) or below train.steps = 10"),
+            std::string::npos);
 }
 
 // `yarn` became the reference code's ramp: runs with a yarn curve get new ids (the yarn

@@ -61,6 +61,20 @@ for want, have in zip(expected + mixed_expected, got + mixed_got):
 print("loader equals pebench compare --format json on", len(got) + len(mixed_got), "groups")
 PY
 
+# train.eval_every: run["eval"]["history"], ending with the final eval.
+"$pebench" run "$work/seeds.ini" --store "$work/history.h5" --grid.encoding rope --grid.seed 0 --train.eval_every 5 \
+  --threads-per-rank 1 > /dev/null || { echo "FAIL history run"; exit 1; }
+PYTHONPATH=$loader $python - "$work/history.h5" <<'PY' || { echo "FAIL loader history"; exit 1; }
+import sys
+import pebench_store
+run = pebench_store.load(sys.argv[1])["runs"][0]
+history = run["eval"]["history"]
+assert list(history["step"]) == [5, 10, 15, 20], history["step"]
+assert history["ppl"].shape == (4, 3) and list(history["ppl"][-1]) == list(run["eval"]["ppl"]), history["ppl"]
+assert run["config"]["train.eval_every"] == "5"
+print("loader reads the eval history")
+PY
+
 install_missing python3-matplotlib || die "could not install python3-matplotlib"
 $python "$loader/plot_ppl.py" "$work/seeds.h5" -o "$work/ppl.png" || { echo "FAIL plot example"; exit 1; }
 [[ $(head -c 4 "$work/ppl.png" | od -An -c | tr -d ' ') == "211PNG" && $(stat -c %s "$work/ppl.png") -gt 10000 ]] ||
