@@ -508,11 +508,13 @@ class Report {
       }
     }
     if (chart.series.empty()) return "";
-    LineChart ppl{"Held-out perplexity during training", "step", "perplexity (held-out, per token)", false, true};
+    const bool bpb = options_.compare.metric == "bpb";
+    LineChart ppl{bpb ? "Bits per byte during training" : "Held-out perplexity during training", "step",
+                  bpb ? "bits per byte (held-out text)" : "perplexity (held-out, per token)", false, !bpb};
     LineChart accuracy{"Accuracy during training", "step", "exact-match accuracy (scored positions)", false, false};
     accuracy.y_from_zero = true;
-    std::string history = history_figure("eval_history/ppl", ppl, -INFINITY, INFINITY) +
-                          history_figure("eval_history/accuracy", accuracy, 0, 1);
+    std::string history = history_figure("eval_history/ppl", ppl, -INFINITY, INFINITY, bpb) +
+                          history_figure("eval_history/accuracy", accuracy, 0, 1, false);
     if (!history.empty())
       history = "<p class=\"note\">With <code>train.eval_every</code>: the held-out evaluation every that many "
                 "steps, as the final one computes it (its last point). Solid: at the train length; dashed: at the "
@@ -524,8 +526,10 @@ class Report {
   }
 
   // train.eval_every: `dataset` ([steps, eval lengths]) over training, per group, at the
-  // train length (solid) and the longest eval length (dashed); "" when no run has it.
-  std::string history_figure(const std::string& dataset, LineChart chart, double floor, double ceiling) {
+  // train length (solid) and the longest eval length (dashed), perplexities as bits per
+  // byte with `to_bpb` (--metric bpb; each point has the final eval's windows, so its
+  // tokens and bytes); "" when no run has it.
+  std::string history_figure(const std::string& dataset, LineChart chart, double floor, double ceiling, bool to_bpb) {
     for (size_t g = 0; g < grouping_.groups.size(); ++g) {
       std::map<int64_t, std::vector<double>> at_train, at_longest;
       std::set<int64_t> train_lengths, longest_lengths;  // one each, unless --by mixes them
@@ -542,8 +546,10 @@ class Report {
         for (size_t point = 0; point < steps->size(); ++point) {
           if ((*steps)[point] < 0) continue;  // not reached (a diverged run)
           const auto step = static_cast<int64_t>((*steps)[point]);
-          if (train_index < lengths.size()) at_train[step].push_back((*values)[point * lengths.size() + train_index]);
-          at_longest[step].push_back((*values)[point * lengths.size() + lengths.size() - 1]);
+          std::vector<double> row(values->begin() + point * lengths.size(), values->begin() + (point + 1) * lengths.size());
+          if (to_bpb) row = bits_per_byte(*curve->run, row);
+          if (train_index < lengths.size()) at_train[step].push_back(row[train_index]);
+          at_longest[step].push_back(row.back());
         }
       }
       if (at_longest.empty()) continue;

@@ -81,5 +81,39 @@ TEST(Report, SectionsTableAndEscapedStoreStrings) {
   EXPECT_NE(html.find("This store has no analyses"), std::string::npos);
 }
 
+// train.eval_every: a chart of the history at the train and longest length, with a band
+// over alibi's three seeds; --metric bpb draws it in bits per byte, from each run's tokens
+// and bytes of the final eval's windows. Without a history, no chart (the test above).
+TEST(Report, EvalHistoryChartInPerplexityOrBitsPerByte) {
+  StoreContents contents = seeds_store("history.h5");
+  for (auto& run : contents.runs) {
+    if (run.row.status != "done") continue;
+    run.extra["eval_history/step"] = {5, 10, 15};
+    run.extra["eval_history/ppl"] = {8, 9, 10, 6, 7, 8, run.eval_ppl[0], run.eval_ppl[1], run.eval_ppl[2]};
+    run.extra["eval/bytes"] = {128, 128, 128};  // 2 bytes per token
+  }
+  const std::string html = html_report({contents}, ReportOptions{});
+  EXPECT_NE(html.find("Held-out perplexity during training"), std::string::npos);
+  EXPECT_NE(html.find("alibi @16"), std::string::npos);
+  EXPECT_NE(html.find("alibi @64"), std::string::npos);
+  EXPECT_EQ(count(html, "<svg "), 4u);
+  EXPECT_EQ(count(html, "<polygon"), 3u);  // alibi's band in ppl vs length, and at both history lengths
+  ReportOptions bpb;
+  bpb.compare.metric = "bpb";
+  const std::string in_bits = html_report({contents}, bpb);
+  EXPECT_NE(in_bits.find("Bits per byte during training"), std::string::npos);
+  EXPECT_EQ(in_bits.find("Held-out perplexity during training"), std::string::npos);
+  // Every point is log2(ppl) x 64 tokens / 128 bytes: 1.5 (ppl 8) to 2.04 (rope's 17), so
+  // every y tick of the chart lies below 3; unconverted perplexities put them at 6 and up.
+  const size_t chart = in_bits.find("Bits per byte during training");
+  const std::string svg = in_bits.substr(chart, in_bits.find("</svg>", chart) - chart);
+  std::vector<double> ticks;
+  const std::string tick = "text-anchor=\"end\">";
+  for (size_t at = svg.find(tick); at != std::string::npos; at = svg.find(tick, at + 1))
+    ticks.push_back(std::stod(svg.substr(at + tick.size())));
+  ASSERT_GE(ticks.size(), 2u);
+  for (double value : ticks) EXPECT_LT(value, 3.0) << svg;
+}
+
 }  // namespace
 }  // namespace pebench
