@@ -93,16 +93,13 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
       steps.resize(points - 1, -1);
       steps.push_back(log.diverged_step < 0 ? static_cast<double>(run.train.steps) : -1);
       results.extra.push_back({"eval_history/step", steps});
-      const auto final_values = history_values(evaluation);
+      auto final_values = history_values(evaluation);  // empty rows for a diverged run
       for (const auto& metric : eval_history_metrics(run)) {
-        auto found = log.history.find(metric);
-        std::vector<double> rows = found != log.history.end() ? found->second : std::vector<double>{};
+        std::vector<double> rows = log.history.count(metric) ? log.history.at(metric) : std::vector<double>{};
         rows.resize((points - 1) * n_lengths, NAN);
-        auto last = final_values.find(metric);
-        if (last != final_values.end() && last->second.size() == n_lengths)
-          rows.insert(rows.end(), last->second.begin(), last->second.end());
-        else
-          rows.resize(points * n_lengths, NAN);
+        const auto& last = final_values[metric];
+        rows.insert(rows.end(), last.begin(), last.end());
+        rows.resize(points * n_lengths, NAN);
         results.extra.push_back({eval_history_dataset(metric), std::move(rows)});
       }
       evaluation.seconds += log.history_seconds;

@@ -532,23 +532,22 @@ TrainLog train_model(TransformerLM& model, const Corpus& corpus, const RunConfig
     const auto eval_start = std::chrono::steady_clock::now();
     at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
     const auto random_state = cpu_generator.get_state();
-    std::map<std::string, std::vector<double>> values;
+    std::optional<std::map<std::string, std::vector<double>>> values;
     try {
       values = control.evaluate();
     } catch (const Interrupted&) {
-      cpu_generator.set_state(random_state);
-      return false;
     }
     cpu_generator.set_state(random_state);
+    if (!values) return false;
     log.history_step.push_back(step);
-    for (const auto& [name, row] : values) log.history[name].insert(log.history[name].end(), row.begin(), row.end());
+    for (const auto& [name, row] : *values) log.history[name].insert(log.history[name].end(), row.begin(), row.end());
     const auto eval_time = std::chrono::steady_clock::now() - eval_start;
     log.history_seconds += std::chrono::duration<double>(eval_time).count();
     window_start += eval_time;  // the next progress line's tokens/s counts training only
-    if (progress && values.count("ppl")) {
+    if (progress && values->count("ppl")) {
       std::ostringstream line;
       line << "step " << step << "/" << steps << " held-out ppl";
-      for (size_t i = 0; i < eval_lengths.size(); ++i) line << " " << values.at("ppl")[i] << "@" << eval_lengths[i];
+      for (size_t i = 0; i < eval_lengths.size(); ++i) line << " " << values->at("ppl")[i] << "@" << eval_lengths[i];
       progress(line.str());
     }
     return true;

@@ -55,14 +55,14 @@ std::vector<double> mean_of(const std::vector<const std::vector<double>*>& vecto
   return mean;
 }
 
-// Mean and 95% CI band over seeds at each x; the band only where there are >= 2 seeds,
-// clipped to [floor, ceiling] (a share cannot leave [0, 1]).
-ChartSeries band_series(const std::string& label, const std::vector<double>& x,
-                        const std::vector<std::vector<double>>& samples_at_x, bool with_band,
-                        double floor = -INFINITY, double ceiling = INFINITY) {
-  ChartSeries series{label, x, {}, {}, {}};
+// Mean and 95% CI band over seeds at each x (a length or a step) of `samples_by_x`; the
+// band only where there are >= 2 seeds, clipped to [floor, ceiling] (a share cannot leave [0, 1]).
+ChartSeries band_series(const std::string& label, const std::map<int64_t, std::vector<double>>& samples_by_x,
+                        bool with_band, double floor = -INFINITY, double ceiling = INFINITY) {
+  ChartSeries series{label, {}, {}, {}, {}};
   bool any_band = false;
-  for (const auto& samples : samples_at_x) {
+  for (const auto& [x, samples] : samples_by_x) {
+    series.x.push_back(static_cast<double>(x));
     const Estimate e = estimate(samples);
     series.y.push_back(e.mean);
     const double half = std::isfinite(e.ci95) ? e.ci95 : 0;
@@ -170,10 +170,7 @@ class Report {
       std::map<int64_t, std::vector<double>> samples;
       for (const auto* curve : finished(grouping_.groups[g], true))
         for (size_t i = 0; i < curve->run->eval_lengths.size(); ++i) samples[curve->run->eval_lengths[i]].push_back((*curve->ppl)[i]);
-      std::vector<double> x;
-      std::vector<std::vector<double>> at_x;
-      for (const auto& [length, values] : samples) x.push_back(static_cast<double>(length)), at_x.push_back(values);
-      chart.series.push_back(band_series(group_label(g), x, at_x, true));
+      chart.series.push_back(band_series(group_label(g), samples, true));
     }
     const CompareDisplay table = compare_display(stores_, options_.compare);
     std::ostringstream out;
@@ -214,10 +211,7 @@ class Report {
         }
       }
       auto series_of = [&](const std::map<int64_t, std::vector<double>>& samples, const std::string& label, bool with_band) {
-        std::vector<double> x;
-        std::vector<std::vector<double>> at_x;
-        for (const auto& [length, values] : samples) x.push_back(static_cast<double>(length)), at_x.push_back(values);
-        ChartSeries series = band_series(label, x, at_x, with_band, 0, 1);
+        ChartSeries series = band_series(label, samples, with_band, 0, 1);
         series.color = static_cast<int>(g);
         return series;
       };
@@ -554,10 +548,7 @@ class Report {
       }
       if (at_longest.empty()) continue;
       auto series_of = [&](const std::map<int64_t, std::vector<double>>& samples, const std::string& label) {
-        std::vector<double> x;
-        std::vector<std::vector<double>> at_x;
-        for (const auto& [step, values] : samples) x.push_back(static_cast<double>(step)), at_x.push_back(values);
-        ChartSeries series = band_series(label, x, at_x, true, floor, ceiling);
+        ChartSeries series = band_series(label, samples, true, floor, ceiling);
         series.color = static_cast<int>(g);
         return series;
       };
