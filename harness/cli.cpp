@@ -49,7 +49,9 @@ void add_grouping(po::options_description& options, GroupingFlags& grouping) {
       ("by", po::value(&grouping.by), "group by these keys, e.g. encoding,train.seq_len (default: every key that varies, but seed)")
       ("where", po::value(&grouping.where), "KEY=V1,V2: keep runs whose KEY is one of these (repeatable)")
       ("tolerance", po::value(&grouping.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length")
-      ("metric", po::value(&grouping.metric)->default_value("ppl"), "ppl | bpb (bits per byte of held-out text; text runs)");
+      ("metric", po::value(&grouping.metric)->default_value("ppl"), "ppl | bpb (bits per byte of held-out text; text runs)")
+      ("baseline", po::value(&grouping.baseline), "KEY=VALUE, e.g. encoding=alibi: each group against that one, run by run "
+                                                  "(same seed): ppl ratio (bpb difference) with its 95% CI per length");
 }
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -73,6 +75,14 @@ CompareOptions compare_options(const GroupingFlags& grouping) {
   if (!grouping.by.empty()) compare.by = split_commas(grouping.by);
   compare.defaults = study_key_defaults();
   compare.legacy = legacy_value;
+  if (!grouping.baseline.empty()) {
+    const auto equals = grouping.baseline.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == grouping.baseline.size() ||
+        grouping.baseline.find(',') != std::string::npos)
+      throw UserError("command line: --baseline \"" + grouping.baseline + "\": expected KEY=VALUE (one value), e.g. encoding=alibi");
+    compare.baseline_key = grouping.baseline.substr(0, equals);
+    compare.baseline_value = grouping.baseline.substr(equals + 1);
+  }
   for (const auto& condition : grouping.where) {
     const auto equals = condition.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == condition.size())
@@ -121,7 +131,13 @@ int report_command(int argc, char** argv) {
   ReportOptions report;
   report.compare = compare_options(flags.grouping);
   report.store_paths = flags.stores;
-  const std::string html = html_report(open_stores(flags.stores), report);
+  const auto stores = open_stores(flags.stores);
+  std::string html;
+  try {
+    html = html_report(stores, report);
+  } catch (const std::invalid_argument& error) {  // --baseline that pairs nothing or several
+    throw UserError(std::string("command line: ") + error.what());
+  }
   // Written beside the target and renamed: a reader never sees half a report. A device
   // or FIFO (-o /dev/stdout) is written into.
   try {

@@ -56,6 +56,7 @@ struct GroupingFlags {
   std::vector<std::string> where;  // --where KEY=V1,V2 (repeatable)
   double tolerance = 0.1;          // --tolerance: eff_len's band over the best ppl
   std::string metric = "ppl";      // --metric ppl | bpb
+  std::string baseline;            // --baseline KEY=VALUE: paired columns against that group; "" → none
 };
 
 // `pebench compare STORE.h5... [flags]`

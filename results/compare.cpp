@@ -276,6 +276,113 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
 
 namespace {
 
+// Whether two curves' configs agree in every key but `skip` and, when `relaxed`, the
+// encoding options (keys under "encoding."). A key only one of them has differs.
+bool equal_but(const RunCurve& a, const RunCurve& b, const std::string& skip, bool relaxed) {
+  auto ignored = [&](const std::string& key) { return key == skip || (relaxed && key.rfind("encoding.", 0) == 0); };
+  for (const auto* one : {&a, &b}) {
+    const auto& other = one == &a ? b.config : a.config;
+    for (const auto& [key, value] : one->config) {
+      if (ignored(key)) continue;
+      auto found = other.find(key);
+      if (found == other.end() || found->second != value) return false;
+    }
+  }
+  return true;
+}
+
+// The keys two configs differ in, for an error message ("encoding.share_across_layers").
+std::string differing_keys(const RunCurve& a, const RunCurve& b, const std::string& skip) {
+  std::string keys;
+  for (const auto& [key, value] : a.config) {
+    auto found = b.config.find(key);
+    if (key != skip && (found == b.config.end() || found->second != value)) keys += (keys.empty() ? "" : ", ") + key;
+  }
+  return keys.empty() ? "nothing" : keys;
+}
+
+// `curve`'s baseline partner among `baseline`: equal in every key but the baseline key,
+// failing that (KEY = encoding) in every key but the encoding options as well. Copies of
+// one run (the same store passed twice) are one partner; different runs are ambiguous.
+const RunCurve* partner_of(const RunCurve& curve, const std::vector<const RunCurve*>& baseline, const CompareOptions& options) {
+  const std::string& key = options.baseline_key;
+  for (bool relaxed : {false, true}) {
+    if (relaxed && key != "encoding") break;
+    std::vector<const RunCurve*> found;
+    for (const auto* candidate : baseline)
+      if (equal_but(curve, *candidate, key, relaxed) &&
+          (found.empty() || found.front()->run->row.run_id != candidate->run->row.run_id))
+        found.push_back(candidate);
+    if (found.size() > 1)
+      throw std::invalid_argument(
+          "--baseline " + key + "=" + options.baseline_value + ": run " + curve.run->row.run_id + " matches " +
+          std::to_string(found.size()) + " baseline runs (" + found[0]->run->row.run_id + ", " + found[1]->run->row.run_id +
+          ", which differ in " + differing_keys(*found[0], *found[1], key) + "); keep one with --where");
+    if (!found.empty()) return found.front();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<PairedDifference> paired_differences(const Grouping& grouping, const CompareOptions& options) {
+  const std::string& key = options.baseline_key;
+  const std::string flag = "--baseline " + key + "=" + options.baseline_value;
+  const auto at = std::find(grouping.by.begin(), grouping.by.end(), key);
+  if (at == grouping.by.end()) {
+    std::string by;
+    for (const auto& name : grouping.by) by += (by.empty() ? "" : ", ") + name;
+    throw std::invalid_argument(flag + ": " + key + " is not a grouping key (" + by +
+                                "); the runs compared must differ in it, or --by must name it");
+  }
+  const size_t index = static_cast<size_t>(at - grouping.by.begin());
+  std::vector<const RunCurve*> baseline;
+  std::set<std::string> values;
+  for (const auto& group : grouping.groups) {
+    values.insert(group.key[index]);
+    if (group.key[index] == options.baseline_value)
+      for (const auto& curve : group.curves) baseline.push_back(&curve);
+  }
+  if (baseline.empty()) {
+    std::string listed;
+    for (const auto& value : values) listed += (listed.empty() ? "" : ", ") + value;
+    throw std::invalid_argument(flag + ": no run compared has " + key + " = " + options.baseline_value +
+                                "; its values: " + listed);
+  }
+  std::vector<PairedDifference> differences;
+  for (const auto& group : grouping.groups) {
+    PairedDifference difference;
+    difference.is_baseline = group.key[index] == options.baseline_value;
+    std::map<int64_t, std::vector<double>> samples;
+    for (const auto& curve : group.curves) {
+      if (difference.is_baseline || curve.run->row.status != "done") continue;
+      const RunCurve* partner = partner_of(curve, baseline, options);
+      if (partner == nullptr || partner->run->row.status != "done") continue;
+      ++difference.pairs;
+      const auto& lengths = curve.run->eval_lengths;
+      const auto& partner_lengths = partner->run->eval_lengths;
+      for (size_t i = 0; i < lengths.size(); ++i) {
+        const auto j = std::find(partner_lengths.begin(), partner_lengths.end(), lengths[i]);
+        if (j == partner_lengths.end()) continue;
+        const double value = (*curve.ppl)[i], base = (*partner->ppl)[static_cast<size_t>(j - partner_lengths.begin())];
+        const double d = options.metric == "bpb" ? value - base : std::log(value / base);
+        if (std::isfinite(d)) samples[lengths[i]].push_back(d);
+      }
+    }
+    for (const auto& [length, values_at] : samples) difference.by_length[length] = estimate(values_at);
+    differences.push_back(std::move(difference));
+  }
+  return differences;
+}
+
+namespace {
+
+// A paired column's header: "ppl/base@1024" (the ratio), "bpb-base@1024" (the
+// difference); bound "_lo" or "_hi" for the ends of its 95% CI.
+std::string paired_column(const std::string& metric, int64_t length, const std::string& bound) {
+  return (metric == "bpb" ? "bpb-base" : "ppl/base") + bound + "@" + std::to_string(length);
+}
+
 // The rows of every format, as cells, before formatting.
 struct Table {
   Grouping grouping;
@@ -317,6 +424,14 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     header.push_back("ci95@" + std::to_string(length));
   }
   for (const char* name : {"ratio", "ratio_ci95", "eff_len"}) header.push_back(name);
+  const bool paired = !options.baseline_key.empty();
+  std::vector<PairedDifference> differences;
+  if (paired) {
+    differences = paired_differences(table.grouping, options);
+    header.push_back("pairs");
+    for (int64_t length : all_lengths)
+      for (const char* bound : {"", "_lo", "_hi"}) header.push_back(paired_column(options.metric, length, bound));
+  }
   if (table.accuracy)
     for (int64_t length : all_lengths) {
       header.push_back("acc@" + std::to_string(length));
@@ -324,7 +439,8 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     }
   for (const auto* column : shown) header.push_back(column->header);
 
-  for (const auto& group : table.grouping.groups) {
+  for (size_t g = 0; g < table.grouping.groups.size(); ++g) {
+    const CurveGroup& group = table.grouping.groups[g];
     std::vector<Cell> row;
     for (const auto& value : group.key) row.push_back(text_cell(value));
     int64_t diverged = 0, failed = 0, unfinished = 0, done = 0;
@@ -366,6 +482,21 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     row.push_back(number_cell(ratio.mean, 2));
     row.push_back(number_cell(ratio.ci95, 2));
     row.push_back(number_cell(estimate(effective).mean, 0));
+    if (paired) {
+      // The baseline's own rows say so; the others give exp(d) (ppl) or d (bpb) and the
+      // CI's ends, each transformed the same way.
+      const PairedDifference& difference = differences[g];
+      row.push_back(difference.is_baseline ? text_cell("base") : number_cell(static_cast<double>(difference.pairs), 0));
+      for (int64_t length : all_lengths) {
+        const auto found = difference.by_length.find(length);
+        const Estimate e = found != difference.by_length.end() ? found->second : Estimate{};
+        const double half = std::isfinite(e.ci95) ? e.ci95 : NAN;
+        for (double d : {e.mean, e.mean - half, e.mean + half}) {
+          if (difference.is_baseline) row.push_back(text_cell("base"));
+          else row.push_back(number_cell(options.metric == "bpb" ? d : std::exp(d), 3));
+        }
+      }
+    }
     if (table.accuracy)
       for (int64_t length : all_lengths) {
         const Estimate e = estimate(accuracy.count(length) ? accuracy[length] : std::vector<double>{});
@@ -411,6 +542,11 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   for (int64_t length : all_lengths) shown_header.push_back(options.metric + "@" + std::to_string(length));
   shown_header.push_back("ratio");
   shown_header.push_back("eff_len");
+  const bool paired = !options.baseline_key.empty();
+  if (paired) {
+    shown_header.push_back("pairs");
+    for (int64_t length : all_lengths) shown_header.push_back(paired_column(options.metric, length, ""));
+  }
   if (table.accuracy)
     for (int64_t length : all_lengths) shown_header.push_back("acc@" + std::to_string(length));
   for (const auto* column : shown) shown_header.push_back(column->header);
@@ -430,6 +566,17 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
       line.push_back(with_ci(options.metric + "@" + std::to_string(length), "ci95@" + std::to_string(length)));
     line.push_back(with_ci("ratio", "ratio_ci95"));
     line.push_back(cell("eff_len").text);
+    if (paired) {
+      line.push_back(cell("pairs").text);
+      // "0.912 [0.897,0.928]": the estimate and its 95% CI, the CI left out for one pair.
+      for (int64_t length : all_lengths) {
+        const Cell& lo = cell(paired_column(options.metric, length, "_lo"));
+        const Cell& hi = cell(paired_column(options.metric, length, "_hi"));
+        std::string text = cell(paired_column(options.metric, length, "")).text;
+        if (lo.is_number && std::isfinite(lo.number) && std::isfinite(hi.number)) text += " [" + lo.text + "," + hi.text + "]";
+        line.push_back(text);
+      }
+    }
     if (table.accuracy)
       for (int64_t length : all_lengths)
         line.push_back(with_ci("acc@" + std::to_string(length), "acc_ci95@" + std::to_string(length)));
@@ -441,6 +588,16 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
       std::string("mean over finished seeds ±95% CI (t); ratio = ") + m + "(longest eval length) / " + m +
       "(train length); eff_len: longest length whose " + m + " stays within " + fixed(100 * options.tolerance, 0) +
       "% of the best at or below the train length\n";
+  if (paired)
+    display.legend += (m == "bpb" ? "bpb-base: bpb minus the baseline's (" : "ppl/base: ppl divided by the baseline's (") +
+                      options.baseline_key + " = " + options.baseline_value +
+                      "), run by run: each finished run against the finished baseline run equal to it in every key but " +
+                      options.baseline_key +
+                      (options.baseline_key == "encoding" ? " (failing that, but the encoding.* options too)" : "") +
+                      ", so the same seed, training batches and eval windows; " +
+                      (m == "bpb" ? "mean difference" : "geometric mean of the ratios") +
+                      " over the pairs [95% CI (t)]; a CI that excludes " + (m == "bpb" ? "0" : "1") +
+                      " is a difference beyond seed noise at that length (not corrected for testing several lengths)\n";
   if (table.accuracy)
     display.legend += "acc: exact-match accuracy at the task's scored positions (mean ±95% CI)\n";
   if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "inferential"; }))

@@ -35,6 +35,9 @@ struct CompareOptions {
   // CLI passes harness/study.h's legacy_value). Keeps an old store's randomized:rope
   // (one draw per forward) from grouping with a new one's as two seeds of one config.
   std::function<std::string(const std::string& key, const std::map<std::string, std::string>& config)> legacy;
+  // --baseline KEY=VALUE: each group against the group with KEY = VALUE, run by run (see
+  // paired_differences). Empty key: no paired columns.
+  std::string baseline_key, baseline_value;
 };
 
 // One ppl curve of a run: as trained, or an eval-time variant ("rope+pi").
@@ -71,6 +74,27 @@ struct Estimate {
   int64_t n = 0;
 };
 Estimate estimate(const std::vector<double>& values);
+
+// A group against the baseline (CompareOptions::baseline_key = baseline_value), run by run.
+// Each finished run is paired with the finished baseline run equal to it in every config
+// key but the baseline key: the same seed, so the same training batches (data order is
+// seeded by the seed alone, harness/train.cpp) and the same eval windows, and for an
+// eval-time variant ("rope+pi" against "rope") the very same model. For KEY = encoding, a
+// run with no such partner is paired, failing that, with the one equal to it in every key
+// but the encoding options (encoding.*), which other encodings ignore: rope with
+// rope_base 500 against alibi. Per eval length, the mean over pairs of
+// d = ln(ppl / ppl_baseline) (ln of the perplexity ratio: the difference in loss, nats per
+// token) or, with --metric bpb, d = bpb - bpb_baseline, with its 95% CI (t over pairs).
+// Seed noise that both runs of a pair share (data order, eval windows) cancels in d.
+struct PairedDifference {
+  bool is_baseline = false;               // the group has KEY = VALUE
+  int64_t pairs = 0;                      // finished runs with a finished partner
+  std::map<int64_t, Estimate> by_length;  // d per eval length both runs have
+};
+// One per grouping.groups entry. Throws std::invalid_argument when the baseline key is
+// not a grouping key, no run has the baseline value, or a run matches several baseline
+// runs (the message names them and the key that tells them apart).
+std::vector<PairedDifference> paired_differences(const Grouping& grouping, const CompareOptions& options);
 
 // The table as `--format table` shows it: a header row, one row per group; its legend.
 struct CompareDisplay {

@@ -177,7 +177,7 @@ class Report {
     out << "<h2>Perplexity vs length</h2>\n<div class=\"charts\">"
         << figure(chart, "Held-out perplexity of each group at every evaluation length (log-log); dashed line: the "
                          "train length. A curve that stays flat past it extrapolates.")
-        << position_loss_figure() << "</div>\n<table>\n";
+        << position_loss_figure() << paired_figure() << "</div>\n<table>\n";
     for (size_t r = 0; r < table.rows.size(); ++r) {
       out << "<tr>";
       for (size_t c = 0; c < table.rows[r].size(); ++c) {
@@ -189,6 +189,40 @@ class Report {
     }
     out << "</table>\n<p class=\"note\">" << escape_html(table.legend) << "</p>\n";
     return out.str();
+  }
+
+  // --baseline: each group's ratio to the baseline (difference in bpb), run by run, with
+  // its CI; "" without the flag.
+  std::string paired_figure() {
+    if (options_.compare.baseline_key.empty()) return "";
+    const bool bpb = options_.compare.metric == "bpb";
+    const std::string base = options_.compare.baseline_key + " = " + options_.compare.baseline_value;
+    LineChart chart{bpb ? "Bits per byte minus the baseline's" : "Perplexity relative to the baseline",
+                    "evaluation length (tokens)", bpb ? "bpb - bpb of " + base : "ppl / ppl of " + base, true, !bpb};
+    chart.markers = train_length_markers(grouping_);
+    chart.markers.push_back({bpb ? 0.0 : 1.0, base, true});
+    const auto differences = paired_differences(grouping_, options_.compare);
+    for (size_t g = 0; g < differences.size(); ++g) {
+      if (differences[g].is_baseline || differences[g].pairs == 0) continue;
+      ChartSeries series{group_label(g), {}, {}, {}, {}};
+      series.color = static_cast<int>(g);
+      bool any_band = false;
+      for (const auto& [length, e] : differences[g].by_length) {
+        const double half = std::isfinite(e.ci95) ? e.ci95 : 0;
+        any_band = any_band || std::isfinite(e.ci95);
+        auto shown = [&](double d) { return bpb ? d : std::exp(d); };
+        series.x.push_back(static_cast<double>(length));
+        series.y.push_back(shown(e.mean));
+        series.lower.push_back(shown(e.mean - half));
+        series.upper.push_back(shown(e.mean + half));
+      }
+      if (!any_band) series.lower.clear(), series.upper.clear();  // one pair: no interval
+      chart.series.push_back(series);
+    }
+    return figure(chart, std::string(bpb ? "Each run's bits per byte minus its baseline run's" : "Each run's perplexity divided by its baseline run's") +
+                             " (the same seed, so the same training batches and eval windows), mean over the pairs" +
+                             (bpb ? "" : " (geometric)") + " with its 95% CI (t); the horizontal line is the baseline, " +
+                             base + ". A band clear of it is a difference beyond seed noise at that length.");
   }
 
   // Synthetic tasks: accuracy vs length, and anchor_composite's held-out pair.

@@ -216,10 +216,62 @@ def bits_per_byte(run, ppl, tokens=None):
         return np.log2(np.asarray(ppl, dtype=float)) * np.asarray(tokens, dtype=float) / np.asarray(run["eval"]["bytes"], dtype=float)
 
 
-def compare(runs, tolerance=0.1, metric="ppl"):
+def _partner(config, baseline, key):
+    """The baseline curve paired with a run's `config` (`pebench compare --baseline`): equal
+    in every key but `key`; failing that, for key "encoding", but the encoding.* options too."""
+    for relaxed in ((False, True) if key == "encoding" else (False,)):
+        def ignored(k):
+            return k == key or (relaxed and k.startswith("encoding."))
+        found = {}
+        for other, run, ppl in baseline:
+            if {k: v for k, v in config.items() if not ignored(k)} == {k: v for k, v in other.items() if not ignored(k)}:
+                found.setdefault(run["run_id"], (run, ppl))
+        if len(found) > 1:
+            raise ValueError(f"--baseline {key}: a run matches baseline runs {sorted(found)}")
+        if found:
+            return next(iter(found.values()))
+    return None
+
+
+def _paired_columns(members, base, baseline, lengths, metric):
+    """One group's `--baseline` columns: pairs, and per length the estimate and its CI's ends."""
+    key, value = baseline
+    def name(bound, length):
+        return f"{'bpb-base' if metric == 'bpb' else 'ppl/base'}{bound}@{length}"
+    names = [name(bound, length) for length in lengths for bound in ("", "_lo", "_hi")]
+    if members[0][2].get(key) == value:
+        return dict({"pairs": "base"}, **{name: "base" for name in names})
+    differences, pairs = {}, 0
+    for run, ppl, config in members:
+        found = _partner(config, base, key) if run["status"] == "done" else None
+        if found is None or found[0]["status"] != "done":
+            continue
+        pairs += 1
+        partner, partner_ppl = found
+        partner_lengths = [int(l) for l in partner["eval"]["lengths"]]
+        for i, length in enumerate(int(l) for l in run["eval"]["lengths"]):
+            if length in partner_lengths:
+                a, b = float(ppl[i]), float(partner_ppl[partner_lengths.index(length)])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    d = a - b if metric == "bpb" else float(np.log(a / b))
+                if np.isfinite(d):
+                    differences.setdefault(length, []).append(d)
+    columns = {"pairs": pairs}
+    shown = (lambda d: d) if metric == "bpb" else math.exp
+    for length in lengths:
+        mean, ci = _estimate(differences.get(length, []))
+        ends = (mean, None, None) if mean is None or ci is None else (mean, mean - ci, mean + ci)
+        for bound, d in zip(("", "_lo", "_hi"), ends):
+            columns[name(bound, length)] = None if d is None else shown(d)
+    return columns
+
+
+def compare(runs, tolerance=0.1, metric="ppl", baseline=None):
     """Groups of runs that differ only by seed (keys that vary), as `pebench compare --format
     json` prints them, without the analysis columns; diverged/failed runs are counted, not averaged.
-    metric: "ppl", or "bpb" (columns bpb@L)."""
+    metric: "ppl", or "bpb" (columns bpb@L). baseline: (KEY, VALUE) adds `--baseline KEY=VALUE`'s
+    columns: each run against its baseline run (equal in every key but KEY), per length the
+    geometric mean ppl ratio (bpb: mean difference) over the pairs and its 95% CI's ends."""
     if metric not in ("ppl", "bpb"):
         raise ValueError(f"metric {metric!r}: expected ppl or bpb")
     stored_keys = {key for run in runs for key in run["config"]}
@@ -245,10 +297,17 @@ def compare(runs, tolerance=0.1, metric="ppl"):
     groups = {}
     for run, encoding, ppl in curves:
         config = dict(run["config"], encoding=encoding)
-        groups.setdefault(tuple(config.get(k, "") for k in by), []).append((run, ppl))
+        groups.setdefault(tuple(config.get(k, "") for k in by), []).append((run, ppl, config))
+    if baseline is not None:
+        key, value = baseline
+        if key not in by:
+            raise ValueError(f"--baseline {key}={value}: {key} is not a grouping key ({', '.join(by)})")
+        base = [(config, run, ppl) for members in groups.values() for run, ppl, config in members if config.get(key) == value]
+        if not base:
+            raise ValueError(f"--baseline {key}={value}: no run compared has {key} = {value}")
     rows = []
     for key in sorted(groups):
-        members = groups[key]
+        members = [(run, ppl) for run, ppl, _ in groups[key]]
         done = [(run, ppl) for run, ppl in members if run["status"] == "done"]
         row = {("L_train" if k == "train.seq_len" else k): v for k, v in zip(by, key)}
         row.update(seeds=len(done), diverged=sum(r["status"] == "diverged" for r, _ in members),
@@ -267,5 +326,7 @@ def compare(runs, tolerance=0.1, metric="ppl"):
             effective.append(effective_extrapolation_length(run_lengths, ppl, train, tolerance))
         row["ratio"], row["ratio_ci95"] = _estimate(ratios)
         row["eff_len"] = _estimate(effective)[0]
+        if baseline is not None:
+            row.update(_paired_columns(groups[key], base, baseline, lengths, metric))
         rows.append(row)
     return rows

@@ -167,6 +167,9 @@ expect_error "report without a store" "missing STORE" "$pebench" report -o repor
 expect_error "report into a missing folder" "-o \"no/such/dir/report.html\": cannot create" "$pebench" report real.h5 -o no/such/dir/report.html
 expect_error "report onto a folder" "-o \"sub\": 'sub' is a symlink or a folder" "$pebench" report real.h5 -o sub
 expect_error "report with a bad --where" "--where \"encoding\": expected KEY=VALUE" "$pebench" report real.h5 --where encoding
+expect_error "compare with a bad --baseline" "--baseline \"encoding=alibi,rope\": expected KEY=VALUE (one value)" "$pebench" compare real.h5 --baseline encoding=alibi,rope
+expect_error "compare against a missing baseline" "--baseline encoding=rope: no run compared has encoding = rope; its values: alibi" "$pebench" compare real.h5 --baseline encoding=rope
+expect_error "report against a key that does not vary" "--baseline seed=0: seed is not a grouping key (encoding, train.seq_len)" "$pebench" report real.h5 --baseline seed=0 -o report.html
 
 # Whole outputs to files first: `grep -q` on a pipe would cut the writer off.
 "$pebench" encodings > "$logs/encodings.txt"

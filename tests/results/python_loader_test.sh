@@ -33,8 +33,13 @@ cp "$work/seeds.h5" "$work/mixed.h5"
 "$pebench" run "$work/seeds.ini" --store "$work/mixed.h5" --resume --grid.train.precision fp32,bf16 --grid.seed 0 \
   --threads-per-rank 1 > /dev/null || { echo "FAIL bf16 runs"; exit 1; }
 "$pebench" compare "$work/mixed.h5" --format json > "$work/mixed.json" || { echo "FAIL compare mixed"; exit 1; }
+# --baseline: each run against its alibi seed (rope and rope+pi), in ppl and in bpb.
+"$pebench" compare "$work/seeds.h5" --format json --baseline encoding=alibi > "$work/paired.json" || { echo "FAIL compare --baseline"; exit 1; }
+"$pebench" compare "$work/seeds.h5" --format json --baseline encoding=alibi --metric bpb > "$work/paired-bpb.json" ||
+  { echo "FAIL compare --baseline --metric bpb"; exit 1; }
 
-PYTHONPATH=$loader $python - "$work/seeds.h5" "$work/compare.json" "$work/mixed.h5" "$work/mixed.json" <<'PY' || { echo "FAIL loader differs from compare"; exit 1; }
+PYTHONPATH=$loader $python - "$work/seeds.h5" "$work/compare.json" "$work/mixed.h5" "$work/mixed.json" "$work/paired.json" \
+  "$work/paired-bpb.json" <<'PY' || { echo "FAIL loader differs from compare"; exit 1; }
 import json, math, sys
 import pebench_store
 store = pebench_store.load(sys.argv[1])
@@ -49,7 +54,12 @@ mixed_expected = json.load(open(sys.argv[4]))
 mixed_got = pebench_store.compare(pebench_store.load(sys.argv[3])["runs"])
 assert len(mixed_got) == len(mixed_expected) == 6, (len(mixed_got), len(mixed_expected))  # each in fp32 and bf16
 assert [(row["train.precision"], row["seeds"]) for row in mixed_expected[:2]] == [("bf16", 1), ("fp32", 3)], mixed_expected[:2]
-for want, have in zip(expected + mixed_expected, got + mixed_got):
+paired_expected = json.load(open(sys.argv[5])) + json.load(open(sys.argv[6]))
+paired_got = (pebench_store.compare(store["runs"], baseline=("encoding", "alibi")) +
+              pebench_store.compare(store["runs"], baseline=("encoding", "alibi"), metric="bpb"))
+assert [row["pairs"] for row in paired_expected] == ["base", 3, 3] * 2, paired_expected
+assert all(row["ppl/base_lo@64"] < row["ppl/base@64"] < row["ppl/base_hi@64"] for row in paired_expected[1:3]), paired_expected
+for want, have in zip(expected + mixed_expected + paired_expected, got + mixed_got + paired_got):
     assert set(want) == set(have), set(want) ^ set(have)
     for key, value in want.items():
         mine = have[key]
@@ -58,7 +68,7 @@ for want, have in zip(expected + mixed_expected, got + mixed_got):
         else:
             assert mine is not None and math.isclose(mine, value, rel_tol=1e-9, abs_tol=1e-12), (key, value, mine)
     assert (want["seeds"] == 3 and want["ci95@64"] is not None) or want.get("train.precision") == "bf16", want
-print("loader equals pebench compare --format json on", len(got) + len(mixed_got), "groups")
+print("loader equals pebench compare --format json on", len(got) + len(mixed_got) + len(paired_got), "groups")
 PY
 
 # train.eval_every: run["eval"]["history"], ending with the final eval.

@@ -135,5 +135,114 @@ TEST(Compare, WhereByToleranceSortAndFormats) {
   EXPECT_THROW(compare_stores({contents}, options), std::invalid_argument);
 }
 
+// A finished run held in memory (compare reads only these fields): ppl at 16, 32, 64.
+StoredRun paired_run(const std::string& encoding, int64_t seed, const std::vector<double>& ppl, const std::string& extra_config = "") {
+  StoredRun run;
+  run.row = {encoding + "-" + std::to_string(seed) + (extra_config.empty() ? "" : "-x"), encoding, 16, seed, "done"};
+  run.config = "encoding = " + encoding + "\nseed = " + std::to_string(seed) + "\ntrain.seq_len = 16\n" + extra_config;
+  run.eval_lengths = {16, 32, 64};
+  run.eval_ppl = ppl;
+  run.eval_tokens = {64, 64, 64};
+  run.extra["eval/bytes"] = {128, 128, 128};  // 2 bytes per token: bpb = log2(ppl) / 2
+  return run;
+}
+
+// alibi seeds 0..2 (ppl 5+s, 6+s, 7+s) and a diverged seed 3; rope seeds 0..2 at alibi's
+// ppl times 1.1, 1.2, 1.15, with a "pi" variant at half rope's ppl, and a rope seed 3
+// whose alibi partner diverged.
+StoreContents paired_store() {
+  StoreContents contents;
+  const std::vector<double> factors = {1.1, 1.2, 1.15};
+  for (int64_t seed = 0; seed < 4; ++seed) {
+    const double s = static_cast<double>(seed);
+    contents.runs.push_back(paired_run("alibi", seed, {5 + s, 6 + s, 7 + s}));
+    const double f = seed < 3 ? factors[seed] : 2.0;
+    contents.runs.push_back(paired_run("rope", seed, {(5 + s) * f, (6 + s) * f, (7 + s) * f}));
+    contents.runs.back().variants.push_back({"pi", {(5 + s) * f / 2, (6 + s) * f / 2, (7 + s) * f / 2}});
+  }
+  contents.runs[6].row.status = "diverged";  // alibi seed 3
+  return contents;
+}
+
+// The paired columns against hand-computed values: d = ln(rope / alibi) = ln 1.1, ln 1.2,
+// ln 1.15 over the 3 pairs (rope seed 3's partner diverged): mean 0.1391312, sd 0.0435092,
+// CI 4.303 · sd / sqrt(3) = 0.1080914; exp gives 1.149275 [1.031527, 1.280464]. The
+// groups' own CIs overlap (alibi 6 ±2.48 at 16), the pairs' excludes 1.
+TEST(Compare, BaselinePairsEachRunWithItsSeedAndGivesTheGeometricMeanRatioWithItsInterval) {
+  const StoreContents contents = paired_store();
+  CompareOptions options;
+  options.baseline_key = "encoding";
+  options.baseline_value = "alibi";
+  options.where["encoding"] = {"alibi", "rope"};  // not the variant
+  options.format = "json";
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"encoding\": \"alibi\", \"L_train\": \"16\", \"seeds\": 3, \"diverged\": 1"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"pairs\": \"base\", \"ppl/base@16\": \"base\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"pairs\": 3, \"ppl/base@16\": 1.14927490"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ppl/base_lo@16\": 1.03152662"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ppl/base_hi@64\": 1.28046409"), std::string::npos) << json;  // the same ratios at every length
+
+  options.format = "table";
+  const std::string table = compare_stores({contents}, options);
+  EXPECT_NE(table.find("1.149 [1.032,1.280]"), std::string::npos) << table;
+  EXPECT_NE(table.find("ppl/base: ppl divided by the baseline's (encoding = alibi)"), std::string::npos) << table;
+
+  // Bits per byte: d = bpb - bpb_alibi = log2(f) / 2: mean 0.1003620, CI 0.0779714.
+  options.metric = "bpb";
+  options.format = "csv";
+  const std::string csv = compare_stores({contents}, options);
+  EXPECT_NE(csv.find(",pairs,bpb-base@16,bpb-base_lo@16,bpb-base_hi@16,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",3,0.1003619651,0.02239052889,"), std::string::npos) << csv;  // 0.1003620 - 0.0779714 = 0.0223905
+
+  // An eval-time variant against its own model: exactly half, no spread.
+  options = CompareOptions{};
+  options.baseline_key = "encoding";
+  options.baseline_value = "rope";
+  options.format = "json";
+  const std::string variant = compare_stores({contents}, options);
+  EXPECT_NE(variant.find("\"encoding\": \"rope+pi\", \"L_train\": \"16\", \"seeds\": 4"), std::string::npos) << variant;
+  EXPECT_NE(variant.find("\"pairs\": 4, \"ppl/base@16\": 0.5, \"ppl/base_lo@16\": 0.5, \"ppl/base_hi@16\": 0.5"),
+            std::string::npos) << variant;
+  // alibi against rope: only 3 of alibi's 4 runs are done, and each has its rope seed.
+  EXPECT_NE(variant.find("\"pairs\": 3, \"ppl/base@16\": 0.870"), std::string::npos) << variant;
+}
+
+// A run with no partner equal in every key but the encoding is paired with the one equal
+// to it but in the encoding options; two such runs are refused, naming both and the key
+// that tells them apart; a baseline no run has, or a key the groups do not differ in, too.
+TEST(Compare, BaselineFallsBackPastTheEncodingOptionsAndRefusesWhatItCannotPair) {
+  StoreContents contents = paired_store();
+  contents.runs.push_back(paired_run("rope", 0, {11, 12, 14}, "encoding.rope_base = 500\n"));
+  CompareOptions options;
+  options.defaults = {{"encoding.rope_base", "10000"}, {"encoding.share_across_layers", "true"}};
+  options.baseline_key = "encoding";
+  options.baseline_value = "alibi";
+  options.where["encoding"] = {"alibi", "rope"};
+  options.format = "json";
+  const std::string json = compare_stores({contents}, options);
+  // rope_base 500 seed 0 against alibi seed 0 (ppl 5, 6, 7): 11/5, 12/6, 14/7.
+  EXPECT_NE(json.find("\"encoding.rope_base\": \"500\", \"seeds\": 1, \"diverged\": 0, \"failed\": 0, \"unfinished\": 0"),
+            std::string::npos) << json;
+  EXPECT_NE(json.find("\"pairs\": 1, \"ppl/base@16\": 2.2000000000000002, \"ppl/base_lo@16\": null"), std::string::npos) << json;
+  // rope_base 10000 still pairs exactly, with alibi's default rope_base.
+  EXPECT_NE(json.find("\"pairs\": 3, \"ppl/base@16\": 1.14927490"), std::string::npos) << json;
+
+  contents.runs.push_back(paired_run("alibi", 0, {5, 6, 7}, "encoding.share_across_layers = false\n"));
+  try {
+    compare_stores({contents}, options);
+    FAIL() << "two alibi partners for rope_base 500";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("run rope-0-x matches 2 baseline runs (alibi-0-x, alibi-0, which differ in "
+                                             "encoding.share_across_layers)"),
+              std::string::npos)
+        << error.what();
+  }
+  options.baseline_value = "xpos";
+  EXPECT_THROW(compare_stores({paired_store()}, options), std::invalid_argument);
+  options.baseline_key = "seed";
+  options.baseline_value = "0";
+  EXPECT_THROW(compare_stores({paired_store()}, options), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace pebench

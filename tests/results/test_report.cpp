@@ -115,5 +115,37 @@ TEST(Report, EvalHistoryChartInPerplexityOrBitsPerByte) {
   for (double value : ticks) EXPECT_LT(value, 3.0) << svg;
 }
 
+// --baseline: a chart of each group's ppl over its baseline run's, the baseline drawn as
+// a line at 1, and the paired column in the table (rope seed 0 against alibi seed 0:
+// 15/5 = 3 at 16); nothing of it without the flag (the tests above count the charts).
+TEST(Report, BaselineChartAndPairedColumns) {
+  const StoreContents contents = seeds_store("baseline.h5");
+  ReportOptions options;
+  options.compare.baseline_key = "encoding";
+  options.compare.baseline_value = "alibi";
+  const std::string html = html_report({contents}, options);
+  const size_t chart = html.find("Perplexity relative to the baseline");
+  ASSERT_NE(chart, std::string::npos) << html;
+  const std::string svg = html.substr(chart, html.find("</svg>", chart) - chart);
+  EXPECT_NE(svg.find("ppl / ppl of encoding = alibi"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">rope<"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find(">alibi<"), std::string::npos) << svg;  // the baseline is the line, not a series
+  EXPECT_EQ(count(svg, "<polygon"), 0u);                       // one pair: no band
+  EXPECT_NE(html.find("<th>ppl/base@16</th>"), std::string::npos);
+  EXPECT_NE(html.find("<td>3.000</td>"), std::string::npos);
+  EXPECT_EQ(count(html, "<svg "), 4u);  // ppl vs length, loss by position, the ratio, training loss
+
+  // In bits per byte, the difference: (log2 15 - log2 5) / 2 = 0.792 with 2 bytes per token.
+  StoreContents with_bytes = contents;
+  for (auto& run : with_bytes.runs) run.extra["eval/bytes"] = {128, 128, 128};
+  options.compare.metric = "bpb";
+  const std::string bits = html_report({with_bytes}, options);
+  EXPECT_NE(bits.find("Bits per byte minus the baseline&#39;s"), std::string::npos) << bits;
+  EXPECT_NE(bits.find("bpb - bpb of encoding = alibi"), std::string::npos);
+  EXPECT_NE(bits.find("<td>0.792</td>"), std::string::npos);
+  options.compare.baseline_value = "xpos";
+  EXPECT_THROW(html_report({contents}, options), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace pebench
