@@ -353,7 +353,7 @@ std::vector<PairedDifference> paired_differences(const Grouping& grouping, const
   for (const auto& group : grouping.groups) {
     PairedDifference difference;
     difference.is_baseline = group.key[index] == options.baseline_value;
-    std::map<int64_t, std::vector<double>> samples;
+    std::map<int64_t, std::vector<double>> samples, accuracy;
     for (const auto& curve : group.curves) {
       if (difference.is_baseline || curve.run->row.status != "done") continue;
       const RunCurve* partner = partner_of(curve, baseline, options);
@@ -367,9 +367,14 @@ std::vector<PairedDifference> paired_differences(const Grouping& grouping, const
         const double value = (*curve.ppl)[i], base = (*partner->ppl)[static_cast<size_t>(j - partner_lengths.begin())];
         const double d = options.metric == "bpb" ? value - base : std::log(value / base);
         if (std::isfinite(d)) samples[lengths[i]].push_back(d);
+        if (curve.is_variant() || partner->is_variant()) continue;
+        const double accuracy_d = extra_at(*curve.run, "eval/accuracy", i) -
+                                  extra_at(*partner->run, "eval/accuracy", static_cast<size_t>(j - partner_lengths.begin()));
+        if (std::isfinite(accuracy_d)) accuracy[lengths[i]].push_back(accuracy_d);
       }
     }
     for (const auto& [length, values_at] : samples) difference.by_length[length] = estimate(values_at);
+    for (const auto& [length, values_at] : accuracy) difference.accuracy[length] = estimate(values_at);
     differences.push_back(std::move(difference));
   }
   return differences;
@@ -377,10 +382,10 @@ std::vector<PairedDifference> paired_differences(const Grouping& grouping, const
 
 namespace {
 
-// A paired column's header: "ppl/base@1024" (the ratio), "bpb-base@1024" (the
-// difference); bound "_lo" or "_hi" for the ends of its 95% CI.
+// A paired column's header: "ppl/base@1024" (the ratio), "bpb-base@1024" or
+// "acc-base@1024" (the difference); bound "_lo" or "_hi" for the ends of its 95% CI.
 std::string paired_column(const std::string& metric, int64_t length, const std::string& bound) {
-  return (metric == "bpb" ? "bpb-base" : "ppl/base") + bound + "@" + std::to_string(length);
+  return (metric == "ppl" ? "ppl/base" : metric + "-base") + bound + "@" + std::to_string(length);
 }
 
 // The rows of every format, as cells, before formatting.
@@ -437,6 +442,9 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
       header.push_back("acc@" + std::to_string(length));
       header.push_back("acc_ci95@" + std::to_string(length));
     }
+  if (table.accuracy && paired)
+    for (int64_t length : all_lengths)
+      for (const char* bound : {"", "_lo", "_hi"}) header.push_back(paired_column("acc", length, bound));
   for (const auto* column : shown) header.push_back(column->header);
 
   for (size_t g = 0; g < table.grouping.groups.size(); ++g) {
@@ -482,20 +490,21 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     row.push_back(number_cell(ratio.mean, 2));
     row.push_back(number_cell(ratio.ci95, 2));
     row.push_back(number_cell(estimate(effective).mean, 0));
+    // Paired columns: the baseline's own rows say so; the others give the estimate and its
+    // CI's ends, each through `shown` (exp for a ppl ratio).
+    auto paired_cells = [&](const std::map<int64_t, Estimate>& by_length, bool ratio) {
+      for (int64_t length : all_lengths) {
+        const auto found = by_length.find(length);
+        const Estimate e = found != by_length.end() ? found->second : Estimate{};
+        const double half = std::isfinite(e.ci95) ? e.ci95 : NAN;
+        for (double d : {e.mean, e.mean - half, e.mean + half})
+          row.push_back(differences[g].is_baseline ? text_cell("base") : number_cell(ratio ? std::exp(d) : d, 3));
+      }
+    };
     if (paired) {
-      // The baseline's own rows say so; the others give exp(d) (ppl) or d (bpb) and the
-      // CI's ends, each transformed the same way.
       const PairedDifference& difference = differences[g];
       row.push_back(difference.is_baseline ? text_cell("base") : number_cell(static_cast<double>(difference.pairs), 0));
-      for (int64_t length : all_lengths) {
-        const auto found = difference.by_length.find(length);
-        const Estimate e = found != difference.by_length.end() ? found->second : Estimate{};
-        const double half = std::isfinite(e.ci95) ? e.ci95 : NAN;
-        for (double d : {e.mean, e.mean - half, e.mean + half}) {
-          if (difference.is_baseline) row.push_back(text_cell("base"));
-          else row.push_back(number_cell(options.metric == "bpb" ? d : std::exp(d), 3));
-        }
-      }
+      paired_cells(difference.by_length, options.metric != "bpb");
     }
     if (table.accuracy)
       for (int64_t length : all_lengths) {
@@ -503,6 +512,7 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
         row.push_back(number_cell(e.mean, 3));
         row.push_back(number_cell(e.ci95, 3));
       }
+    if (table.accuracy && paired) paired_cells(differences[g].accuracy, false);
     for (size_t c = 0; c < shown.size(); ++c) row.push_back(number_cell(estimate(analyses[c]).mean, shown[c]->digits));
     table.body.push_back(row);
   }
@@ -549,6 +559,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   }
   if (table.accuracy)
     for (int64_t length : all_lengths) shown_header.push_back("acc@" + std::to_string(length));
+  if (table.accuracy && paired)
+    for (int64_t length : all_lengths) shown_header.push_back(paired_column("acc", length, ""));
   for (const auto* column : shown) shown_header.push_back(column->header);
   rows.push_back(shown_header);
   for (const auto& row : table.body) {
@@ -566,20 +578,23 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
       line.push_back(with_ci(options.metric + "@" + std::to_string(length), "ci95@" + std::to_string(length)));
     line.push_back(with_ci("ratio", "ratio_ci95"));
     line.push_back(cell("eff_len").text);
+    // "0.912 [0.897,0.928]": the estimate and its 95% CI, the CI left out for one pair.
+    auto with_interval = [&](const std::string& metric, int64_t length) {
+      const Cell& lo = cell(paired_column(metric, length, "_lo"));
+      const Cell& hi = cell(paired_column(metric, length, "_hi"));
+      std::string text = cell(paired_column(metric, length, "")).text;
+      if (lo.is_number && std::isfinite(lo.number) && std::isfinite(hi.number)) text += " [" + lo.text + "," + hi.text + "]";
+      return text;
+    };
     if (paired) {
       line.push_back(cell("pairs").text);
-      // "0.912 [0.897,0.928]": the estimate and its 95% CI, the CI left out for one pair.
-      for (int64_t length : all_lengths) {
-        const Cell& lo = cell(paired_column(options.metric, length, "_lo"));
-        const Cell& hi = cell(paired_column(options.metric, length, "_hi"));
-        std::string text = cell(paired_column(options.metric, length, "")).text;
-        if (lo.is_number && std::isfinite(lo.number) && std::isfinite(hi.number)) text += " [" + lo.text + "," + hi.text + "]";
-        line.push_back(text);
-      }
+      for (int64_t length : all_lengths) line.push_back(with_interval(options.metric, length));
     }
     if (table.accuracy)
       for (int64_t length : all_lengths)
         line.push_back(with_ci("acc@" + std::to_string(length), "acc_ci95@" + std::to_string(length)));
+    if (table.accuracy && paired)
+      for (int64_t length : all_lengths) line.push_back(with_interval("acc", length));
     for (const auto* column : shown) line.push_back(cell(column->header).text);
     rows.push_back(line);
   }
@@ -600,6 +615,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
                       " is a difference beyond seed noise at that length (not corrected for testing several lengths)\n";
   if (table.accuracy)
     display.legend += "acc: exact-match accuracy at the task's scored positions (mean ±95% CI)\n";
+  if (table.accuracy && paired)
+    display.legend += "acc-base: acc minus the baseline run's, mean over the same pairs [95% CI (t)]\n";
   if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "inferential"; }))
     display.legend += "inferential / symmetric: anchor pair (4,3), never trained, answered x-10 (composing the "
                       "single-anchor maps) / x-6 (mirroring the trained (3,4)), at the train length\n";

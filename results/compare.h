@@ -86,10 +86,13 @@ Estimate estimate(const std::vector<double>& values);
 // d = ln(ppl / ppl_baseline) (ln of the perplexity ratio: the difference in loss, nats per
 // token) or, with --metric bpb, d = bpb - bpb_baseline, with its 95% CI (t over pairs).
 // Seed noise that both runs of a pair share (data order, eval windows) cancels in d.
+// Synthetic tasks also get the accuracy difference acc - acc_baseline of the trained
+// models (not of eval-time variants, which have no accuracy of their own).
 struct PairedDifference {
   bool is_baseline = false;               // the group has KEY = VALUE
   int64_t pairs = 0;                      // finished runs with a finished partner
   std::map<int64_t, Estimate> by_length;  // d per eval length both runs have
+  std::map<int64_t, Estimate> accuracy;   // acc - acc_baseline per eval length (tasks)
 };
 // One per grouping.groups entry. Throws std::invalid_argument when the baseline key is
 // not a grouping key, no run has the baseline value, or a run matches several baseline

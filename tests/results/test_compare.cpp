@@ -164,6 +164,31 @@ StoreContents paired_store() {
   return contents;
 }
 
+// The paired accuracy of a task: rope's accuracy is alibi's minus 0.1, 0.2, 0.15 (seeds
+// 0..2): mean -0.15, sd 0.05, CI 4.303 · 0.05 / sqrt(3) = 0.1242161. The "pi" variant has no
+// accuracy of its own, so no accuracy pairs.
+TEST(Compare, BaselinePairsTaskAccuracyOfTheTrainedModelsOnly) {
+  StoreContents contents = paired_store();
+  const std::vector<double> drops = {0.1, 0.2, 0.15, 0.0};
+  for (auto& run : contents.runs) {
+    const double s = static_cast<double>(run.row.seed);
+    const double drop = run.row.encoding == "rope" ? drops[static_cast<size_t>(run.row.seed)] : 0.0;
+    run.extra["eval/accuracy"] = {0.9 - 0.1 * s - drop, 0.8 - drop, 0.5 - drop};
+  }
+  CompareOptions options;
+  options.baseline_key = "encoding";
+  options.baseline_value = "alibi";
+  options.format = "json";
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"acc-base@16\": -0.14999999999999999, \"acc-base_lo@16\": -0.274216910"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"acc-base_hi@64\": -0.02578"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"acc@64\": null, \"acc_ci95@64\": null, \"acc-base@16\": null"), std::string::npos) << json;  // rope+pi
+  options.format = "table";
+  const std::string table = compare_stores({contents}, options);
+  EXPECT_NE(table.find("-0.150 [-0.274,-0.026]"), std::string::npos) << table;
+  EXPECT_NE(table.find("acc-base: acc minus the baseline run's"), std::string::npos) << table;
+}
+
 // The paired columns against hand-computed values: d = ln(rope / alibi) = ln 1.1, ln 1.2,
 // ln 1.15 over the 3 pairs (rope seed 3's partner diverged): mean 0.1391312, sd 0.0435092,
 // CI 4.303 · sd / sqrt(3) = 0.1080914; exp gives 1.149275 [1.031527, 1.280464]. The
