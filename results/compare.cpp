@@ -276,10 +276,25 @@ Grouping group_curves(const std::vector<StoreContents>& stores, const CompareOpt
 
 namespace {
 
-// Whether two curves' configs agree in every key but `skip` and, when `relaxed`, the
-// encoding options (keys under "encoding."). A key only one of them has differs.
-bool equal_but(const RunCurve& a, const RunCurve& b, const std::string& skip, bool relaxed) {
-  auto ignored = [&](const std::string& key) { return key == skip || (relaxed && key.rfind("encoding.", 0) == 0); };
+// How far a baseline partner may differ besides the baseline key, tried in this order.
+enum class Match {
+  exact,        // in nothing else
+  after_eval,   // in keys that change nothing the final eval computes: analysis.* (the
+                // analyses run after it; eval/ppl bit for bit equal with and without, checked
+                // on the zoo's rope) and train.eval_every (training and the final eval as
+                // without it, tests/harness/mpi_study_test.sh)
+  encoding_options,  // KEY = encoding only: also the encoding options (encoding.*), which
+                     // the other encodings ignore
+};
+
+// Whether two curves' configs agree in every key but `skip` and those `match` lets differ.
+// A key only one of them has differs.
+bool equal_but(const RunCurve& a, const RunCurve& b, const std::string& skip, Match match) {
+  auto ignored = [&](const std::string& key) {
+    return key == skip ||
+           (match != Match::exact && (key.rfind("analysis.", 0) == 0 || key == "train.eval_every")) ||
+           (match == Match::encoding_options && key.rfind("encoding.", 0) == 0);
+  };
   for (const auto* one : {&a, &b}) {
     const auto& other = one == &a ? b.config : a.config;
     for (const auto& [key, value] : one->config) {
@@ -301,16 +316,16 @@ std::string differing_keys(const RunCurve& a, const RunCurve& b, const std::stri
   return keys.empty() ? "nothing" : keys;
 }
 
-// `curve`'s baseline partner among `baseline`: equal in every key but the baseline key,
-// failing that (KEY = encoding) in every key but the encoding options as well. Copies of
-// one run (the same store passed twice) are one partner; different runs are ambiguous.
+// `curve`'s baseline partner among `baseline`: the first Match level that finds one.
+// Copies of one run (the same store passed twice) are one partner; different runs at the
+// same level are ambiguous.
 const RunCurve* partner_of(const RunCurve& curve, const std::vector<const RunCurve*>& baseline, const CompareOptions& options) {
   const std::string& key = options.baseline_key;
-  for (bool relaxed : {false, true}) {
-    if (relaxed && key != "encoding") break;
+  for (Match match : {Match::exact, Match::after_eval, Match::encoding_options}) {
+    if (match == Match::encoding_options && key != "encoding") break;
     std::vector<const RunCurve*> found;
     for (const auto* candidate : baseline)
-      if (equal_but(curve, *candidate, key, relaxed) &&
+      if (equal_but(curve, *candidate, key, match) &&
           (found.empty() || found.front()->run->row.run_id != candidate->run->row.run_id))
         found.push_back(candidate);
     if (found.size() > 1)
@@ -607,8 +622,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     display.legend += (m == "bpb" ? "bpb-base: bpb minus the baseline's (" : "ppl/base: ppl divided by the baseline's (") +
                       options.baseline_key + " = " + options.baseline_value +
                       "), run by run: each finished run against the finished baseline run equal to it in every key but " +
-                      options.baseline_key +
-                      (options.baseline_key == "encoding" ? " (failing that, but the encoding.* options too)" : "") +
+                      options.baseline_key + " (failing that, but keys that leave the final eval as it was: analysis.*, "
+                      "train.eval_every" + (options.baseline_key == "encoding" ? "; then the encoding.* options too)" : ")") +
                       ", so the same seed, training batches and eval windows; " +
                       (m == "bpb" ? "mean difference" : "geometric mean of the ratios") +
                       " over the pairs [95% CI (t)]; a CI that excludes " + (m == "bpb" ? "0" : "1") +

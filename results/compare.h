@@ -79,10 +79,11 @@ Estimate estimate(const std::vector<double>& values);
 // Each finished run is paired with the finished baseline run equal to it in every config
 // key but the baseline key: the same seed, so the same training batches (data order is
 // seeded by the seed alone, harness/train.cpp) and the same eval windows, and for an
-// eval-time variant ("rope+pi" against "rope") the very same model. For KEY = encoding, a
-// run with no such partner is paired, failing that, with the one equal to it in every key
-// but the encoding options (encoding.*), which other encodings ignore: rope with
-// rope_base 500 against alibi. Per eval length, the mean over pairs of
+// eval-time variant ("rope+pi" against "rope") the very same model. A run with no such
+// partner is paired, failing that, with the one that differs besides in keys that change
+// nothing the final eval computes (analysis.*, train.eval_every), and, for KEY = encoding,
+// failing that, also in the encoding options (encoding.*), which other encodings ignore:
+// rope with rope_base 500 against alibi. Per eval length, the mean over pairs of
 // d = ln(ppl / ppl_baseline) (ln of the perplexity ratio: the difference in loss, nats per
 // token) or, with --metric bpb, d = bpb - bpb_baseline, with its 95% CI (t over pairs).
 // Seed noise that both runs of a pair share (data order, eval windows) cancels in d.

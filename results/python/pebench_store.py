@@ -218,10 +218,12 @@ def bits_per_byte(run, ppl, tokens=None):
 
 def _partner(config, baseline, key):
     """The baseline curve paired with a run's `config` (`pebench compare --baseline`): equal
-    in every key but `key`; failing that, for key "encoding", but the encoding.* options too."""
-    for relaxed in ((False, True) if key == "encoding" else (False,)):
+    in every key but `key`; failing that, but keys that leave the final eval as it was
+    (analysis.*, train.eval_every); then, for key "encoding", the encoding.* options too."""
+    for level in (0, 1, 2) if key == "encoding" else (0, 1):
         def ignored(k):
-            return k == key or (relaxed and k.startswith("encoding."))
+            return (k == key or (level >= 1 and (k.startswith("analysis.") or k == "train.eval_every"))
+                    or (level == 2 and k.startswith("encoding.")))
         found = {}
         for other, run, ppl in baseline:
             if {k: v for k, v in config.items() if not ignored(k)} == {k: v for k, v in other.items() if not ignored(k)}:

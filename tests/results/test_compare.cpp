@@ -252,6 +252,16 @@ TEST(Compare, BaselineFallsBackPastTheEncodingOptionsAndRefusesWhatItCannotPair)
   // rope_base 10000 still pairs exactly, with alibi's default rope_base.
   EXPECT_NE(json.find("\"pairs\": 3, \"ppl/base@16\": 1.14927490"), std::string::npos) << json;
 
+  // A run with analyses pairs with its seed's run without them (they run after the eval):
+  // seed 1 against alibi seed 1 (ppl 6): 9/6. The analysis-less rope runs still pair exactly.
+  StoreContents analysed = paired_store();
+  analysed.runs.push_back(paired_run("rope", 1, {9, 10, 11}, "analysis.run = window_ppl\n"));
+  options.defaults["analysis.run"] = "none";
+  const std::string with_analyses = compare_stores({analysed}, options);
+  EXPECT_NE(with_analyses.find("\"analysis.run\": \"window_ppl\", \"seeds\": 1"), std::string::npos) << with_analyses;
+  EXPECT_NE(with_analyses.find("\"pairs\": 1, \"ppl/base@16\": 1.5, "), std::string::npos) << with_analyses;
+  EXPECT_NE(with_analyses.find("\"pairs\": 3, \"ppl/base@16\": 1.14927490"), std::string::npos) << with_analyses;
+
   contents.runs.push_back(paired_run("alibi", 0, {5, 6, 7}, "encoding.share_across_layers = false\n"));
   try {
     compare_stores({contents}, options);
