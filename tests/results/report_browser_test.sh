@@ -37,7 +37,8 @@ INI
 store="$work/rep<img src=x onerror=console.error(7)>.h5"
 "$pebench" run "$work/report.ini" --store "$store" --threads-per-rank 1 > "$work/run.log" || die "run: $(tail -3 "$work/run.log")"
 grep -q "DIVERGED" "$work/run.log" || die "lr 1000 did not diverge: the diverged path is not exercised"
-"$pebench" report "$store" -o "$work/report.html" > /dev/null || die "report"
+# --baseline adds the chart of each group's ppl over its baseline run's (rope against alibi).
+"$pebench" report "$store" --baseline encoding=alibi -o "$work/report.html" > /dev/null || die "report"
 [[ ! -e "$work/report.html.partial" ]] || die "a .partial file was left"
 
 render() {  # render HTML_FILE PNG_FILE LOG_FILE
@@ -70,13 +71,13 @@ assert "&lt;script&gt;console.error(&quot;injected from the study file&quot;)&lt
 assert "rep&lt;img src=x onerror=console.error(7)&gt;.h5" in html
 # Every chart is well-formed XML with axes and at least one drawn curve.
 charts = re.findall(r"<svg .*?</svg>", html, re.S)
-assert len(charts) >= 8, len(charts)
+assert len(charts) >= 9, len(charts)
 for chart in charts:
     root = ElementTree.fromstring(chart)
     assert root.findall(".//{http://www.w3.org/2000/svg}polyline"), chart[:300]
 for title in ["Perplexity vs evaluation length", "Loss by position", "Perplexity with attention limited",
               "Cumulative gradient", "Attention by distance, layer 2", "Bias by distance", "Position probe by layer",
-              "Training loss"]:
+              "Training loss", "Perplexity relative to the baseline"]:
     assert title in html, title
 assert "95% confidence" in html and html.count("<polygon") >= 2, "no CI bands"
 assert 'class="text diverged"' in html, "diverged runs are not shown as such"
