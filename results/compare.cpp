@@ -506,7 +506,7 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     row.push_back(number_cell(ratio.ci95, 2));
     row.push_back(number_cell(estimate(effective).mean, 0));
     // Paired columns: the baseline's own rows say so; the others give the estimate and its
-    // CI's ends, each through `shown` (exp for a ppl ratio).
+    // CI's ends, each exponentiated for a ppl ratio.
     auto paired_cells = [&](const std::map<int64_t, Estimate>& by_length, bool ratio) {
       for (int64_t length : all_lengths) {
         const auto found = by_length.find(length);
@@ -624,7 +624,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
                       "), run by run: each finished run against the finished baseline run equal to it in every key but " +
                       options.baseline_key + " (failing that, but keys that leave the final eval as it was: analysis.*, "
                       "train.eval_every" + (options.baseline_key == "encoding" ? "; then the encoding.* options too)" : ")") +
-                      ", so the same seed, training batches and eval windows; " +
+                      ", so the same seed (the same training batches, unless " + options.baseline_key +
+                      " changes them) and eval windows; " +
                       (m == "bpb" ? "mean difference" : "geometric mean of the ratios") +
                       " over the pairs [95% CI (t)]; a CI that excludes " + (m == "bpb" ? "0" : "1") +
                       " is a difference beyond seed noise at that length (not corrected for testing several lengths)\n";

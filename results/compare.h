@@ -78,7 +78,8 @@ Estimate estimate(const std::vector<double>& values);
 // A group against the baseline (CompareOptions::baseline_key = baseline_value), run by run.
 // Each finished run is paired with the finished baseline run equal to it in every config
 // key but the baseline key: the same seed, so the same training batches (data order is
-// seeded by the seed alone, harness/train.cpp) and the same eval windows, and for an
+// seeded by the seed alone, harness/train.cpp; unless the baseline key is one that shapes
+// the batches, train.seq_len or train.batch) and the same eval windows, and for an
 // eval-time variant ("rope+pi" against "rope") the very same model. A run with no such
 // partner is paired, failing that, with the one that differs besides in keys that change
 // nothing the final eval computes (analysis.*, train.eval_every), and, for KEY = encoding,
