@@ -158,7 +158,10 @@ StoreContents paired_store() {
     contents.runs.push_back(paired_run("alibi", seed, {5 + s, 6 + s, 7 + s}));
     const double f = seed < 3 ? factors[seed] : 2.0;
     contents.runs.push_back(paired_run("rope", seed, {(5 + s) * f, (6 + s) * f, (7 + s) * f}));
-    contents.runs.back().variants.push_back({"pi", {(5 + s) * f / 2, (6 + s) * f / 2, (7 + s) * f / 2}});
+    VariantCurve pi;
+    pi.name = "pi";
+    pi.ppl = {(5 + s) * f / 2, (6 + s) * f / 2, (7 + s) * f / 2};
+    contents.runs.back().variants.push_back(pi);
   }
   contents.runs[6].row.status = "diverged";  // alibi seed 3
   return contents;
