@@ -48,7 +48,7 @@ void add_grouping(po::options_description& options, GroupingFlags& grouping) {
   options.add_options()
       ("by", po::value(&grouping.by), "group by these keys, e.g. encoding,train.seq_len (default: every key that varies, but seed)")
       ("where", po::value(&grouping.where), "KEY=V1,V2: keep runs whose KEY is one of these (repeatable)")
-      ("tolerance", po::value(&grouping.tolerance)->default_value(0.1), "eff_len: ppl within (1 + tolerance) of the best at or below the train length")
+      ("tolerance", po::value(&grouping.tolerance)->default_value(0.1, "0.1"), "eff_len: ppl within (1 + tolerance) of the best at or below the train length")
       ("metric", po::value(&grouping.metric)->default_value("ppl"), "ppl | bpb (bits per byte of held-out text; text runs)")
       ("baseline", po::value(&grouping.baseline), "KEY=VALUE, e.g. encoding=alibi: each group against that one, run by run "
                                                   "(same seed): ppl ratio (bpb difference) with its 95% CI per length");
