@@ -452,7 +452,7 @@ bool parse_tokenize_flags(int argc, char** argv, TokenizeFlags& flags) {
   options.add_options()("help,h", "show this help")
       ("tokenizer", po::value(&flags.tokenizer), "bpe:N | unigram:N | spm:PATH (as data.tokenizer)")
       ("output,o", po::value(&flags.output), "the folder to write (created)")
-      ("holdout", po::value(&flags.holdout)->default_value(0.1), "last fraction held out as val.bin (as data.holdout)")
+      ("holdout", po::value(&flags.holdout)->default_value(0.1, "0.1"), "last fraction held out as val.bin (as data.holdout)")
       ("eval-source", po::value(&flags.eval_source), "val.bin from this text file or folder instead (as data.eval_source)")
       ("corpus", po::value(&flags.corpus), "a text file, a folder of text files, text:PATH or text:embedded");
   po::positional_options_description positional;
