@@ -89,4 +89,10 @@ install_missing python3-matplotlib || die "could not install python3-matplotlib"
 $python "$loader/plot_ppl.py" "$work/seeds.h5" -o "$work/ppl.png" || { echo "FAIL plot example"; exit 1; }
 [[ $(head -c 4 "$work/ppl.png" | od -An -c | tr -d ' ') == "211PNG" && $(stat -c %s "$work/ppl.png") -gt 10000 ]] ||
   { echo "FAIL the plot is not a PNG of some size"; exit 1; }
+$python "$loader/plot_ppl.py" "$work/seeds.h5" --baseline encoding=alibi -o "$work/ratio.png" > "$work/ratio.log" ||
+  { echo "FAIL plot --baseline: $(cat "$work/ratio.log")"; exit 1; }
+[[ $(head -c 4 "$work/ratio.png" | od -An -c | tr -d ' ') == "211PNG" && $(stat -c %s "$work/ratio.png") -gt 10000 ]] ||
+  { echo "FAIL the ratio plot is not a PNG of some size"; exit 1; }
+$python "$loader/plot_ppl.py" "$work/seeds.h5" --baseline encoding=xpos -o "$work/none.png" > /dev/null 2>&1 &&
+  { echo "FAIL plot --baseline with a value no run has"; exit 1; }
 echo "python loader test passed"
