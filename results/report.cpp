@@ -55,23 +55,32 @@ std::vector<double> mean_of(const std::vector<const std::vector<double>*>& vecto
   return mean;
 }
 
-// Mean and 95% CI band over seeds at each x (a length or a step) of `samples_by_x`; the
-// band only where there are >= 2 seeds, clipped to [floor, ceiling] (a share cannot leave [0, 1]).
-ChartSeries band_series(const std::string& label, const std::map<int64_t, std::vector<double>>& samples_by_x,
-                        bool with_band, double floor = -INFINITY, double ceiling = INFINITY) {
+// An estimate at each x (a length or a step) and its 95% CI band, each value drawn as
+// shown(value) (exp for a mean log ratio); the band only where some estimate has one
+// (>= 2 samples), clipped to [floor, ceiling] (a share cannot leave [0, 1]).
+ChartSeries estimate_series(const std::string& label, const std::map<int64_t, Estimate>& estimates, bool with_band,
+                            double floor = -INFINITY, double ceiling = INFINITY, double (*shown)(double) = nullptr) {
   ChartSeries series{label, {}, {}, {}, {}};
+  auto draw = [&](double value) { return shown ? shown(value) : value; };
   bool any_band = false;
-  for (const auto& [x, samples] : samples_by_x) {
+  for (const auto& [x, e] : estimates) {
     series.x.push_back(static_cast<double>(x));
-    const Estimate e = estimate(samples);
-    series.y.push_back(e.mean);
+    series.y.push_back(draw(e.mean));
     const double half = std::isfinite(e.ci95) ? e.ci95 : 0;
     any_band = any_band || std::isfinite(e.ci95);
-    series.lower.push_back(std::max(floor, e.mean - half));
-    series.upper.push_back(std::min(ceiling, e.mean + half));
+    series.lower.push_back(std::max(floor, draw(e.mean - half)));
+    series.upper.push_back(std::min(ceiling, draw(e.mean + half)));
   }
   if (!with_band || !any_band) series.lower.clear(), series.upper.clear();
   return series;
+}
+
+// Mean and 95% CI band over seeds at each x of `samples_by_x`.
+ChartSeries band_series(const std::string& label, const std::map<int64_t, std::vector<double>>& samples_by_x,
+                        bool with_band, double floor = -INFINITY, double ceiling = INFINITY) {
+  std::map<int64_t, Estimate> estimates;
+  for (const auto& [x, samples] : samples_by_x) estimates[x] = estimate(samples);
+  return estimate_series(label, estimates, with_band, floor, ceiling);
 }
 
 std::vector<ChartMarker> train_length_markers(const Grouping& grouping) {
@@ -204,19 +213,10 @@ class Report {
     const auto differences = paired_differences(grouping_, options_.compare);
     for (size_t g = 0; g < differences.size(); ++g) {
       if (differences[g].is_baseline || differences[g].pairs == 0) continue;
-      ChartSeries series{group_label(g), {}, {}, {}, {}};
+      // The mean log ratio and its CI's ends as ratios; one pair: no interval.
+      ChartSeries series = estimate_series(group_label(g), differences[g].by_length, true, -INFINITY, INFINITY,
+                                           bpb ? nullptr : static_cast<double (*)(double)>(std::exp));
       series.color = static_cast<int>(g);
-      bool any_band = false;
-      for (const auto& [length, e] : differences[g].by_length) {
-        const double half = std::isfinite(e.ci95) ? e.ci95 : 0;
-        any_band = any_band || std::isfinite(e.ci95);
-        auto shown = [&](double d) { return bpb ? d : std::exp(d); };
-        series.x.push_back(static_cast<double>(length));
-        series.y.push_back(shown(e.mean));
-        series.lower.push_back(shown(e.mean - half));
-        series.upper.push_back(shown(e.mean + half));
-      }
-      if (!any_band) series.lower.clear(), series.upper.clear();  // one pair: no interval
       chart.series.push_back(series);
     }
     return figure(chart, std::string(bpb ? "Each run's bits per byte minus its baseline run's" : "Each run's perplexity divided by its baseline run's") +
