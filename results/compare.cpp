@@ -443,7 +443,7 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     header.push_back(options.metric + "@" + std::to_string(length));
     header.push_back("ci95@" + std::to_string(length));
   }
-  for (const char* name : {"ratio", "ratio_ci95", "eff_len"}) header.push_back(name);
+  for (const char* name : {"ratio", "ratio_ci95", "eff_len", "eff_len_min", "eff_len_max"}) header.push_back(name);
   const bool paired = !options.baseline_key.empty();
   std::vector<PairedDifference> differences;
   if (paired) {
@@ -460,7 +460,10 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
   if (table.accuracy && paired)
     for (int64_t length : all_lengths)
       for (const char* bound : {"", "_lo", "_hi"}) header.push_back(paired_column("acc", length, bound));
-  for (const auto* column : shown) header.push_back(column->header);
+  for (const auto* column : shown) {
+    header.push_back(column->header);
+    header.push_back(column->header + "_ci95");
+  }
 
   for (size_t g = 0; g < table.grouping.groups.size(); ++g) {
     const CurveGroup& group = table.grouping.groups[g];
@@ -504,7 +507,13 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     const Estimate ratio = estimate(ratios);
     row.push_back(number_cell(ratio.mean, 2));
     row.push_back(number_cell(ratio.ci95, 2));
-    row.push_back(number_cell(estimate(effective).mean, 0));
+    // eff_len over seeds: the median, an eval length (the lower middle one for an even
+    // count), with the fewest and most; a mean would be a length never evaluated (64 and
+    // 1024 → 544).
+    std::sort(effective.begin(), effective.end());
+    row.push_back(number_cell(effective.empty() ? NAN : effective[(effective.size() - 1) / 2], 0));
+    row.push_back(number_cell(effective.empty() ? NAN : effective.front(), 0));
+    row.push_back(number_cell(effective.empty() ? NAN : effective.back(), 0));
     // Paired columns: the baseline's own rows say so; the others give the estimate and its
     // CI's ends, each exponentiated for a ppl ratio.
     auto paired_cells = [&](const std::map<int64_t, Estimate>& by_length, bool ratio) {
@@ -528,7 +537,11 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
         row.push_back(number_cell(e.ci95, 3));
       }
     if (table.accuracy && paired) paired_cells(differences[g].accuracy, false);
-    for (size_t c = 0; c < shown.size(); ++c) row.push_back(number_cell(estimate(analyses[c]).mean, shown[c]->digits));
+    for (size_t c = 0; c < shown.size(); ++c) {
+      const Estimate e = estimate(analyses[c]);
+      row.push_back(number_cell(e.mean, shown[c]->digits));
+      row.push_back(number_cell(e.ci95, shown[c]->digits));
+    }
     table.body.push_back(row);
   }
   if (!options.sort.empty()) {
@@ -592,7 +605,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     for (int64_t length : all_lengths)
       line.push_back(with_ci(options.metric + "@" + std::to_string(length), "ci95@" + std::to_string(length)));
     line.push_back(with_ci("ratio", "ratio_ci95"));
-    line.push_back(cell("eff_len").text);
+    const Cell &fewest = cell("eff_len_min"), &most = cell("eff_len_max");
+    line.push_back(cell("eff_len").text + (fewest.number < most.number ? " [" + fewest.text + "," + most.text + "]" : ""));
     // "0.912 [0.897,0.928]": the estimate and its 95% CI, the CI left out for one pair.
     auto with_interval = [&](const std::string& metric, int64_t length) {
       const Cell& lo = cell(paired_column(metric, length, "_lo"));
@@ -610,7 +624,7 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
         line.push_back(with_ci("acc@" + std::to_string(length), "acc_ci95@" + std::to_string(length)));
     if (table.accuracy && paired)
       for (int64_t length : all_lengths) line.push_back(with_interval("acc", length));
-    for (const auto* column : shown) line.push_back(cell(column->header).text);
+    for (const auto* column : shown) line.push_back(with_ci(column->header, column->header + "_ci95"));
     rows.push_back(line);
   }
   const std::string& m = options.metric;
@@ -642,6 +656,17 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk@L_train"; }))
     display.legend += "pk@L_train: passkey accuracy at the train length (mean over depths); pk_dist: the longest needle "
                       "distance retrieved at >= 0.9, '-' for a model below 0.9 at the train length (flagged, not ranked)\n";
+  // Said only where a group has several seeds, so one-seed tables read as before.
+  const bool several_seeds = std::any_of(table.body.begin(), table.body.end(),
+                                         [&](const std::vector<Cell>& row) { return row[table.at("seeds")].number > 1; });
+  if (several_seeds) {
+    display.legend += "over seeds: eff_len is the median (the lower middle for an even count), [fewest,most] where seeds differ";
+    if (!shown.empty())
+      display.legend += std::string("; analysis columns: mean ±95% CI (t) over finished seeds") +
+                        (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk_dist"; })
+                             ? " (pk_dist: over the seeds at >= 0.9)" : "");
+    display.legend += "\n";
+  }
   return display;
 }
 

@@ -327,7 +327,10 @@ def compare(runs, tolerance=0.1, metric="ppl", baseline=None):
                 ratios.append(float(ppl[-1] / ppl[run_lengths.index(train)]))
             effective.append(effective_extrapolation_length(run_lengths, ppl, train, tolerance))
         row["ratio"], row["ratio_ci95"] = _estimate(ratios)
-        row["eff_len"] = _estimate(effective)[0]
+        # The median over seeds, an eval length (the lower middle one for an even count), and the range.
+        effective.sort()
+        row["eff_len"], row["eff_len_min"], row["eff_len_max"] = (
+            (effective[(len(effective) - 1) // 2], effective[0], effective[-1]) if effective else (None, None, None))
         if baseline is not None:
             row.update(_paired_columns(groups[key], base, baseline, lengths, metric))
         rows.append(row)

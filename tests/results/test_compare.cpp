@@ -147,6 +147,42 @@ StoredRun paired_run(const std::string& encoding, int64_t seed, const std::vecto
   return run;
 }
 
+// Over seeds, eff_len is the median effective length (an eval length: the lower middle
+// one for an even count) with its range, and each analysis column is a mean ±95% CI.
+// Seeds 0..2 of one group, train length 16, tolerance 10%: ppl flat (eff_len 64), up 20%
+// at 64 (32), up 20% at 32 (16); median 32 [16,64] (the mean, 37.3, is no eval length).
+// ERF90 5, 6, 10: mean 7, sd 2.6458, CI 4.303 · 2.6458 / sqrt(3) = 6.5729.
+TEST(Compare, OverSeedsEffectiveLengthIsTheMedianWithItsRangeAndAnalysesGetAnInterval) {
+  StoreContents contents;
+  const std::vector<std::vector<double>> curves = {{5, 5, 5}, {5, 5, 6}, {5, 6, 6}};
+  const std::vector<double> erf = {5, 6, 10};
+  for (int64_t seed = 0; seed < 3; ++seed) {
+    contents.runs.push_back(paired_run("alibi", seed, curves[static_cast<size_t>(seed)]));
+    contents.runs.back().extra["receptive_field/erf"] = {1, erf[static_cast<size_t>(seed)], 12};
+  }
+  CompareOptions options;
+  options.format = "json";
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"eff_len\": 32, \"eff_len_min\": 16, \"eff_len_max\": 64"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ERF90\": 7, \"ERF90_ci95\": 6.5729"), std::string::npos) << json;
+  options.format = "table";
+  const std::string table = compare_stores({contents}, options);
+  EXPECT_NE(table.find("32 [16,64]"), std::string::npos) << table;
+  EXPECT_NE(table.find("7.0 ±6.6"), std::string::npos) << table;
+  EXPECT_NE(table.find("over seeds: eff_len is the median"), std::string::npos) << table;
+  // An even count takes the lower middle: seeds 16, 32, 64 and 64 give 32, not 48.
+  contents.runs.push_back(paired_run("alibi", 3, {5, 5, 5}));
+  options.format = "json";
+  EXPECT_NE(compare_stores({contents}, options).find("\"eff_len\": 32, \"eff_len_min\": 16"), std::string::npos);
+  // One seed: its own length, no range and no interval, and the legend reads as before.
+  contents.runs.resize(1);
+  options.format = "table";
+  const std::string one = compare_stores({contents}, options);
+  EXPECT_EQ(one.find("over seeds"), std::string::npos) << one;
+  EXPECT_EQ(one.find("5.0 ±"), std::string::npos) << one;
+  EXPECT_EQ(one.find("[64,"), std::string::npos) << one;
+}
+
 // alibi seeds 0..2 (ppl 5+s, 6+s, 7+s) and a diverged seed 3; rope seeds 0..2 at alibi's
 // ppl times 1.1, 1.2, 1.15, with a "pi" variant at half rope's ppl, and a rope seed 3
 // whose alibi partner diverged.
