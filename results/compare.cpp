@@ -73,6 +73,9 @@ struct AnalysisColumn {
   std::string header;
   int digits;
   double (*value)(const StoredRun&);
+  // A value from a fixed grid (attention windows, passkey distances): over seeds the
+  // median with its range, as eff_len, since a mean would name a window never tried.
+  bool on_a_grid = false;
 };
 // Probe R² of the last layer at the train length, or at the longest eval length.
 double last_layer_r2(const StoredRun& run, bool longest) {
@@ -105,11 +108,11 @@ const std::vector<AnalysisColumn>& analysis_columns() {
       {"inferential", 3, [](const StoredRun& run) { return at_train_length(run, "eval/anchor/inferential_accuracy"); }},
       {"symmetric", 3, [](const StoredRun& run) { return at_train_length(run, "eval/anchor/symmetric_accuracy"); }},
       {"ERF90", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/erf", 1); }},
-      {"eff_ctx", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/effective_context", 0); }},
+      {"eff_ctx", 1, [](const StoredRun& run) { return extra_at(run, "receptive_field/effective_context", 0); }, true},
       {"pk@L_train", 2, [](const StoredRun& run) { return passkey_at_train_length(run); }},
       {"pk_dist", 0, [](const StoredRun& run) {
          return passkey_at_train_length(run) >= 0.9 ? extra_at(run, "eval/passkey/max_distance", 0) : NAN;
-       }},
+       }, true},
       {"R2@L_train", 3, [](const StoredRun& run) { return last_layer_r2(run, false); }},
       {"R2@longest", 3, [](const StoredRun& run) { return last_layer_r2(run, true); }},
   };
@@ -181,6 +184,13 @@ Estimate estimate(const std::vector<double>& values) {
   for (double v : values) squares += (v - e.mean) * (v - e.mean);
   e.ci95 = t_critical_95(e.n - 1) * std::sqrt(squares / static_cast<double>(e.n - 1) / static_cast<double>(e.n));
   return e;
+}
+
+double median_on_grid(std::vector<double> values) {
+  if (values.empty()) return NAN;
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>((values.size() - 1) / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
 }
 
 std::string CurveGroup::label(const std::vector<std::string>& by, const std::set<size_t>& varying) const {
@@ -462,7 +472,12 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
       for (const char* bound : {"", "_lo", "_hi"}) header.push_back(paired_column("acc", length, bound));
   for (const auto* column : shown) {
     header.push_back(column->header);
-    header.push_back(column->header + "_ci95");
+    if (column->on_a_grid) {
+      header.push_back(column->header + "_min");
+      header.push_back(column->header + "_max");
+    } else {
+      header.push_back(column->header + "_ci95");
+    }
   }
 
   for (size_t g = 0; g < table.grouping.groups.size(); ++g) {
@@ -507,13 +522,16 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     const Estimate ratio = estimate(ratios);
     row.push_back(number_cell(ratio.mean, 2));
     row.push_back(number_cell(ratio.ci95, 2));
-    // eff_len over seeds: the median, an eval length (the lower middle one for an even
-    // count), with the fewest and most; a mean would be a length never evaluated (64 and
-    // 1024 → 544).
-    std::sort(effective.begin(), effective.end());
-    row.push_back(number_cell(effective.empty() ? NAN : effective[(effective.size() - 1) / 2], 0));
-    row.push_back(number_cell(effective.empty() ? NAN : effective.front(), 0));
-    row.push_back(number_cell(effective.empty() ? NAN : effective.back(), 0));
+    // A value on a grid over seeds: the median, itself on the grid (the lower middle one
+    // for an even count), the least and the most; a mean would name a length never
+    // evaluated (64 and 1024 → 544).
+    auto median_and_range = [&](const std::vector<double>& values, int digits) {
+      const auto [least, most] = std::minmax_element(values.begin(), values.end());
+      row.push_back(number_cell(median_on_grid(values), digits));
+      row.push_back(number_cell(values.empty() ? NAN : *least, digits));
+      row.push_back(number_cell(values.empty() ? NAN : *most, digits));
+    };
+    median_and_range(effective, 0);
     // Paired columns: the baseline's own rows say so; the others give the estimate and its
     // CI's ends, each exponentiated for a ppl ratio.
     auto paired_cells = [&](const std::map<int64_t, Estimate>& by_length, bool ratio) {
@@ -538,6 +556,10 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
       }
     if (table.accuracy && paired) paired_cells(differences[g].accuracy, false);
     for (size_t c = 0; c < shown.size(); ++c) {
+      if (shown[c]->on_a_grid) {
+        median_and_range(analyses[c], shown[c]->digits);
+        continue;
+      }
       const Estimate e = estimate(analyses[c]);
       row.push_back(number_cell(e.mean, shown[c]->digits));
       row.push_back(number_cell(e.ci95, shown[c]->digits));
@@ -605,8 +627,12 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     for (int64_t length : all_lengths)
       line.push_back(with_ci(options.metric + "@" + std::to_string(length), "ci95@" + std::to_string(length)));
     line.push_back(with_ci("ratio", "ratio_ci95"));
-    const Cell &fewest = cell("eff_len_min"), &most = cell("eff_len_max");
-    line.push_back(cell("eff_len").text + (fewest.number < most.number ? " [" + fewest.text + "," + most.text + "]" : ""));
+    // "32 [16,64]": the median and, where the seeds differ, their range.
+    auto with_range = [&](const std::string& name) {
+      const Cell &least = cell(name + "_min"), &most = cell(name + "_max");
+      return cell(name).text + (least.number < most.number ? " [" + least.text + "," + most.text + "]" : "");
+    };
+    line.push_back(with_range("eff_len"));
     // "0.912 [0.897,0.928]": the estimate and its 95% CI, the CI left out for one pair.
     auto with_interval = [&](const std::string& metric, int64_t length) {
       const Cell& lo = cell(paired_column(metric, length, "_lo"));
@@ -624,7 +650,8 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
         line.push_back(with_ci("acc@" + std::to_string(length), "acc_ci95@" + std::to_string(length)));
     if (table.accuracy && paired)
       for (int64_t length : all_lengths) line.push_back(with_interval("acc", length));
-    for (const auto* column : shown) line.push_back(with_ci(column->header, column->header + "_ci95"));
+    for (const auto* column : shown)
+      line.push_back(column->on_a_grid ? with_range(column->header) : with_ci(column->header, column->header + "_ci95"));
     rows.push_back(line);
   }
   const std::string& m = options.metric;
@@ -660,12 +687,15 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
   const bool several_seeds = std::any_of(table.body.begin(), table.body.end(),
                                          [&](const std::vector<Cell>& row) { return row[table.at("seeds")].number > 1; });
   if (several_seeds) {
-    display.legend += "over seeds: eff_len is the median (the lower middle for an even count), [fewest,most] where seeds differ";
-    if (!shown.empty())
-      display.legend += std::string("; analysis columns: mean ±95% CI (t) over finished seeds") +
-                        (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk_dist"; })
-                             ? " (pk_dist: over the seeds at >= 0.9)" : "");
-    display.legend += "\n";
+    std::string medians = "eff_len", means;  // the columns of each kind, ", "-separated
+    for (const auto* column : shown) {
+      std::string& names = column->on_a_grid ? medians : means;
+      names += (names.empty() ? "" : ", ") + column->header;
+    }
+    display.legend += "over finished seeds: " + medians + " as the median (the lower middle for an even count), " +
+                      "[least,most] where the seeds differ" + (means.empty() ? "" : "; " + means + " as mean ±95% CI (t)") +
+                      (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk_dist"; })
+                           ? "; pk_dist over the seeds at >= 0.9 only" : "") + "\n";
   }
   return display;
 }

@@ -74,6 +74,9 @@ struct Estimate {
   int64_t n = 0;
 };
 Estimate estimate(const std::vector<double>& values);
+// The median of values that lie on a grid (eval lengths, attention windows), itself on the
+// grid: the lower middle one for an even count; NaN for none.
+double median_on_grid(std::vector<double> values);
 
 // A group against the baseline (CompareOptions::baseline_key = baseline_value), run by run.
 // Each finished run is paired with the finished baseline run equal to it in every config

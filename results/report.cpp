@@ -374,8 +374,9 @@ class Report {
         any_windows = true;
         window_series.x = *window_sizes;
         window_series.y = mean_of(ppl);
-        // The effective context on the curve (mean over seeds, at the nearest window).
-        const double context = estimate(effective_context).mean;
+        // The effective context on the curve: the median over seeds, a window of the grid
+        // (as compare's eff_ctx; a mean would fall between windows).
+        const double context = median_on_grid(effective_context);
         for (size_t i = 0; i < window_series.x.size(); ++i)
           if (window_series.x[i] >= context) {
             window_series.points.push_back({window_series.x[i], window_series.y[i]});

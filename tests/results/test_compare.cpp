@@ -20,6 +20,13 @@ TEST(Compare, StudentTCriticalValues) {
   EXPECT_TRUE(std::isnan(t_critical_95(0)));
 }
 
+TEST(Compare, MedianOnAGridIsAValueOfTheGrid) {
+  EXPECT_EQ(median_on_grid({64, 1024, 128}), 128);
+  EXPECT_EQ(median_on_grid({1024, 64, 1024, 16}), 64);  // even count: the lower middle, not 544
+  EXPECT_EQ(median_on_grid({8}), 8);
+  EXPECT_TRUE(std::isnan(median_on_grid({})));
+}
+
 TEST(Compare, EffectiveExtrapolationLengthStopsAtTheFirstLengthPastTolerance) {
   const std::vector<int64_t> lengths = {16, 32, 64, 128};
   EXPECT_EQ(effective_extrapolation_length(lengths, {5, 5.4, 5.6, 5.0}, 16, 0.1), 32);  // 5.6 > 5.5 stops it
@@ -151,7 +158,8 @@ StoredRun paired_run(const std::string& encoding, int64_t seed, const std::vecto
 // one for an even count) with its range, and each analysis column is a mean ±95% CI.
 // Seeds 0..2 of one group, train length 16, tolerance 10%: ppl flat (eff_len 64), up 20%
 // at 64 (32), up 20% at 32 (16); median 32 [16,64] (the mean, 37.3, is no eval length).
-// ERF90 5, 6, 10: mean 7, sd 2.6458, CI 4.303 · 2.6458 / sqrt(3) = 6.5729.
+// ERF90 5, 6, 10: mean 7, sd 2.6458, CI 4.303 · 2.6458 / sqrt(3) = 6.5729. eff_ctx, a
+// window of the analysis' grid, is a median too: windows 8, 8, 32 give 8 [8,32], not 16.
 TEST(Compare, OverSeedsEffectiveLengthIsTheMedianWithItsRangeAndAnalysesGetAnInterval) {
   StoreContents contents;
   const std::vector<std::vector<double>> curves = {{5, 5, 5}, {5, 5, 6}, {5, 6, 6}};
@@ -159,17 +167,22 @@ TEST(Compare, OverSeedsEffectiveLengthIsTheMedianWithItsRangeAndAnalysesGetAnInt
   for (int64_t seed = 0; seed < 3; ++seed) {
     contents.runs.push_back(paired_run("alibi", seed, curves[static_cast<size_t>(seed)]));
     contents.runs.back().extra["receptive_field/erf"] = {1, erf[static_cast<size_t>(seed)], 12};
+    contents.runs.back().extra["receptive_field/effective_context"] = {std::vector<double>{8, 8, 32}[static_cast<size_t>(seed)]};
   }
   CompareOptions options;
   options.format = "json";
   const std::string json = compare_stores({contents}, options);
   EXPECT_NE(json.find("\"eff_len\": 32, \"eff_len_min\": 16, \"eff_len_max\": 64"), std::string::npos) << json;
   EXPECT_NE(json.find("\"ERF90\": 7, \"ERF90_ci95\": 6.5729"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"eff_ctx\": 8, \"eff_ctx_min\": 8, \"eff_ctx_max\": 32"), std::string::npos) << json;
   options.format = "table";
   const std::string table = compare_stores({contents}, options);
   EXPECT_NE(table.find("32 [16,64]"), std::string::npos) << table;
   EXPECT_NE(table.find("7.0 ±6.6"), std::string::npos) << table;
-  EXPECT_NE(table.find("over seeds: eff_len is the median"), std::string::npos) << table;
+  EXPECT_NE(table.find("8.0 [8.0,32.0]"), std::string::npos) << table;
+  EXPECT_NE(table.find("over finished seeds: eff_len, eff_ctx as the median (the lower middle for an even count), "
+                       "[least,most] where the seeds differ; ERF90 as mean ±95% CI (t)\n"),
+            std::string::npos) << table;
   // An even count takes the lower middle: seeds 16, 32, 64 and 64 give 32, not 48.
   contents.runs.push_back(paired_run("alibi", 3, {5, 5, 5}));
   options.format = "json";
@@ -178,7 +191,7 @@ TEST(Compare, OverSeedsEffectiveLengthIsTheMedianWithItsRangeAndAnalysesGetAnInt
   contents.runs.resize(1);
   options.format = "table";
   const std::string one = compare_stores({contents}, options);
-  EXPECT_EQ(one.find("over seeds"), std::string::npos) << one;
+  EXPECT_EQ(one.find("as the median"), std::string::npos) << one;
   EXPECT_EQ(one.find("5.0 ±"), std::string::npos) << one;
   EXPECT_EQ(one.find("[64,"), std::string::npos) << one;
 }
