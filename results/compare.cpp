@@ -475,6 +475,7 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     if (column->on_a_grid) {
       header.push_back(column->header + "_min");
       header.push_back(column->header + "_max");
+      header.push_back(column->header + "_seeds");  // how many finished seeds have a value
     } else {
       header.push_back(column->header + "_ci95");
     }
@@ -558,6 +559,7 @@ Table build_table(const std::vector<StoreContents>& stores, const CompareOptions
     for (size_t c = 0; c < shown.size(); ++c) {
       if (shown[c]->on_a_grid) {
         median_and_range(analyses[c], shown[c]->digits);
+        row.push_back(number_cell(static_cast<double>(analyses[c].size()), 0));
         continue;
       }
       const Estimate e = estimate(analyses[c]);
@@ -650,8 +652,16 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
         line.push_back(with_ci("acc@" + std::to_string(length), "acc_ci95@" + std::to_string(length)));
     if (table.accuracy && paired)
       for (int64_t length : all_lengths) line.push_back(with_interval("acc", length));
-    for (const auto* column : shown)
-      line.push_back(column->on_a_grid ? with_range(column->header) : with_ci(column->header, column->header + "_ci95"));
+    // "184 [107,260] (3 of 5)": pk_dist leaves out the seeds below 0.9 at the train length.
+    for (const auto* column : shown) {
+      if (!column->on_a_grid) {
+        line.push_back(with_ci(column->header, column->header + "_ci95"));
+        continue;
+      }
+      const Cell& with_value = cell(column->header + "_seeds");
+      const bool some = with_value.number > 0 && with_value.number < cell("seeds").number;
+      line.push_back(with_range(column->header) + (some ? " (" + with_value.text + " of " + cell("seeds").text + ")" : ""));
+    }
     rows.push_back(line);
   }
   const std::string& m = options.metric;

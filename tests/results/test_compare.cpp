@@ -216,6 +216,27 @@ StoreContents paired_store() {
   return contents;
 }
 
+// pk_dist over seeds leaves out the seeds below 0.9 at the train length (flagged, not
+// ranked) and says how many it kept: seeds retrieving to 30 and 50 tokens and a seed at 0.5.
+TEST(Compare, OverSeedsPasskeyDistanceCountsOnlyTheSeedsThatRetrieve) {
+  StoreContents contents;
+  const std::vector<double> accuracy = {1.0, 0.95, 0.5}, distance = {30, 50, 60};
+  for (int64_t seed = 0; seed < 3; ++seed) {
+    contents.runs.push_back(paired_run("alibi", seed, {5, 5, 5}));
+    contents.runs.back().extra["eval/passkey/accuracy"] = {accuracy[static_cast<size_t>(seed)], 0.5, 0.1};
+    contents.runs.back().extra["eval/passkey/max_distance"] = {distance[static_cast<size_t>(seed)]};
+  }
+  CompareOptions options;
+  options.format = "json";
+  const std::string json = compare_stores({contents}, options);
+  EXPECT_NE(json.find("\"pk_dist\": 30, \"pk_dist_min\": 30, \"pk_dist_max\": 50, \"pk_dist_seeds\": 2"), std::string::npos)
+      << json;
+  options.format = "table";
+  const std::string table = compare_stores({contents}, options);
+  EXPECT_NE(table.find("30 [30,50] (2 of 3)"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.82 ±0.68"), std::string::npos) << table;  // pk@L_train: every seed, 0.8167 ±0.6842
+}
+
 // The paired accuracy of a task: rope's accuracy is alibi's minus 0.1, 0.2, 0.15 (seeds
 // 0..2): mean -0.15, sd 0.05, CI 4.303 · 0.05 / sqrt(3) = 0.1242161. The "pi" variant has no
 // accuracy of its own, so no accuracy pairs.
