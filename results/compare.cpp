@@ -684,13 +684,16 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     display.legend += "acc: exact-match accuracy at the task's scored positions (mean ±95% CI)\n";
   if (table.accuracy && paired)
     display.legend += "acc-base: acc minus the baseline run's, mean over the same pairs [95% CI (t)]\n";
-  if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "inferential"; }))
+  auto shows = [&](const std::string& header) {
+    return std::any_of(shown.begin(), shown.end(), [&](const AnalysisColumn* c) { return c->header == header; });
+  };
+  if (shows("inferential"))
     display.legend += "inferential / symmetric: anchor pair (4,3), never trained, answered x-10 (composing the "
                       "single-anchor maps) / x-6 (mirroring the trained (3,4)), at the train length\n";
   if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "ERF90" || c->header == "eff_ctx" || c->header.rfind("R2", 0) == 0; }))
     display.legend += "ERF90: tokens back holding 90% of the last token's input gradient; eff_ctx: smallest attention window "
                       "within 1+epsilon of full-context ppl; R2: position probe, last layer\n";
-  if (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk@L_train"; }))
+  if (shows("pk@L_train"))
     display.legend += "pk@L_train: passkey accuracy at the train length (mean over depths); pk_dist: the longest needle "
                       "distance retrieved at >= 0.9, '-' for a model below 0.9 at the train length (flagged, not ranked)\n";
   // Said only where a group has several seeds, so one-seed tables read as before.
@@ -704,8 +707,7 @@ CompareDisplay compare_display(const std::vector<StoreContents>& stores, const C
     }
     display.legend += "over finished seeds: " + medians + " as the median (the lower middle for an even count), " +
                       "[least,most] where the seeds differ" + (means.empty() ? "" : "; " + means + " as mean ±95% CI (t)") +
-                      (std::any_of(shown.begin(), shown.end(), [](const AnalysisColumn* c) { return c->header == "pk_dist"; })
-                           ? "; pk_dist over the seeds at >= 0.9 only" : "") + "\n";
+                      (shows("pk_dist") ? "; pk_dist over the seeds at >= 0.9 only" : "") + "\n";
   }
   return display;
 }
