@@ -63,9 +63,18 @@ sleep 0.5
 scancel --signal=USR1 --batch "$job"  # what --signal=B:USR1@120 does before walltime
 for _ in $(seq 300); do [[ $(job_field "$job" Restarts) == 1 ]] && break; sleep 0.1; done
 [[ $(job_field "$job" Restarts) == 1 ]] || fail "signalled job was not requeued: $(cat "$work/signal.h5.slurm-$job.log")"
-scontrol update JobId="$job" StartTime=now  # a requeued job otherwise waits ~120 s
-wait_state "$job" COMPLETED 120 || fail "requeued job"
+# A requeued job otherwise waits ~120 s. Not `now`: slurmd revokes the job's credential at
+# the requeue, to the second, and refuses a launch whose credential was made in that same
+# second ("Job 2 already killed, do not launch batch job"; the job FAILED in 1 of 2 runs on
+# 2 busy cores, 0 of 4 idle). Two seconds on, the new credential postdates the revocation.
+scontrol update JobId="$job" StartTime=now+2
 log=$work/signal.h5.slurm-$job.log
+wait_state "$job" COMPLETED 120 ||
+  fail "requeued job: $(scontrol show job "$job" | grep -o 'JobState=[^ ]*\|Reason=[^ ]*\|ExitCode=[^ ]*' | tr '\n' ' ')
+--- job log:
+$(cat "$log")
+--- slurmd log, last 20 lines:
+$(tail -20 "$work/slurm/log/slurmd.log" 2>&1)"
 grep -q "INTERRUPTED (checkpointed)" "$log" || fail "no run checkpointed: $(cat "$log")"
 grep -q "requeueing (restart 1 of at most 3)" "$log" || fail "no requeue in the log"
 grep -q "restart 1$" "$log" || fail "the requeued job did not start again"
