@@ -105,7 +105,9 @@ void expect_same_gradients(TransformerLM& a, TransformerLM& b, const std::string
   for (const auto& parameter : a->named_parameters()) {
     const auto& b_grad = b_parameters[parameter.key()].grad();
     ASSERT_EQ(parameter.value().grad().defined(), b_grad.defined()) << what << " " << parameter.key();
-    if (b_grad.defined()) EXPECT_TRUE(torch::allclose(parameter.value().grad(), b_grad, 1e-4, 1e-6)) << what << " " << parameter.key();
+    if (b_grad.defined()) {
+      EXPECT_TRUE(torch::allclose(parameter.value().grad(), b_grad, 1e-4, 1e-6)) << what << " " << parameter.key();
+    }
   }
 }
 
@@ -222,7 +224,9 @@ TEST(TransformerLM, QkvSplitBackwardIsOneStack) {
     auto logits = model->forward(torch::randint(0, 256, {2, 16}, torch::kLong));
     const auto calls = count_ops({"aten::select_backward", "aten::stack"}, [&] { logits.sum().backward(); });
     EXPECT_EQ(calls.count("aten::select_backward"), 0u) << name;
-    if (name == "none") EXPECT_EQ(calls.count("aten::stack") ? calls.at("aten::stack") : 0, 2) << "one per layer";
+    if (name == "none") {
+      EXPECT_EQ(calls.count("aten::stack") ? calls.at("aten::stack") : 0, 2) << "one per layer";
+    }
   }
 }
 
