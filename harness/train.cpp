@@ -174,6 +174,14 @@ void MultiTensorAdamW::set_step_count(int64_t step) {
   for (auto& [key, state] : state_) static_cast<torch::optim::AdamWParamState&>(*state).step(step);
 }
 
+bool autocast_enabled(c10::DeviceType device) {
+#if PEBENCH_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(device);
+#else
+  return device == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
 namespace {
 // train.precision = bf16: the forward under autocast, as Python's torch.autocast does it:
 // matmuls in bf16 from fp32 master weights, other ops in fp32; the cache of bf16 weight
@@ -182,17 +190,15 @@ class Autocast {
  public:
   Autocast(c10::DeviceType device, bool enabled) : device_(device), enabled_(enabled) {
     if (!enabled_) return;
+    was_enabled_ = autocast_enabled(device_);
 #if PEBENCH_TORCH_AT_LEAST(2, 4)
-    was_enabled_ = at::autocast::is_autocast_enabled(device_);
     at::autocast::set_autocast_dtype(device_, at::kBFloat16);
     at::autocast::set_autocast_enabled(device_, true);
 #else
     if (device_ == c10::DeviceType::CUDA) {
-      was_enabled_ = at::autocast::is_enabled();
       at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
       at::autocast::set_enabled(true);
     } else {
-      was_enabled_ = at::autocast::is_cpu_enabled();
       at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
       at::autocast::set_cpu_enabled(true);
     }

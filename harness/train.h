@@ -97,6 +97,10 @@ StepKernels step_kernels(torch::Device device);
 // "adamw=fused clip=multi_tensor": as runs/<id>/compute records them.
 std::string kernels_text(const StepKernels& kernels);
 
+// Whether autocast is on for `device` type. train.precision = bf16 turns it on around
+// each forward and puts it back after (torch 2.4 made this one call for every device).
+bool autocast_enabled(c10::DeviceType device);
+
 // Learning rate at 1-based `step`: linear warmup, then cosine from lr to min_lr.
 double learning_rate(int64_t step, int64_t steps, int64_t warmup, double lr, double min_lr);
 

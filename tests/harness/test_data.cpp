@@ -8,12 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include <ATen/autocast_mode.h>
 #if PEBENCH_CUDA_SYNC_DEBUG
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 
-#include "encodings/torch_version.h"
 #include "tests/op_counter.h"
 #include "tests/scratch.h"
 #include "tests/tiny_model.h"
@@ -201,11 +199,7 @@ TEST(Train, Bf16PrecisionTrainsEveryEncodingUnderAutocast) {
     auto fp32_model = tiny_model(fp32_run), bf16_model = tiny_model(bf16_run);
     const TrainLog fp32 = train_model(fp32_model, tiny_corpus(), fp32_run, torch::kCPU);
     const TrainLog bf16 = train_model(bf16_model, tiny_corpus(), bf16_run, torch::kCPU);
-#if PEBENCH_TORCH_AT_LEAST(2, 4)
-    EXPECT_FALSE(at::autocast::is_autocast_enabled(c10::DeviceType::CPU)) << info.name;  // put back after training
-#else
-    EXPECT_FALSE(at::autocast::is_cpu_enabled()) << info.name;
-#endif
+    EXPECT_FALSE(autocast_enabled(c10::DeviceType::CPU)) << info.name;  // put back after training
     ASSERT_EQ(bf16.loss.size(), fp32.loss.size()) << info.name;
     EXPECT_EQ(bf16.diverged_step, -1) << info.name;
     EXPECT_NE(bf16.loss, fp32.loss) << info.name;
