@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -38,6 +39,12 @@ bool parse_options(int argc, char** argv, const po::options_description& options
       return false;
     }
     po::notify(values);
+  } catch (const po::unknown_option& error) {
+    std::vector<std::string> names;
+    for (const auto& option : options.options()) names.push_back(option->long_name());
+    const std::string token = error.get_option_name();
+    const std::string nearest = nearest_name(token.substr(std::min(token.find_first_not_of('-'), token.size())), names);
+    throw UserError(std::string("command line: ") + error.what() + (nearest.empty() ? "" : " (did you mean '--" + nearest + "'?)"));
   } catch (const po::error& error) {
     throw UserError(std::string("command line: ") + error.what());
   }
@@ -287,6 +294,21 @@ const std::vector<Command>& command_list() {
   return commands;
 }
 
+// The error for an option `pebench run` does not have, with the flag or study key it most
+// likely meant (`--train.checkpoint_evry`: --train.checkpoint_every).
+UserError unknown_run_option(const std::string& token, const po::options_description& all) {
+  const size_t start = std::min(token.find_first_not_of('-'), token.size());
+  const std::string name = token.substr(start, token.find('=') - start);
+  const bool grid = name.rfind("grid.", 0) == 0;
+  std::vector<std::string> names;
+  for (const auto& option : all.options())
+    if (option->long_name() != "study" && (option->long_name().rfind("grid.", 0) == 0) == grid)
+      names.push_back(option->long_name());
+  const std::string nearest = nearest_name(name, names);
+  return UserError("command line: unknown option '" + token.substr(0, token.find('=')) + "'" + (nearest.empty() ? "" : " (did you mean '--" + nearest + "'?)") +
+                   "; see `pebench run --help` for flags and study keys");
+}
+
 }  // namespace
 
 bool parse_run_flags(int argc, char** argv, RunFlags& flags) {
@@ -334,14 +356,20 @@ bool parse_run_flags(int argc, char** argv, RunFlags& flags) {
       return false;
     }
     po::notify(values);
+  } catch (const po::too_many_positional_options_error&) {
+    // An unknown `--KEY VALUE` leaves VALUE as a second study file: name the key instead.
+    for (int i = 2; i < argc; ++i) {
+      const std::string token = argv[i];
+      if (token.rfind("--", 0) == 0 && token.size() > 2 && !all.find_nothrow(token.substr(2, token.find('=') - 2), false))
+        throw unknown_run_option(token, all);
+    }
+    throw UserError("command line: one STUDY file, then flags and --KEY VALUE pairs; usage: pebench run STUDY.ini [--KEY VALUE ...]");
   } catch (const po::error& error) {
     throw UserError(std::string("command line: ") + error.what());
   }
   for (int i = 1; i < argc; ++i) flags.arguments += (i > 1 ? " " : "") + std::string(argv[i]);
   for (const auto& option : parsed.options) {
-    if (option.unregistered)
-      throw UserError("command line: unknown option '" + option.original_tokens.front() +
-                      "'; see `pebench run --help` for flags and study keys");
+    if (option.unregistered) throw unknown_run_option(option.original_tokens.front(), all);
     if (option.string_key.rfind("grid.", 0) == 0 || find_study_key(option.string_key))
       flags.overrides.push_back({option.string_key, option.value.front()});
   }

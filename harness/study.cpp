@@ -396,6 +396,60 @@ const OptionKey* find_study_key(const std::string& name) {
   return entry ? &entry->key : nullptr;
 }
 
+namespace {
+
+// Edits between a and b: insertions, deletions, substitutions and swaps of neighbours
+// (the optimal string alignment distance).
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+std::string last_part(const std::string& name) {
+  const auto dot = name.rfind('.');
+  return dot == std::string::npos ? name : name.substr(dot + 1);
+}
+
+}  // namespace
+
+std::string nearest_name(const std::string& name, const std::vector<std::string>& names) {
+  const size_t most = std::min<size_t>(2, name.size() / 3);
+  std::string best;
+  size_t best_distance = most + 1;
+  bool tie = false;
+  for (const auto& candidate : names) {
+    if (candidate == name) continue;
+    const size_t distance = edit_distance(name, candidate);
+    if (distance < best_distance) {
+      best = candidate, best_distance = distance, tie = false;
+    } else if (distance == best_distance && candidate != best) {
+      tie = true;
+    }
+  }
+  if (!best.empty()) return tie ? "" : best;
+  std::string same_end;
+  for (const auto& candidate : names)
+    if (candidate != name && last_part(candidate) == last_part(name)) {
+      if (!same_end.empty() && same_end != candidate) return "";
+      same_end = candidate;
+    }
+  return same_end;
+}
+
+std::string did_you_mean_key(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& key : study_keys()) names.push_back(key.name);
+  const std::string nearest = nearest_name(name, names);
+  return nearest.empty() ? "" : " (did you mean '" + nearest + "'?)";
+}
+
 std::string legacy_value(const std::string& key, const std::map<std::string, std::string>& config) {
   const KeyEntry* entry = find_entry(key);
   if (!entry || entry->key.legacy_value.empty() || config.count(key)) return "";
@@ -614,7 +668,7 @@ Study parse_study(const std::string& path, const std::string& file_text,
     if (grid) {
       const OptionKey* spec = find_study_key(key);
       if (!spec || key.rfind("study.", 0) == 0)
-        fail(origin, raw, "unknown grid axis '" + key + "'; a grid axis is any study key but study.*");
+        fail(origin, raw, "unknown grid axis '" + key + "'" + did_you_mean_key(key) + "; a grid axis is any study key but study.*");
       if (spec->kind == ValueKind::length_list || spec->kind == ValueKind::choice_list)
         fail(origin, raw, key + " is a list and cannot be a grid axis");
       std::vector<std::string> values;
@@ -625,7 +679,7 @@ Study parse_study(const std::string& path, const std::string& file_text,
     } else {
       const OptionKey* spec = find_study_key(key);
       if (!spec) {
-        throw UserError(origin.describe() + ": unknown key '" + key + "'; sections are " +
+        throw UserError(origin.describe() + ": unknown key '" + key + "'" + did_you_mean_key(key) + "; sections are " +
                         section_list() + "; `pebench run --help` lists every key");
       }
       fixed[key] = canonical_value(*spec, raw, origin);

@@ -19,6 +19,13 @@ namespace pebench {
 // Every study key: the core keys, then each encoding's own (encodings/), by name.
 const std::vector<OptionKey>& study_keys();
 const OptionKey* find_study_key(const std::string& name);
+// The name in `names` a misspelt `name` most likely meant, or "" when none is near: the
+// one within two edits (a letter added, dropped, changed, or two neighbours swapped; at
+// most a third of the name), else the only one that ends in the same part after its last
+// '.' (`steps` or `trian.steps`: train.steps). A tie suggests nothing.
+std::string nearest_name(const std::string& name, const std::vector<std::string>& names);
+// nearest_name over the study keys, as words to follow the name: " (did you mean 'KEY'?)" or "".
+std::string did_you_mean_key(const std::string& name);
 // Key → default value, for reading configs that leave keys out (compare, report).
 std::map<std::string, std::string> study_key_defaults();
 // The value a stored run without `key` computed with, where the key would count in its id

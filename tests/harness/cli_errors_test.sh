@@ -116,6 +116,10 @@ expect_error "token ids past the vocabulary" "big_ids.bin" "$pebench" run bigids
 expect_error "token file of odd size" "odd.bin" "$pebench" run odd.ini --store store.h5
 expect_error "missing study" "study file not found" "$pebench" run nope.ini --store store.h5
 expect_error "unknown flag" "unknown option '--colour'" "$pebench" run good.ini --colour --store store.h5
+# A misspelt key before its value: the key named with the one meant, not "too many positional options".
+expect_error "misspelt key with a value" "unknown option '--train.checkpoint_evry' (did you mean '--train.checkpoint_every'?)" "$pebench" run good.ini --train.checkpoint_evry 50 --store store.h5
+expect_error "key without its section" "unknown option '--steps' (did you mean '--train.steps'?)" "$pebench" run good.ini --steps=5 --store store.h5
+expect_error "two study files" "one STUDY file, then flags" "$pebench" run good.ini good.ini --store store.h5
 expect_error "bad shard" '--shard "2/2": expected i/n with 0 <= i < n' "$pebench" run good.ini --shard 2/2 --store store.h5
 expect_error "unparsable shard" '--shard "x": expected i/n' "$pebench" run good.ini --shard x --store store.h5
 expect_error "zero threads" '--threads-per-rank "0"' "$pebench" run good.ini --threads-per-rank 0 --store store.h5
@@ -158,6 +162,7 @@ expect_error "corrupted store, run" "corrupted.h5" "$pebench" run good.ini --sto
 expect_error "corrupted store, compare" "corrupted.h5" "$pebench" compare corrupted.h5
 expect_error "truncated store, inspect" "truncated file" "$pebench" inspect truncated.h5
 expect_error "compare a non-store" "not an HDF5 file" "$pebench" compare existing.h5
+expect_error "compare with a misspelt flag" "unrecognised option '--metrc' (did you mean '--metric'?)" "$pebench" compare real.h5 --metrc bpb
 expect_error "changed fixed key on resume" "train.steps is 3 in the store's runs but 4 in the study now" "$pebench" run good.ini --store real.h5 --resume --train.steps 4
 expect_error "merge conflicting duplicates" "with different eval/ppl" "$pebench" merge real.h5 conflicting.h5 -o merged.h5
 expect_error "merge onto an existing file" "the file exists" "$pebench" merge real.h5 -o existing.h5

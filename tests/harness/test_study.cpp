@@ -228,8 +228,8 @@ struct BadInput {
 
 TEST(Study, BadInputNamesFileKeyValueAndWhatIsAllowed) {
   const std::vector<BadInput> cases = {
-      {"[train]\nstepz = 5\n", {}, {"bad.ini", "train.stepz", "unknown key", "sections are"}},
-      {"[trian]\nsteps = 5\n", {}, {"bad.ini", "trian.steps", "unknown key"}},
+      {"[train]\nstepz = 5\n", {}, {"bad.ini", "train.stepz", "unknown key", "(did you mean 'train.steps'?)", "sections are"}},
+      {"[trian]\nsteps = 5\n", {}, {"bad.ini", "trian.steps", "unknown key", "(did you mean 'train.steps'?)"}},
       {"[train]\nsteps = abc\n", {}, {"bad.ini", "[train] steps", "\"abc\"", "positive integer"}},
       {"[train]\nsteps = -3\n", {}, {"[train] steps", "\"-3\"", "positive integer"}},
       {"[train]\nlr = fast\n", {}, {"[train] lr", "\"fast\"", "positive number"}},
@@ -241,6 +241,7 @@ TEST(Study, BadInputNamesFileKeyValueAndWhatIsAllowed) {
       {"encoding = rope\n[model]\nd_model = 12\nheads = 4\n", {}, {"rope needs an even head size"}},
       {"[study]\nname = ../evil\n", {}, {"[study] name", "../evil", "no path separators"}},
       {"[grid]\nwidth = 1,2\n", {}, {"[grid] width", "unknown grid axis"}},
+      {"[grid]\nmodel.head = 1,2\n", {}, {"unknown grid axis 'model.head' (did you mean 'model.heads'?)"}},
       {"[grid]\neval.lengths = 64,128\n", {}, {"eval.lengths is a list"}},
       {"[train]\nsteps = 5\nsteps = 6\n", {}, {"bad.ini", "given twice"}},
       {"[eval]\nprotocol = strided\n", {}, {"[eval] protocol", "nonoverlapping | sliding"}},
@@ -268,6 +269,24 @@ TEST(Study, BadInputNamesFileKeyValueAndWhatIsAllowed) {
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     for (const auto& piece : bad.expected) EXPECT_NE(message.find(piece), std::string::npos) << message << " lacks " << piece;
   }
+}
+
+// A misspelt key is answered with the key it most likely meant, and only then.
+TEST(Study, NearestNameSuggestsOnlyAClearMatch) {
+  const std::vector<std::string> keys = {"train.steps", "train.seq_len", "train.checkpoint_every", "eval.lengths",
+                                         "model.heads", "store"};
+  EXPECT_EQ(nearest_name("train.checkpoint_evry", keys), "train.checkpoint_every");  // a letter dropped
+  EXPECT_EQ(nearest_name("trian.steps", keys), "train.steps");                       // neighbours swapped
+  EXPECT_EQ(nearest_name("stroe", keys), "store");
+  EXPECT_EQ(nearest_name("steps", keys), "train.steps");          // the section left out
+  EXPECT_EQ(nearest_name("model.lengths", keys), "eval.lengths");  // the wrong section
+  EXPECT_EQ(nearest_name("seq_len", {"train.seq_len", "eval.seq_len"}), "");  // two sections: no guess
+  EXPECT_EQ(nearest_name("train.stepa", {"train.steps", "train.stepb"}), "");  // a tie: no guess
+  EXPECT_EQ(nearest_name("colour", keys), "");                    // nothing near
+  EXPECT_EQ(nearest_name("st", {"se", "store"}), "");             // two letters: one edit is too many
+  EXPECT_EQ(nearest_name("store", keys), "");                     // a real name is not misspelt
+  EXPECT_EQ(did_you_mean_key("train.stepz"), " (did you mean 'train.steps'?)");
+  EXPECT_EQ(did_you_mean_key("width"), "");
 }
 
 TEST(Study, EncodingKeysReachTheEncodingOptions) {
