@@ -40,8 +40,12 @@ bool parse_options(int argc, char** argv, const po::options_description& options
     }
     po::notify(values);
   } catch (const po::unknown_option& error) {
+    // The flags a reader can type: not the names that hold the positional arguments.
+    std::set<std::string> positional_names;
+    for (unsigned i = 0; i < std::min(positional.max_total_count(), 8u); ++i) positional_names.insert(positional.name_for_position(i));
     std::vector<std::string> names;
-    for (const auto& option : options.options()) names.push_back(option->long_name());
+    for (const auto& option : options.options())
+      if (!positional_names.count(option->long_name())) names.push_back(option->long_name());
     const std::string token = error.get_option_name();
     const std::string nearest = nearest_name(token.substr(std::min(token.find_first_not_of('-'), token.size())), names);
     throw UserError(std::string("command line: ") + error.what() + (nearest.empty() ? "" : " (did you mean '--" + nearest + "'?)"));
