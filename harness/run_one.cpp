@@ -1,6 +1,8 @@
 #include "harness/run_one.h"
 
 #include <ATen/Context.h>
+#include <ATen/Version.h>
+#include <dlfcn.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -17,6 +19,37 @@
 
 namespace pebench {
 namespace fs = std::filesystem;
+
+namespace {
+
+// The CPU kernels that decide a CPU run's last digits, e.g. "blas=openblas:SkylakeX
+// aten=AVX2": the BLAS's pick for this CPU (OpenBLAS's core, which OPENBLAS_CORETYPE
+// overrides; "mkl" for a LibTorch with MKL) and ATen's vector width for its own ops
+// (ATEN_CPU_CAPABILITY). The same FIRE seed trained on OpenBLAS's SkylakeX and Haswell
+// kernels differs by up to 4.3e-5 in ppl (README, Training). Asked once per process.
+const std::string& cpu_math_kernels() {
+  static const std::string text = [] {
+    std::string blas;
+    using CoreName = const char* (*)();
+    if (auto core_name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename")))
+      blas = std::string("openblas:") + core_name();
+    else if (at::hasMKL())
+      blas = "mkl";
+    // "CPU capability usage: AVX2" in torch's build summary, 1.13 and 2.x alike.
+    const std::string config = at::show_config(), label = "CPU capability usage: ";
+    std::string aten;
+    if (const auto at = config.find(label); at != std::string::npos)
+      aten = config.substr(at + label.size(), config.find('\n', at) - at - label.size());
+    for (auto& c : aten)
+      if (c == ' ') c = '_';  // "NO AVX"
+    std::string text = blas.empty() ? "" : " blas=" + blas;
+    if (!aten.empty()) text += " aten=" + aten;
+    return text;
+  }();
+  return text;
+}
+
+}  // namespace
 
 RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironment& environment, RunWriter& writer) {
   IndexRow row{run.run_id, run.encoding, run.train.seq_len, run.seed, "running"};
@@ -46,6 +79,7 @@ RunReport run_one(const RunConfig& run, const Corpus& corpus, const RunEnvironme
     RunResults results;
     results.compute = environment.device.str() + " attention=" +
                       (model->attends_fused(environment.device) ? "fused " : "explicit ") + log.kernels +
+                      (environment.device.is_cpu() ? cpu_math_kernels() : "") +
                       (at::globalContext().deterministicAlgorithms() ? " deterministic" : "") + " torch=" TORCH_VERSION;
     results.train_step = log.step;
     results.train_loss = log.loss;

@@ -29,7 +29,13 @@ mpirun -np 2 "$pebench" run "$work/tiny.ini" --store "$work/mpi.h5" | tee "$work
 grep -q '^\[5/5\]' "$work/mpi.log"
 # --deterministic (torch's deterministic algorithms) changes no CPU number and is recorded.
 "$pebench" run "$work/tiny.ini" --store "$work/single.h5" --threads-per-rank 1 --deterministic > "$work/single.log"
-"$pebench" inspect "$work/single.h5" | grep -q '^computed as cpu .* deterministic torch=.*: 5 runs$'
+"$pebench" inspect "$work/single.h5" > "$work/single.inspect"
+grep -q '^computed as cpu .* aten=[A-Z_0-9]* deterministic torch=.*: 5 runs$' "$work/single.inspect"
+# The CPU's BLAS kernel is recorded: the one OPENBLAS_CORETYPE names (README, Training).
+if grep -q ' blas=openblas:' "$work/single.inspect" && grep -qw avx2 /proc/cpuinfo; then
+  OPENBLAS_CORETYPE=Haswell "$pebench" run "$work/tiny.ini" --encoding none --store "$work/haswell.h5" > /dev/null
+  "$pebench" inspect "$work/haswell.h5" | grep -q '^computed as cpu .* blas=openblas:Haswell aten=.*: 1 run$'
+fi
 
 /usr/bin/python3 - "$work/mpi.h5" "$work/single.h5" <<'PY'
 import sys, h5py, numpy as np
