@@ -37,6 +37,21 @@ std::string difference(hid_t a, const std::string& a_path, hid_t b, const std::s
   return "";
 }
 
+// The run's `compute` string ("" in runs laid out before it, or unfinished).
+std::string compute_of(hid_t group, const std::string& path) {
+  if (!has_link(group, "compute", path)) return "";
+  const std::vector<char> bytes = raw_bytes(group, "compute", path);
+  return std::string(bytes.data(), std::find(bytes.begin(), bytes.end(), '\0') - bytes.begin());
+}
+
+// Why two finished copies may differ: another device or CPU kernel rounds differently
+// (FIRE's 5-seed ppl@256 8.083 with OpenBLAS's SkylakeX kernels, 8.084 with Haswell's).
+std::string computed_as(const std::string& a, const std::string& b) {
+  if (a == b) return a.empty() ? "" : " (both computed as '" + a + "')";
+  return " (computed as '" + a + "' and as '" + b +
+         "': another device or CPU kernel moves the last digits, README 'Conventions that change numbers')";
+}
+
 }  // namespace
 
 MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::string& output) {
@@ -66,11 +81,13 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
         continue;
       }
       const std::string group_path = "/runs/" + row.run_id;
-      const std::string differs = difference(open_group(files[kept.input], group_path), inputs[kept.input] + ":" + group_path,
-                                             open_group(files[i], group_path), inputs[i] + ":" + group_path);
+      const std::string kept_path = inputs[kept.input] + ":" + group_path, path = inputs[i] + ":" + group_path;
+      Handle kept_group = open_group(files[kept.input], group_path), group = open_group(files[i], group_path);
+      const std::string differs = difference(kept_group, kept_path, group, path);
       if (!differs.empty())
         throw StoreError("run " + row.run_id + " is finished in both '" + inputs[kept.input] + "' and '" + inputs[i] +
-                         "' with different " + differs + "; merge refuses conflicting duplicates");
+                         "' with different " + differs + computed_as(compute_of(kept_group, kept_path), compute_of(group, path)) +
+                         "; merge refuses conflicting duplicates");
     }
   }
 
