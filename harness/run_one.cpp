@@ -38,8 +38,8 @@ const std::string& cpu_math_kernels() {
     // "CPU capability usage: AVX2" in torch's build summary, 1.13 and 2.x alike.
     const std::string config = at::show_config(), label = "CPU capability usage: ";
     std::string aten;
-    if (const auto at = config.find(label); at != std::string::npos)
-      aten = config.substr(at + label.size(), config.find('\n', at) - at - label.size());
+    if (const auto found = config.find(label); found != std::string::npos)
+      aten = config.substr(found + label.size(), config.find('\n', found) - found - label.size());
     for (auto& c : aten)
       if (c == ' ') c = '_';  // "NO AVX"
     std::string text = blas.empty() ? "" : " blas=" + blas;

@@ -37,13 +37,6 @@ std::string difference(hid_t a, const std::string& a_path, hid_t b, const std::s
   return "";
 }
 
-// The run's `compute` string ("" in runs laid out before it, or unfinished).
-std::string compute_of(hid_t group, const std::string& path) {
-  if (!has_link(group, "compute", path)) return "";
-  const std::vector<char> bytes = raw_bytes(group, "compute", path);
-  return std::string(bytes.data(), std::find(bytes.begin(), bytes.end(), '\0') - bytes.begin());
-}
-
 // Why two finished copies may differ: another device or CPU kernel rounds differently
 // (FIRE's 5-seed ppl@256 8.083 with OpenBLAS's SkylakeX kernels, 8.084 with Haswell's).
 std::string computed_as(const std::string& a, const std::string& b) {
@@ -60,11 +53,14 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
     IndexRow row;
   };
   std::vector<Handle> files;
+  std::vector<std::map<std::string, std::string>> computes;  // per input: run id -> compute, as read_store read it
   std::vector<std::string> order;  // run ids by first appearance
   std::map<std::string, Source> chosen;
   MergeSummary summary;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    read_store(inputs[i]);  // refuses a damaged input (a dataset larger than its file, a missing curve) before copying
+    // read_store refuses a damaged input (a dataset larger than its file, a missing curve) before copying.
+    computes.emplace_back();
+    for (const auto& run : read_store(inputs[i]).runs) computes.back()[run.row.run_id] = run.compute;
     files.push_back(open_store_serial(inputs[i]));
     for (const auto& row : read_index_rows(files.back(), inputs[i])) {
       auto found = chosen.find(row.run_id);
@@ -81,12 +77,12 @@ MergeSummary merge_stores(const std::vector<std::string>& inputs, const std::str
         continue;
       }
       const std::string group_path = "/runs/" + row.run_id;
-      const std::string kept_path = inputs[kept.input] + ":" + group_path, path = inputs[i] + ":" + group_path;
-      Handle kept_group = open_group(files[kept.input], group_path), group = open_group(files[i], group_path);
-      const std::string differs = difference(kept_group, kept_path, group, path);
+      const std::string differs = difference(open_group(files[kept.input], group_path), inputs[kept.input] + ":" + group_path,
+                                             open_group(files[i], group_path), inputs[i] + ":" + group_path);
       if (!differs.empty())
         throw StoreError("run " + row.run_id + " is finished in both '" + inputs[kept.input] + "' and '" + inputs[i] +
-                         "' with different " + differs + computed_as(compute_of(kept_group, kept_path), compute_of(group, path)) +
+                         "' with different " + differs +
+                         computed_as(computes[kept.input].at(row.run_id), computes[i].at(row.run_id)) +
                          "; merge refuses conflicting duplicates");
     }
   }
